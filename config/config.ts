@@ -1,0 +1,234 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+/** The value `.env.example` ships with. Production refuses it, so a copied example file never goes live. */
+export const SESSION_SECRET_PLACEHOLDER = 'change-me-to-a-long-random-string-of-at-least-32-chars';
+
+/** Secrets that may also come from a file (`NAME_FILE=/run/secrets/...`), the Docker secrets convention. */
+const FILE_SECRETS = ['SESSION_SECRET', 'DATABASE_URL', 'REDIS_URL', 'ADMIN_PASSWORD'] as const;
+
+const MIN_SECRET_LENGTH = 32;
+
+export type NodeEnv = 'development' | 'test' | 'production';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface AppConfig {
+  readonly env: NodeEnv;
+  readonly isProduction: boolean;
+  readonly host: string;
+  readonly port: number;
+  /** The external origin (scheme://host[:port]) users reach the app at. */
+  readonly publicOrigin: string;
+  readonly databaseUrl: string;
+  readonly redisUrl: string;
+  /** Every Redis key the app writes starts with this. */
+  readonly redisKeyPrefix: string;
+  readonly session: {
+    readonly cookieName: string;
+    /** The first secret signs new cookies; all of them verify, which allows rotation. */
+    readonly secrets: readonly string[];
+    readonly idleTimeoutS: number;
+    readonly absoluteTimeoutS: number;
+  };
+  /** Number of reverse-proxy hops whose X-Forwarded-* headers are believed. */
+  readonly trustProxy: number;
+  readonly logLevel: LogLevel;
+  readonly shutdownTimeoutMs: number;
+  readonly admin: { readonly email: string | undefined; readonly password: string | undefined };
+  readonly registrationEnabled: boolean;
+  readonly passwordMinLength: number;
+  /** Non-fatal remarks for the operator, logged once at start. */
+  readonly warnings: readonly string[];
+}
+
+/** Thrown with every configuration problem at once, so an operator fixes them in one go. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const intInRange = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const urlWithProtocols = (protocols: readonly string[]) =>
+  z.string().refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
+  );
+
+const originUrl = z.string().transform((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be an absolute URL such as https://app.example.com' });
+    return z.NEVER;
+  }
+  if (!['http:', 'https:'].includes(url.protocol) || url.username || url.password) {
+    ctx.addIssue({ code: 'custom', message: 'must be an http(s) origin without credentials' });
+    return z.NEVER;
+  }
+  if (url.pathname !== '/' || url.search || url.hash) {
+    ctx.addIssue({ code: 'custom', message: 'must be an origin only (no path, query or fragment)' });
+    return z.NEVER;
+  }
+  return url.origin;
+});
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: intInRange(0, 65535).default(3000),
+  PUBLIC_URL: originUrl,
+  DATABASE_URL: urlWithProtocols(['postgres:', 'postgresql:']),
+  REDIS_URL: urlWithProtocols(['redis:', 'rediss:']),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 : _ . -')
+    .default('app:'),
+  SESSION_SECRET: z
+    .string()
+    .transform((value) => value.split(',').map((s) => s.trim()))
+    .refine((secrets) => secrets.every((s) => s.length > 0), 'must not contain empty entries'),
+  SESSION_IDLE_TIMEOUT_S: intInRange(1, 7 * 24 * 3600).default(1800),
+  SESSION_ABSOLUTE_TIMEOUT_S: intInRange(1, 30 * 24 * 3600).default(28800),
+  // A hop count only: `true` would trust any X-Forwarded-For a client makes up.
+  TRUST_PROXY: intInRange(0, 5).default(0),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SHUTDOWN_TIMEOUT_MS: intInRange(100, 600_000).default(10_000),
+  ADMIN_EMAIL: z.string().trim().toLowerCase().pipe(z.email().max(254)).optional(),
+  ADMIN_PASSWORD: z.string().optional(),
+  REGISTRATION_ENABLED: z
+    .enum(['true', 'false'])
+    .transform((v) => v === 'true')
+    .default(true),
+  // NIST SP 800-63B: at least 8; 12 is OWASP's recommendation without composition rules.
+  PASSWORD_MIN_LENGTH: intInRange(8, 128).default(12),
+});
+
+/**
+ * Parses the environment once. Nothing else in the app reads `process.env`: the result is passed down.
+ * `readFile` is injectable so tests can exercise the `NAME_FILE` convention without touching disk.
+ */
+export function loadConfig(
+  rawEnv: Env,
+  readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
+): AppConfig {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+
+  // Compose files often pass `VAR=` for "unset"; treat empty strings as absent.
+  const env: Record<string, string | undefined> = {};
+  for (const [key, value] of Object.entries(rawEnv))
+    if (value !== undefined && value !== '') env[key] = value;
+
+  for (const name of FILE_SECRETS) {
+    const path = env[`${name}_FILE`];
+    if (path === undefined) continue;
+    if (env[name] !== undefined) {
+      problems.push(`${name} and ${name}_FILE are both set: give one`);
+      continue;
+    }
+    try {
+      env[name] = readFile(path).replace(/\r?\n$/, '');
+    } catch (error) {
+      problems.push(
+        `${name}_FILE: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
+    }
+  }
+
+  const isProduction = env.NODE_ENV === 'production';
+  if (isProduction) {
+    problems.push(...productionProblems(env));
+  } else {
+    env.DATABASE_URL ??= 'postgres://postgres@127.0.0.1:5432/app';
+    env.REDIS_URL ??= 'redis://127.0.0.1:6379';
+    env.PUBLIC_URL ??= `http://localhost:${env.PORT ?? 3000}`;
+    if (env.SESSION_SECRET === undefined) {
+      env.SESSION_SECRET = randomBytes(32).toString('base64url');
+      warnings.push(
+        'SESSION_SECRET is not set: using a random one, so sessions end when the process restarts',
+      );
+    }
+  }
+
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const name = String(issue.path[0] ?? 'environment');
+      // Production already reported missing required values in its own words.
+      if (isProduction && env[name] === undefined && issue.code === 'invalid_type') continue;
+      problems.push(`${name}: ${issue.message}`);
+    }
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+
+  const e = parsed.data;
+  return Object.freeze({
+    env: e.NODE_ENV,
+    isProduction,
+    host: e.HOST,
+    port: e.PORT,
+    publicOrigin: e.PUBLIC_URL,
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
+    session: Object.freeze({
+      // The __Host- prefix makes the browser refuse the cookie unless it is Secure, host-only and Path=/.
+      cookieName: isProduction ? '__Host-sid' : 'sid',
+      secrets: Object.freeze(e.SESSION_SECRET),
+      idleTimeoutS: e.SESSION_IDLE_TIMEOUT_S,
+      absoluteTimeoutS: e.SESSION_ABSOLUTE_TIMEOUT_S,
+    }),
+    trustProxy: e.TRUST_PROXY,
+    logLevel: e.LOG_LEVEL,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    admin: Object.freeze({ email: e.ADMIN_EMAIL, password: e.ADMIN_PASSWORD }),
+    registrationEnabled: e.REGISTRATION_ENABLED,
+    passwordMinLength: e.PASSWORD_MIN_LENGTH,
+    warnings: Object.freeze(warnings),
+  });
+}
+
+/** The rules that make production refuse to start instead of running with weak or missing settings. */
+function productionProblems(env: Env): string[] {
+  const problems: string[] = [];
+  for (const name of ['DATABASE_URL', 'REDIS_URL', 'PUBLIC_URL'] as const) {
+    if (env[name] === undefined) problems.push(`${name} is required in production`);
+  }
+  const publicUrl = env.PUBLIC_URL;
+  if (publicUrl !== undefined && !publicUrl.toLowerCase().startsWith('https://')) {
+    problems.push('PUBLIC_URL must be https in production');
+  }
+  const secret = env.SESSION_SECRET;
+  if (secret === undefined) {
+    problems.push(
+      `SESSION_SECRET is required in production (at least ${MIN_SECRET_LENGTH} random characters)`,
+    );
+  } else {
+    secret.split(',').forEach((raw, index) => {
+      const entry = raw.trim();
+      const which = `SESSION_SECRET entry ${index + 1}`;
+      if (entry === SESSION_SECRET_PLACEHOLDER) problems.push(`${which} is the .env.example placeholder`);
+      else if (entry.length < MIN_SECRET_LENGTH)
+        problems.push(`${which} is shorter than ${MIN_SECRET_LENGTH} characters`);
+    });
+  }
+  return problems;
+}

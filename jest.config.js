@@ -1,0 +1,19 @@
+// Tests are TypeScript compiled per file by SWC: fast, and no type checking at test time
+// (`npm run typecheck` does that once for the whole tree).
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: {
+    '^.+\\.ts$': [
+      '@swc/jest',
+      { jsc: { parser: { syntax: 'typescript' }, target: 'es2024' }, module: { type: 'commonjs' } },
+    ],
+  },
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
+  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+  // A deadline that catches hangs, not a speed claim: the slowest tests wait out short session timeouts.
+  testTimeout: 30000,
+  maxWorkers: 2,
+};

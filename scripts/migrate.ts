@@ -1,0 +1,50 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import dotenv from 'dotenv';
+import { ConfigError, loadConfig } from '../config/config';
+
+/**
+ * Applies pending SQL migrations from migrations/ with node-pg-migrate: each migration in its own
+ * transaction and recorded in `pgmigrations`, so re-running is a no-op. An advisory lock makes a
+ * second concurrent run wait and then find nothing to do, instead of applying twice.
+ */
+/** The folder holding package.json, whether this runs from scripts/ (tsx) or dist/scripts/ (built). */
+function projectRoot(): string {
+  let dir = __dirname;
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('cannot find the project root');
+    dir = parent;
+  }
+  return dir;
+}
+
+async function main(): Promise<void> {
+  dotenv.config({ quiet: true });
+  const config = loadConfig(process.env);
+  // node-pg-migrate 9 is ESM-only; a dynamic import loads it from this CommonJS script.
+  const { runner } = await import('node-pg-migrate');
+  const applied = await runner({
+    databaseUrl: config.databaseUrl,
+    dir: path.join(projectRoot(), 'migrations'),
+    migrationsTable: 'pgmigrations',
+    direction: 'up',
+    count: Infinity,
+    singleTransaction: false,
+    advisoryLockMode: 'wait',
+    checkOrder: true,
+    log: () => {},
+  });
+  process.stdout.write(
+    applied.length === 0
+      ? 'migrations: database is up to date\n'
+      : `migrations: applied ${applied.map((m) => m.name).join(', ')}\n`,
+  );
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(
+    error instanceof ConfigError ? `${error.message}\n` : `migrations failed: ${(error as Error).message}\n`,
+  );
+  process.exit(1);
+});

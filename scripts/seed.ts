@@ -1,0 +1,62 @@
+import dotenv from 'dotenv';
+import { ConfigError, loadConfig } from '../config/config';
+import { createPasswordPolicy } from '../src/auth/password-policy';
+import { AppError, EmailTakenError } from '../src/errors';
+import { createDb } from '../src/lib/db';
+import { createLogger } from '../src/lib/logger';
+import { createPasswordHasher } from '../src/lib/passwords';
+import { createUsersRepository } from '../src/users/users.repository';
+import { emailSchema } from '../src/users/users.schemas';
+import { createAccount } from '../src/users/users.service';
+
+/**
+ * Creates the first admin from ADMIN_EMAIL / ADMIN_PASSWORD when both are set and no account has that
+ * email. Idempotent, and the only way an admin appears from nothing: there are no default credentials.
+ * The password goes through the same policy as every other, and is never printed.
+ */
+async function main(): Promise<number> {
+  dotenv.config({ quiet: true });
+  const config = loadConfig(process.env);
+  const { email, password } = config.admin;
+  if (!email || !password) {
+    process.stdout.write('seed: ADMIN_EMAIL and ADMIN_PASSWORD are not both set; no admin created\n');
+    return 0;
+  }
+  const logger = createLogger({ level: 'warn', pretty: false });
+  const db = createDb({ url: config.databaseUrl, logger });
+  try {
+    const users = createUsersRepository(db);
+    const normalized = emailSchema.parse(email);
+    if (await users.findByEmail(normalized)) {
+      process.stdout.write(`seed: ${normalized} already exists; nothing changed\n`);
+      return 0;
+    }
+    const passwordPolicy = createPasswordPolicy({ minLength: config.passwordMinLength });
+    const created = await createAccount(
+      { users, passwords: createPasswordHasher(), passwordPolicy },
+      { email: normalized, name: 'Administrator', password, role: 'admin' },
+    ).then(
+      () => true,
+      (error: unknown) => {
+        if (error instanceof EmailTakenError) return false; // another seed run won the race
+        throw error;
+      },
+    );
+    process.stdout.write(`seed: ${created ? 'created admin' : 'already exists:'} ${normalized}\n`);
+    return 0;
+  } finally {
+    await db.close();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    const message =
+      error instanceof ConfigError || error instanceof AppError
+        ? error.message
+        : `seed failed: ${(error as Error).message}`;
+    process.stderr.write(`seed: ${message}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,73 @@
+import express, { type Express } from 'express';
+import { pinoHttp } from 'pino-http';
+import type { AppConfig } from '../config/config';
+import { createAuthRouter } from './auth/auth.routes';
+import { createAuthService } from './auth/auth.service';
+import { createPasswordPolicy } from './auth/password-policy';
+import { createSessionIndex, createSessionMiddleware, loadSessionUser } from './auth/sessions';
+import { createErrorHandler, notFound } from './http/error-handler';
+import { createHealthRouter, type Lifecycle } from './http/health';
+import { jsonBody } from './http/json-body';
+import { requestContext } from './http/request-context';
+import type { Db } from './lib/db';
+import type { Logger } from './lib/logger';
+import type { PasswordHasher } from './lib/passwords';
+import type { RedisClient } from './lib/redis';
+import { createUsersRouter } from './users/users.routes';
+import { createUsersService } from './users/users.service';
+
+export interface AppDeps {
+  config: AppConfig;
+  db: Db;
+  redis: RedisClient;
+  logger: Logger;
+  passwords: PasswordHasher;
+  lifecycle: Lifecycle;
+}
+
+/** Composes the app from its dependencies. It never reads the environment and never listens. */
+export function buildApp(deps: AppDeps): Express {
+  const { config, db, redis, logger, passwords, lifecycle } = deps;
+
+  const passwordPolicy = createPasswordPolicy({ minLength: config.passwordMinLength });
+  const sessions = createSessionIndex(config, redis);
+  const usersService = createUsersService({ db, passwords, passwordPolicy, sessions });
+  const authService = createAuthService({ db, passwords, passwordPolicy });
+
+  const app = express();
+  app.disable('x-powered-by');
+  // Believe X-Forwarded-* from exactly this many proxies: req.ip and req.secure come from them.
+  app.set('trust proxy', config.trustProxy);
+  // Node's querystring: no nested objects from `a[b]=c`; a repeated key gives an array that the
+  // zod schemas refuse.
+  app.set('query parser', 'simple');
+
+  app.use(requestContext);
+  app.use(
+    pinoHttp({
+      logger,
+      genReqId: (req) => (req as express.Request).requestId,
+      // req.log carries only the request id; the access line also gets the normalized client IP.
+      quietReqLogger: true,
+      customAttributeKeys: { reqId: 'requestId' },
+      customProps: (req) => ({ clientIp: (req as express.Request).clientIp }),
+      // Health probes every few seconds would drown the access log.
+      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
+    }),
+  );
+
+  app.use(createHealthRouter({ db, redis, lifecycle }));
+
+  app.use(createSessionMiddleware(config, redis));
+  app.use(loadSessionUser({ config, index: sessions, findUser: usersService.findById }));
+
+  const api = express.Router();
+  api.use(jsonBody);
+  api.use('/auth', createAuthRouter({ config, authService, usersService, sessions }));
+  api.use('/users', createUsersRouter({ usersService, sessions, config }));
+  app.use('/api', api);
+
+  app.use(notFound);
+  app.use(createErrorHandler({ exposeStack: config.env === 'development' }));
+  return app;
+}

@@ -1,0 +1,75 @@
+import { Router, type RequestHandler } from 'express';
+import type { AppConfig } from '../../config/config';
+import { InvalidCredentialsError, NotFoundError } from '../errors';
+import { requireAuth } from '../http/require-auth';
+import { logSecurityEvent } from '../http/security-events';
+import { validate } from '../http/validate';
+import { toUserResponse } from '../users/users.schemas';
+import type { UsersService } from '../users/users.service';
+import { changePasswordBody, loginBody, registerBody } from './auth.schemas';
+import type { AuthService } from './auth.service';
+import { endSession, rotateSession, startSession, type SessionIndex } from './sessions';
+
+export function createAuthRouter(deps: {
+  config: AppConfig;
+  authService: AuthService;
+  usersService: UsersService;
+  sessions: SessionIndex;
+}): Router {
+  const { config, authService, usersService, sessions } = deps;
+  const router = Router();
+
+  // Authentication answers are personal and must never sit in a shared cache.
+  const noStore: RequestHandler = (_req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  };
+  router.use(noStore);
+
+  router.post('/login', async (req, res) => {
+    const { email, password } = validate(loginBody, req.body, 'body');
+    const user = await authService.authenticate(email, password).catch((error: unknown) => {
+      // The attempted email is logged so guessing against one account shows up; never the password.
+      if (error instanceof InvalidCredentialsError) logSecurityEvent(req, 'auth.login_failed', { email });
+      throw error;
+    });
+    await startSession(req, sessions, user.id);
+    req.user = user;
+    logSecurityEvent(req, 'auth.login_succeeded');
+    res.json(toUserResponse(user));
+  });
+
+  router.post('/logout', requireAuth, async (req, res) => {
+    logSecurityEvent(req, 'auth.logout');
+    await endSession(req, res, sessions, config);
+    res.status(204).end();
+  });
+
+  router.get('/me', requireAuth, (req, res) => {
+    res.json(toUserResponse(req.user!));
+  });
+
+  router.post('/register', async (req, res) => {
+    // Closed registration looks like no registration at all.
+    if (!config.registrationEnabled) throw new NotFoundError('There is nothing at this address.');
+    const input = validate(registerBody, req.body, 'body');
+    const user = await usersService.createUser({ ...input, role: 'user' });
+    await startSession(req, sessions, user.id);
+    req.user = user;
+    logSecurityEvent(req, 'user.created', { targetUserId: user.id, role: user.role, via: 'registration' });
+    res.status(201).location(`/api/users/${user.id}`).json(toUserResponse(user));
+  });
+
+  router.put('/password', requireAuth, async (req, res) => {
+    const { currentPassword, newPassword } = validate(changePasswordBody, req.body, 'body');
+    const userId = req.user!.id;
+    await authService.changePassword(userId, currentPassword, newPassword);
+    // ASVS 7.4.3: a new password ends every other session; this one continues under a fresh id.
+    await rotateSession(req, sessions);
+    const ended = await sessions.revokeAll(userId, req.sessionID);
+    logSecurityEvent(req, 'auth.password_changed', { otherSessionsEnded: ended });
+    res.status(204).end();
+  });
+
+  return router;
+}

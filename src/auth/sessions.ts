@@ -1,0 +1,172 @@
+import { RedisStore } from 'connect-redis';
+import type { Request, RequestHandler, Response } from 'express';
+import session from 'express-session';
+import type { AppConfig } from '../../config/config';
+import type { RedisClient } from '../lib/redis';
+import type { User } from '../users/users.repository';
+
+declare module 'express-session' {
+  interface SessionData {
+    userId: string;
+    /** Epoch ms of the login; the absolute timeout counts from here whatever the activity. */
+    authenticatedAt: number;
+  }
+}
+
+type SessionConfig = AppConfig['session'];
+
+/** Milliseconds left before the absolute timeout ends a session that logged in at `authenticatedAt`. */
+function absoluteDeadline(authenticatedAt: number, config: SessionConfig): number {
+  return authenticatedAt + config.absoluteTimeoutS * 1000;
+}
+
+/**
+ * express-session on Redis. The Redis TTL is min(idle timeout, time left before the absolute timeout),
+ * renewed on each request (`rolling`), so Redis itself forgets an expired session: nothing to sweep.
+ */
+export function createSessionMiddleware(config: AppConfig, redis: RedisClient): RequestHandler {
+  const s = config.session;
+  const store = new RedisStore({
+    client: redis,
+    prefix: `${config.redisKeyPrefix}sess:`,
+    ttl: (data) => {
+      const idle = s.idleTimeoutS;
+      if (!data.authenticatedAt) return idle;
+      const left = Math.ceil((absoluteDeadline(data.authenticatedAt, s) - Date.now()) / 1000);
+      return Math.min(idle, left); // <= 0 makes the store delete the session
+    },
+  });
+  return session({
+    name: s.cookieName,
+    secret: [...s.secrets],
+    store,
+    resave: false,
+    // No session (and no cookie) until login: anonymous requests cost nothing in Redis.
+    saveUninitialized: false,
+    rolling: true,
+    unset: 'destroy',
+    cookie: {
+      httpOnly: true,
+      secure: config.isProduction,
+      sameSite: 'lax',
+      path: '/',
+      maxAge: s.idleTimeoutS * 1000,
+    },
+  });
+}
+
+/**
+ * A per-user index of live session ids: a sorted set scored by each session's absolute deadline and
+ * trimmed on every write, so it never outgrows the sessions a user can have at once. It lets us end all
+ * of a user's sessions (delete, role change, password change), and it is checked on every request: a
+ * session that an in-flight request re-saved after revocation is not in the index and is refused.
+ */
+export function createSessionIndex(config: AppConfig, redis: RedisClient) {
+  const indexKey = (userId: string) => `${config.redisKeyPrefix}user-sessions:${userId}`;
+  const sessionKey = (sid: string) => `${config.redisKeyPrefix}sess:${sid}`;
+
+  return {
+    async add(userId: string, sid: string, authenticatedAt: number): Promise<void> {
+      const deadline = absoluteDeadline(authenticatedAt, config.session);
+      const key = indexKey(userId);
+      await redis
+        .multi()
+        .zAdd(key, { score: deadline, value: sid })
+        .zRemRangeByScore(key, '-inf', Date.now())
+        .pExpireAt(key, deadline, 'NX')
+        .pExpireAt(key, deadline, 'GT')
+        .exec();
+    },
+
+    async isActive(userId: string, sid: string): Promise<boolean> {
+      const deadline = await redis.zScore(indexKey(userId), sid);
+      return deadline !== null && deadline > Date.now();
+    },
+
+    async remove(userId: string, sid: string): Promise<void> {
+      await redis.zRem(indexKey(userId), sid);
+    },
+
+    /** Ends every session of the user, except `keepSid` when given (the one changing its password). */
+    async revokeAll(userId: string, keepSid?: string): Promise<number> {
+      const key = indexKey(userId);
+      const sids = (await redis.zRange(key, 0, -1)).filter((sid) => sid !== keepSid);
+      if (sids.length === 0) return 0;
+      await redis.multi().del(sids.map(sessionKey)).zRem(key, sids).exec();
+      return sids.length;
+    },
+  };
+}
+
+export type SessionIndex = ReturnType<typeof createSessionIndex>;
+
+const promisify = (fn: (cb: (err?: unknown) => void) => void): Promise<void> =>
+  new Promise((resolve, reject) => fn((err) => (err ? reject(err) : resolve())));
+
+/**
+ * Logs the request in under a new session id (ASVS 7.2.4: a pre-login id is never promoted, which
+ * defeats session fixation), carrying `authenticatedAt` so the absolute timeout keeps counting.
+ */
+export async function startSession(
+  req: Request,
+  index: SessionIndex,
+  userId: string,
+  authenticatedAt = Date.now(),
+): Promise<void> {
+  await promisify((cb) => req.session.regenerate(cb));
+  req.session.userId = userId;
+  req.session.authenticatedAt = authenticatedAt;
+  await promisify((cb) => req.session.save(cb));
+  await index.add(userId, req.sessionID, authenticatedAt);
+}
+
+/** New id for the same login (after a password change): the old id is destroyed by regenerate. */
+export async function rotateSession(req: Request, index: SessionIndex): Promise<void> {
+  const { userId, authenticatedAt } = req.session;
+  const oldSid = req.sessionID;
+  if (!userId || !authenticatedAt) return;
+  await startSession(req, index, userId, authenticatedAt);
+  await index.remove(userId, oldSid);
+}
+
+/** Destroys the session server-side and tells the browser to drop the cookie. */
+export async function endSession(
+  req: Request,
+  res: Response,
+  index: SessionIndex,
+  config: AppConfig,
+): Promise<void> {
+  const { userId } = req.session;
+  const sid = req.sessionID;
+  await promisify((cb) => req.session.destroy(cb));
+  if (userId) await index.remove(userId, sid);
+  res.clearCookie(config.session.cookieName, {
+    path: '/',
+    httpOnly: true,
+    secure: config.isProduction,
+    sameSite: 'lax',
+  });
+}
+
+/**
+ * Turns a session into `req.user`, or ends it. Checked on every request, server-side: the absolute
+ * timeout, membership in the user's session index (revocation), and that the user still exists. The
+ * user is read fresh from Postgres, so a role change is never served from a stale copy.
+ */
+export function loadSessionUser(deps: {
+  config: AppConfig;
+  index: SessionIndex;
+  findUser: (id: string) => Promise<User | null>;
+}): RequestHandler {
+  const { config, index, findUser } = deps;
+  return async (req, res, next) => {
+    const { userId, authenticatedAt } = req.session ?? {};
+    if (!userId) return next();
+    const expired = !authenticatedAt || Date.now() >= absoluteDeadline(authenticatedAt, config.session);
+    const active = !expired && (await index.isActive(userId, req.sessionID));
+    const user = active ? await findUser(userId) : null;
+    if (user) req.user = user;
+    else await endSession(req, res, index, config);
+    next();
+  };
+}

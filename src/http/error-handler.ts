@@ -1,0 +1,65 @@
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
+import { AppError, NotFoundError, ServiceUnavailableError, type ErrorDetail } from '../errors';
+import { isRedisUnavailableError } from '../lib/redis';
+
+/** Errors raised by Express's body parser, keyed by their `type`. */
+const BODY_PARSER_ERRORS: Record<string, [status: number, code: string, message: string]> = {
+  'entity.parse.failed': [400, 'invalid_json', 'The request body is not valid JSON.'],
+  'entity.too.large': [413, 'payload_too_large', 'The request body is too large.'],
+  'encoding.unsupported': [415, 'unsupported_media_type', 'The request body encoding is not supported.'],
+  'charset.unsupported': [415, 'unsupported_media_type', 'The request body charset is not supported.'],
+};
+
+interface Envelope {
+  error: {
+    code: string;
+    message: string;
+    requestId: string;
+    details?: readonly ErrorDetail[];
+    stack?: string;
+  };
+}
+
+function send(res: Response, status: number, body: Envelope['error']): void {
+  res.status(status).json({ error: body } satisfies Envelope);
+}
+
+/** Known errors become the JSON envelope; anything else is a 500 whose details stay in the log. */
+export function createErrorHandler({ exposeStack }: { exposeStack: boolean }): ErrorRequestHandler {
+  return (err: unknown, req, res, next) => {
+    if (res.headersSent) return next(err);
+    const requestId = req.requestId;
+
+    if (isRedisUnavailableError(err)) err = new ServiceUnavailableError('redis', err);
+    if (err instanceof ServiceUnavailableError) {
+      req.log.warn({ err: err.cause, service: err.service }, `${err.service} unavailable`);
+      res.setHeader('Retry-After', '5');
+    }
+    if (err instanceof AppError) {
+      return send(res, err.status, { code: err.code, message: err.message, requestId, details: err.details });
+    }
+
+    const type = (err as { type?: unknown } | null)?.type;
+    const known = typeof type === 'string' ? BODY_PARSER_ERRORS[type] : undefined;
+    if (known) return send(res, known[0], { code: known[1], message: known[2], requestId });
+
+    // Other client errors raised by Express itself (a malformed percent-encoding in the path, say).
+    const status = (err as { status?: unknown } | null)?.status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      return send(res, status, { code: 'bad_request', message: 'The request is malformed.', requestId });
+    }
+
+    req.log.error({ err }, 'unhandled error');
+    send(res, 500, {
+      code: 'internal_error',
+      message: 'Something went wrong. The error has been logged.',
+      requestId,
+      // Development only: production never shows a stack trace (OWASP Error Handling Cheat Sheet).
+      ...(exposeStack && err instanceof Error ? { stack: err.stack } : {}),
+    });
+  };
+}
+
+export const notFound: RequestHandler = (_req, _res, next) => {
+  next(new NotFoundError('There is nothing at this address.'));
+};

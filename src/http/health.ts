@@ -1,0 +1,50 @@
+import { Router } from 'express';
+import type { Db } from '../lib/db';
+import type { RedisClient } from '../lib/redis';
+
+export interface Lifecycle {
+  /** True once shutdown began: readiness fails so the load balancer stops sending traffic. */
+  shuttingDown: boolean;
+}
+
+const READY_TIMEOUT_MS = 1000;
+
+function withDeadline(work: () => Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  const attempt = Promise.resolve()
+    .then(work)
+    .then(
+      () => true,
+      () => false,
+    );
+  return Promise.race([attempt, deadline]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * `/healthz`: the process is alive (restart it if not). `/readyz`: it can serve traffic now, meaning
+ * Postgres and Redis both answer within a second, and it is not shutting down. Neither says more than
+ * a status, so they reveal nothing to an outsider.
+ */
+export function createHealthRouter(deps: { db: Db; redis: RedisClient; lifecycle: Lifecycle }): Router {
+  const router = Router();
+  router.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  router.get('/readyz', async (_req, res) => {
+    const [database, redis] = deps.lifecycle.shuttingDown
+      ? [false, false]
+      : await Promise.all([
+          withDeadline(() => deps.db.ping(), READY_TIMEOUT_MS),
+          withDeadline(() => deps.redis.ping(), READY_TIMEOUT_MS),
+        ]);
+    const ready = database && redis;
+    res.status(ready ? 200 : 503).json({
+      status: ready ? 'ready' : 'unavailable',
+      checks: { database: database ? 'ok' : 'fail', redis: redis ? 'ok' : 'fail' },
+    });
+  });
+  return router;
+}

@@ -1,0 +1,17 @@
+import express, { type RequestHandler } from 'express';
+import { AppError } from '../errors';
+
+export const JSON_BODY_LIMIT = '100kb';
+
+const parseJson = express.json({ limit: JSON_BODY_LIMIT, strict: true });
+
+/**
+ * The API speaks JSON only. A body of any other type is refused with 415 instead of being silently
+ * ignored (Express's parser skips what it does not recognise); requests without a body pass.
+ */
+export const jsonBody: RequestHandler = (req, res, next) => {
+  if (req.is('application/json') === false) {
+    return next(new AppError(415, 'unsupported_media_type', 'Send the request body as application/json.'));
+  }
+  parseJson(req, res, next);
+};

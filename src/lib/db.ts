@@ -1,0 +1,111 @@
+import { Pool, type PoolClient, type QueryResultRow } from 'pg';
+import { ServiceUnavailableError } from '../errors';
+import type { Logger } from './logger';
+
+/** What repositories see of Postgres: parameterized queries and transactions, nothing else. */
+export interface Queryable {
+  query<R extends QueryResultRow>(text: string, params?: readonly unknown[]): Promise<R[]>;
+}
+
+export interface Db extends Queryable {
+  withTransaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** `SELECT 1`, for readiness. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DbOptions {
+  url: string;
+  logger: Logger;
+  /** Bounded so a request waits seconds, not minutes, for an unreachable database. */
+  connectionTimeoutMs?: number;
+  statementTimeoutMs?: number;
+  max?: number;
+}
+
+export function createDb({
+  url,
+  logger,
+  connectionTimeoutMs = 2000,
+  statementTimeoutMs = 5000,
+  max = 10,
+}: DbOptions): Db {
+  const pool = new Pool({
+    connectionString: url,
+    max,
+    connectionTimeoutMillis: connectionTimeoutMs,
+    idleTimeoutMillis: 30_000,
+    // Server side: a runaway statement is cancelled; a transaction left idle cannot hold locks forever.
+    statement_timeout: statementTimeoutMs,
+    idle_in_transaction_session_timeout: statementTimeoutMs * 2,
+    // Client side: a query on a connection that went silent (network cut) fails instead of hanging.
+    query_timeout: statementTimeoutMs + 1000,
+    application_name: 'express-hardened-starter',
+  });
+  // An idle client losing its connection emits 'error' on the pool; unhandled, it would crash the process.
+  pool.on('error', (err) => logger.warn({ err }, 'postgres idle client error'));
+
+  const run = async <R extends QueryResultRow>(
+    client: Pool | PoolClient,
+    text: string,
+    params?: readonly unknown[],
+  ) => {
+    try {
+      const result = await client.query<R>(text, params as unknown[] | undefined);
+      return result.rows;
+    } catch (error) {
+      throw isUnavailable(error) ? new ServiceUnavailableError('database', error) : error;
+    }
+  };
+
+  return {
+    query: (text, params) => run(pool, text, params),
+
+    async withTransaction(work) {
+      let client: PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (error) {
+        throw new ServiceUnavailableError('database', error);
+      }
+      let broken = false;
+      try {
+        await run(client, 'BEGIN');
+        const result = await work({ query: (text, params) => run(client, text, params) });
+        await run(client, 'COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {
+          broken = true;
+        });
+        throw error;
+      } finally {
+        // A client whose ROLLBACK failed is in an unknown state: destroy it instead of reusing it.
+        client.release(broken);
+      }
+    },
+
+    async ping() {
+      await run(pool, 'SELECT 1');
+    },
+
+    close: () => pool.end(),
+  };
+}
+
+/**
+ * Errors that mean "the database is not reachable right now" rather than "this query is wrong":
+ * socket errors, pool/connect timeouts, and SQLSTATE classes 08 (connection exception) and
+ * 57P (operator intervention, e.g. the server shutting down).
+ */
+function isUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (/^(08|57P)/.test(code) || code === '53300') return true;
+    if (/^E[A-Z]+$/.test(code)) return true; // ECONNREFUSED, ECONNRESET, ETIMEDOUT, EPIPE ...
+  }
+  return /timeout exceeded when trying to connect|Connection terminated|Query read timeout|connection timeout/i.test(
+    error.message,
+  );
+}

@@ -1,0 +1,40 @@
+import pino, { type DestinationStream, type Logger } from 'pino';
+import type { LogLevel } from '../../config/config';
+
+export type { Logger };
+
+/**
+ * Credentials never reach the log: cookies, authorization headers, issued session cookies and any
+ * password-like field (OWASP Logging Cheat Sheet: "data to exclude").
+ */
+const SECRET_FIELDS = ['password', 'currentPassword', 'newPassword', 'passwordHash', 'password_hash'];
+export const REDACT_PATHS = [
+  'req.headers.cookie',
+  'req.headers.authorization',
+  'req.headers["proxy-authorization"]',
+  'res.headers["set-cookie"]',
+  ...SECRET_FIELDS.flatMap((f) => [f, `*.${f}`, `*.*.${f}`]),
+];
+
+export interface LoggerOptions {
+  level: LogLevel;
+  /** Human-readable output for a developer's terminal; JSON lines otherwise. */
+  pretty: boolean;
+  /** Where lines go (tests capture them); stdout by default. */
+  destination?: DestinationStream;
+}
+
+export function createLogger({ level, pretty, destination }: LoggerOptions): Logger {
+  const options: pino.LoggerOptions = {
+    level,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    base: undefined,
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  };
+  if (pretty && !destination) {
+    // pino-pretty is a development dependency: only loaded when a developer asks for pretty output.
+    return pino({ ...options, transport: { target: 'pino-pretty', options: { singleLine: true } } });
+  }
+  return destination ? pino(options, destination) : pino(options);
+}

@@ -1,0 +1,16 @@
+import type { User } from '../users/users.repository';
+
+declare global {
+  namespace Express {
+    interface Request {
+      /** The request id: echoed in X-Request-Id, logged, and put in error bodies. */
+      requestId: string;
+      /** The client address in one normal form (IPv4-mapped IPv6 unwrapped). */
+      clientIp: string;
+      /** The signed-in user, loaded from Postgres on each request. */
+      user?: User;
+    }
+  }
+}
+
+export {};

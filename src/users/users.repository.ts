@@ -1,0 +1,148 @@
+import { DatabaseError } from 'pg';
+import { EmailTakenError } from '../errors';
+import type { Queryable } from '../lib/db';
+
+export const ROLES = ['user', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** A user as the rest of the app sees it: the password hash stays in this file's credential queries. */
+export interface User {
+  id: string;
+  email: string;
+  name: string;
+  role: Role;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** Position of a row in the newest-first order: creation time in microseconds, then id. */
+export interface UserPosition {
+  createdUs: string;
+  id: string;
+}
+
+interface UserRow {
+  id: string;
+  email: string;
+  name: string;
+  role: Role;
+  created_at: Date;
+  updated_at: Date;
+}
+
+// Explicit column lists everywhere: a column added later (say, an MFA secret) is never selected by accident.
+const COLUMNS = 'id, email, name, role, created_at, updated_at';
+
+const INSERT = `INSERT INTO users (email, name, role, password_hash) VALUES ($1, $2, $3, $4) RETURNING ${COLUMNS}`;
+const FIND_BY_ID = `SELECT ${COLUMNS} FROM users WHERE id = $1`;
+const FIND_BY_EMAIL = `SELECT ${COLUMNS} FROM users WHERE email = $1`;
+const FIND_CREDENTIALS_BY_EMAIL = `SELECT ${COLUMNS}, password_hash FROM users WHERE email = $1`;
+const FIND_PASSWORD_HASH = 'SELECT password_hash FROM users WHERE id = $1';
+// created_at has microsecond precision, more than a JS Date keeps, so the cursor carries the exact
+// integer and converts it back in SQL.
+const LIST_FIRST = `SELECT ${COLUMNS}, (extract(epoch FROM created_at) * 1000000)::bigint::text AS created_us
+  FROM users ORDER BY created_at DESC, id DESC LIMIT $1`;
+const LIST_AFTER = `SELECT ${COLUMNS}, (extract(epoch FROM created_at) * 1000000)::bigint::text AS created_us
+  FROM users
+  WHERE (created_at, id) < (to_timestamp(0) + $2::bigint * interval '1 microsecond', $3::uuid)
+  ORDER BY created_at DESC, id DESC LIMIT $1`;
+// One constant statement for every partial update: NULL means "leave as is".
+const UPDATE = `UPDATE users SET
+    name = COALESCE($2, name), email = COALESCE($3, email), role = COALESCE($4, role), updated_at = now()
+  WHERE id = $1 RETURNING ${COLUMNS}`;
+const UPDATE_PASSWORD_HASH = 'UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1';
+const DELETE = 'DELETE FROM users WHERE id = $1 RETURNING id';
+// Locks every admin row until the transaction ends, so two concurrent demotions or deletions cannot
+// both see "another admin remains" and leave none.
+const LOCK_ADMINS = "SELECT id FROM users WHERE role = 'admin' ORDER BY id FOR UPDATE";
+
+const UNIQUE_VIOLATION = '23505';
+
+function toUser(row: UserRow): User {
+  return {
+    id: row.id,
+    email: row.email,
+    name: row.name,
+    role: row.role,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function rethrowEmailTaken(error: unknown): never {
+  if (
+    error instanceof DatabaseError &&
+    error.code === UNIQUE_VIOLATION &&
+    error.constraint === 'users_email_key'
+  ) {
+    throw new EmailTakenError();
+  }
+  throw error;
+}
+
+export type UsersRepository = ReturnType<typeof createUsersRepository>;
+
+export function createUsersRepository(db: Queryable) {
+  return {
+    async insert(input: { email: string; name: string; role: Role; passwordHash: string }): Promise<User> {
+      const rows = await db
+        .query<UserRow>(INSERT, [input.email, input.name, input.role, input.passwordHash])
+        .catch(rethrowEmailTaken);
+      return toUser(rows[0]!);
+    },
+
+    async findById(id: string): Promise<User | null> {
+      const [row] = await db.query<UserRow>(FIND_BY_ID, [id]);
+      return row ? toUser(row) : null;
+    },
+
+    async findByEmail(email: string): Promise<User | null> {
+      const [row] = await db.query<UserRow>(FIND_BY_EMAIL, [email]);
+      return row ? toUser(row) : null;
+    },
+
+    /** For login only: the one place a hash leaves the table, to be verified and dropped. */
+    async findCredentialsByEmail(email: string): Promise<{ user: User; passwordHash: string } | null> {
+      const [row] = await db.query<UserRow & { password_hash: string }>(FIND_CREDENTIALS_BY_EMAIL, [email]);
+      return row ? { user: toUser(row), passwordHash: row.password_hash } : null;
+    },
+
+    async findPasswordHash(id: string): Promise<string | null> {
+      const [row] = await db.query<{ password_hash: string }>(FIND_PASSWORD_HASH, [id]);
+      return row?.password_hash ?? null;
+    },
+
+    async list(limit: number, after?: UserPosition): Promise<{ users: User[]; last: UserPosition | null }> {
+      const rows = after
+        ? await db.query<UserRow & { created_us: string }>(LIST_AFTER, [limit, after.createdUs, after.id])
+        : await db.query<UserRow & { created_us: string }>(LIST_FIRST, [limit]);
+      const lastRow = rows.at(-1);
+      return {
+        users: rows.map(toUser),
+        last: lastRow ? { createdUs: lastRow.created_us, id: lastRow.id } : null,
+      };
+    },
+
+    async update(id: string, changes: { name?: string; email?: string; role?: Role }): Promise<User | null> {
+      const rows = await db
+        .query<UserRow>(UPDATE, [id, changes.name ?? null, changes.email ?? null, changes.role ?? null])
+        .catch(rethrowEmailTaken);
+      return rows[0] ? toUser(rows[0]) : null;
+    },
+
+    async updatePasswordHash(id: string, passwordHash: string): Promise<void> {
+      await db.query(UPDATE_PASSWORD_HASH, [id, passwordHash]);
+    },
+
+    async delete(id: string): Promise<boolean> {
+      const rows = await db.query(DELETE, [id]);
+      return rows.length > 0;
+    },
+
+    /** Call inside a transaction: returns the admins' ids, locked until commit. */
+    async lockAdmins(): Promise<string[]> {
+      const rows = await db.query<{ id: string }>(LOCK_ADMINS);
+      return rows.map((r) => r.id);
+    },
+  };
+}

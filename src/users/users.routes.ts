@@ -1,0 +1,64 @@
+import { Router } from 'express';
+import { endSession, type SessionIndex } from '../auth/sessions';
+import type { AppConfig } from '../../config/config';
+import { requireAuth, requireRole } from '../http/require-auth';
+import { logSecurityEvent } from '../http/security-events';
+import { validate } from '../http/validate';
+import {
+  createUserBody,
+  encodeCursor,
+  listUsersQuery,
+  toUserResponse,
+  updateUserBody,
+  userIdParams,
+} from './users.schemas';
+import type { UsersService } from './users.service';
+
+export function createUsersRouter(deps: {
+  usersService: UsersService;
+  sessions: SessionIndex;
+  config: AppConfig;
+}): Router {
+  const { usersService, sessions, config } = deps;
+  const router = Router();
+
+  router.get('/', requireRole('admin'), async (req, res) => {
+    const { limit, cursor } = validate(listUsersQuery, req.query, 'query');
+    const { users, last } = await usersService.listUsers(limit, cursor);
+    res.json({
+      data: users.map(toUserResponse),
+      nextCursor: users.length === limit && last ? encodeCursor(last) : null,
+    });
+  });
+
+  router.post('/', requireRole('admin'), async (req, res) => {
+    const input = validate(createUserBody, req.body, 'body');
+    const user = await usersService.createUser(input);
+    logSecurityEvent(req, 'user.created', { targetUserId: user.id, role: user.role });
+    res.status(201).location(`/api/users/${user.id}`).json(toUserResponse(user));
+  });
+
+  router.get('/:id', requireAuth, async (req, res) => {
+    const { id } = validate(userIdParams, req.params, 'params');
+    res.json(toUserResponse(await usersService.getUser(req.user!, id)));
+  });
+
+  router.patch('/:id', requireAuth, async (req, res) => {
+    const { id } = validate(userIdParams, req.params, 'params');
+    const changes = validate(updateUserBody, req.body, 'body');
+    const user = await usersService.updateUser(req.user!, id, changes);
+    const fields = (['name', 'email', 'role'] as const).filter((f) => changes[f] !== undefined);
+    logSecurityEvent(req, 'user.updated', { targetUserId: id, fields, role: user.role });
+    res.json(toUserResponse(user));
+  });
+
+  router.delete('/:id', requireAuth, async (req, res) => {
+    const { id } = validate(userIdParams, req.params, 'params');
+    await usersService.deleteUser(req.user!, id);
+    logSecurityEvent(req, 'user.deleted', { targetUserId: id });
+    if (id === req.user!.id) await endSession(req, res, sessions, config);
+    res.status(204).end();
+  });
+
+  return router;
+}

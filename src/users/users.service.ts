@@ -1,0 +1,134 @@
+import type { PasswordPolicy } from '../auth/password-policy';
+import type { SessionIndex } from '../auth/sessions';
+import {
+  ForbiddenError,
+  InvalidCurrentPasswordError,
+  LastAdminError,
+  NotFoundError,
+  ValidationError,
+} from '../errors';
+import type { Db } from '../lib/db';
+import type { PasswordHasher } from '../lib/passwords';
+import {
+  createUsersRepository,
+  type Role,
+  type User,
+  type UserPosition,
+  type UsersRepository,
+} from './users.repository';
+
+export interface NewUser {
+  email: string;
+  name: string;
+  password: string;
+  role: Role;
+}
+
+export interface UserChanges {
+  name?: string | undefined;
+  email?: string | undefined;
+  role?: Role | undefined;
+  currentPassword?: string | undefined;
+}
+
+export type UsersService = ReturnType<typeof createUsersService>;
+
+/**
+ * The one way an account comes to exist, shared by the API and the seed script, so the password
+ * policy cannot be skipped on any path.
+ */
+export async function createAccount(
+  deps: { users: UsersRepository; passwords: PasswordHasher; passwordPolicy: PasswordPolicy },
+  input: NewUser,
+): Promise<User> {
+  deps.passwordPolicy.check(input.password);
+  const passwordHash = await deps.passwords.hash(input.password);
+  return deps.users.insert({ email: input.email, name: input.name, role: input.role, passwordHash });
+}
+
+export function createUsersService(deps: {
+  db: Db;
+  passwords: PasswordHasher;
+  passwordPolicy: PasswordPolicy;
+  sessions: SessionIndex;
+}) {
+  const { db, passwords, passwordPolicy, sessions } = deps;
+  const users = createUsersRepository(db);
+
+  /**
+   * Someone who may not see a user gets the same 404 as for an id that does not exist, so ids cannot
+   * be probed for existence (ASVS 8.2: object-level authorization without an oracle).
+   */
+  function assertSelfOrAdmin(actor: User, id: string): void {
+    if (actor.id !== id && actor.role !== 'admin') throw new NotFoundError();
+  }
+
+  return {
+    findById: (id: string) => users.findById(id),
+    findByEmail: (email: string) => users.findByEmail(email),
+
+    createUser: (input: NewUser) => createAccount({ users, passwords, passwordPolicy }, input),
+
+    async getUser(actor: User, id: string): Promise<User> {
+      assertSelfOrAdmin(actor, id);
+      const user = await users.findById(id);
+      if (!user) throw new NotFoundError();
+      return user;
+    },
+
+    listUsers: (limit: number, after?: UserPosition) => users.list(limit, after),
+
+    async updateUser(actor: User, id: string, changes: UserChanges): Promise<User> {
+      assertSelfOrAdmin(actor, id);
+      if (changes.role !== undefined && actor.role !== 'admin') {
+        throw new ForbiddenError('Only an admin can change roles.');
+      }
+      // Changing one's own sign-in email is an account takeover step: ask for the password again.
+      if (changes.email !== undefined && actor.id === id) {
+        if (changes.currentPassword === undefined) {
+          throw new ValidationError([
+            { path: 'body.currentPassword', message: 'is required to change your email' },
+          ]);
+        }
+        const hash = await users.findPasswordHash(id);
+        if (!hash || !(await passwords.verify(hash, changes.currentPassword))) {
+          throw new InvalidCurrentPasswordError();
+        }
+      }
+
+      const { before, after } = await db.withTransaction(async (tx) => {
+        const txUsers = createUsersRepository(tx);
+        if (changes.role === 'user') {
+          const admins = await txUsers.lockAdmins();
+          if (admins.length === 1 && admins[0] === id) throw new LastAdminError();
+        }
+        const before = await txUsers.findById(id);
+        if (!before) throw new NotFoundError();
+        const after = await txUsers.update(id, {
+          name: changes.name,
+          email: changes.email,
+          role: changes.role,
+        });
+        if (!after) throw new NotFoundError();
+        return { before, after };
+      });
+
+      // New privileges mean new sessions: nobody keeps a session minted under the old role.
+      if (before.role !== after.role) await sessions.revokeAll(id);
+      return after;
+    },
+
+    async deleteUser(actor: User, id: string): Promise<void> {
+      assertSelfOrAdmin(actor, id);
+      await db.withTransaction(async (tx) => {
+        const txUsers = createUsersRepository(tx);
+        const admins = await txUsers.lockAdmins();
+        const target = await txUsers.findById(id);
+        if (!target) throw new NotFoundError();
+        if (target.role === 'admin' && admins.length <= 1) throw new LastAdminError();
+        await txUsers.delete(id);
+      });
+      await sessions.revokeAll(id);
+    },
+  };
+}
