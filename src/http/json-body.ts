@@ -10,7 +10,10 @@ const parseJson = express.json({ limit: JSON_BODY_LIMIT, strict: true });
  * ignored (Express's parser skips what it does not recognise); requests without a body pass.
  */
 export const jsonBody: RequestHandler = (req, res, next) => {
-  if (req.is('application/json') === false) {
+  // `Content-Length: 0` is no body (type-is would count it as one), chunked encoding always is.
+  const hasBody =
+    req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
+  if (hasBody && !req.is('application/json')) {
     return next(new AppError(415, 'unsupported_media_type', 'Send the request body as application/json.'));
   }
   parseJson(req, res, next);

@@ -1,0 +1,53 @@
+import request from 'supertest';
+import { signedIn } from '../support/factories';
+import { createTestApp, type TestApp } from '../support/test-app';
+
+describe('the error envelope', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp();
+  });
+  afterAll(() => t.close());
+
+  test('when JSON is malformed, then 400 invalid_json in the envelope with the request id', async () => {
+    const res = await request(t.app)
+      .post('/api/auth/login')
+      .set('Content-Type', 'application/json')
+      .send('{"email": ');
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({
+      error: { code: 'invalid_json', message: expect.any(String), requestId: res.headers['x-request-id'] },
+    });
+  });
+
+  test('when a JSON body exceeds 100 kB, then 413 payload_too_large', async () => {
+    const res = await request(t.app)
+      .post('/api/auth/login')
+      .send({ email: 'a@example.test', password: 'x'.repeat(101 * 1024) });
+    expect(res.status).toBe(413);
+    expect(res.body.error.code).toBe('payload_too_large');
+  });
+
+  test.each([
+    ['text/plain', 'email=a'],
+    ['application/x-www-form-urlencoded', 'email=a&password=b'],
+    ['multipart/form-data; boundary=x', '--x--'],
+  ])('when an API body is %s, then 415 unsupported_media_type', async (type, body) => {
+    const res = await request(t.app).post('/api/auth/login').set('Content-Type', type).send(body);
+    expect(res.status).toBe(415);
+    expect(res.body.error.code).toBe('unsupported_media_type');
+  });
+
+  test('when a request has no body, then no content type is required', async () => {
+    const { cookie } = await signedIn(t);
+    const res = await request(t.app).post('/api/auth/logout').set('Cookie', cookie);
+    expect(res.status).toBe(204);
+  });
+
+  test('when a route does not exist, then 404 not_found as JSON without framework text', async () => {
+    const res = await request(t.app).get('/no/such/route');
+    expect(res.status).toBe(404);
+    expect(res.body.error.code).toBe('not_found');
+    expect(res.text).not.toMatch(/Cannot GET|Express|<html/i);
+  });
+});

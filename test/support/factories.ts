@@ -1,0 +1,77 @@
+import { randomBytes } from 'node:crypto';
+import request, { type Response } from 'supertest';
+import { createPasswordPolicy } from '../../src/auth/password-policy';
+import { createUsersRepository, type Role, type User } from '../../src/users/users.repository';
+import { createAccount } from '../../src/users/users.service';
+import { passwords, type TestApp } from './test-app';
+
+export const DEFAULT_PASSWORD = 'plain old passphrase 42';
+
+/** Unique per call, so tests create their own users and never depend on each other's data. */
+export function uniqueEmail(label = 'user'): string {
+  return `${label}-${randomBytes(6).toString('hex')}@example.test`;
+}
+
+export interface TestUser {
+  user: User;
+  email: string;
+  password: string;
+}
+
+/** Creates a user straight through the account service (policy and hashing included), not over HTTP. */
+export async function createUser(
+  t: TestApp,
+  options: { role?: Role; email?: string; name?: string; password?: string } = {},
+): Promise<TestUser> {
+  const email = options.email ?? uniqueEmail(options.role ?? 'user');
+  const password = options.password ?? DEFAULT_PASSWORD;
+  const user = await createAccount(
+    {
+      users: createUsersRepository(t.db),
+      passwords: passwords(),
+      passwordPolicy: createPasswordPolicy({ minLength: t.config.passwordMinLength }),
+    },
+    { email, name: options.name ?? 'Test User', password, role: options.role ?? 'user' },
+  );
+  return { user, email, password };
+}
+
+/** `name=value` of the session cookie a response set, or undefined. */
+export function sessionCookie(res: Response, name = 'sid'): string | undefined {
+  const header = res.headers['set-cookie'] as unknown as string[] | undefined;
+  const cookie = header?.find((c) => c.startsWith(`${name}=`));
+  return cookie?.split(';')[0];
+}
+
+/** The full Set-Cookie line for the session cookie, attributes included. */
+export function sessionSetCookie(res: Response, name = 'sid'): string | undefined {
+  const header = res.headers['set-cookie'] as unknown as string[] | undefined;
+  return header?.find((c) => c.startsWith(`${name}=`));
+}
+
+/**
+ * Logs in over HTTP and returns the session cookie to send back explicitly (`.set('Cookie', cookie)`).
+ * Explicit cookies work in production mode too, where supertest would not send a Secure cookie over http.
+ */
+export async function login(
+  t: TestApp,
+  creds: { email: string; password: string },
+  headers: Record<string, string> = {},
+): Promise<string> {
+  const res = await request(t.app)
+    .post('/api/auth/login')
+    .set(headers)
+    .send({ email: creds.email, password: creds.password });
+  if (res.status !== 200) throw new Error(`login failed: ${res.status} ${JSON.stringify(res.body)}`);
+  const cookie = sessionCookie(res, t.config.session.cookieName);
+  if (!cookie) throw new Error('login set no session cookie');
+  return cookie;
+}
+
+/** A user of the given role, already logged in. */
+export async function signedIn(t: TestApp, role: Role = 'user'): Promise<TestUser & { cookie: string }> {
+  const created = await createUser(t, { role });
+  return { ...created, cookie: await login(t, created) };
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

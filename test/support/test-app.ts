@@ -1,0 +1,81 @@
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import type { Express } from 'express';
+import { loadConfig, type AppConfig } from '../../config/config';
+import { buildApp } from '../../src/app';
+import type { Lifecycle } from '../../src/http/health';
+import { createDb, type Db } from '../../src/lib/db';
+import { createLogger } from '../../src/lib/logger';
+import { createPasswordHasher, type PasswordHasher } from '../../src/lib/passwords';
+import { createRedisClient, type RedisClient } from '../../src/lib/redis';
+import { runEnv } from './env';
+
+export type LogLine = Record<string, unknown> & { level: string; msg?: string; event?: string };
+
+export interface TestApp {
+  app: Express;
+  config: AppConfig;
+  db: Db;
+  redis: RedisClient;
+  lifecycle: Lifecycle;
+  /** Every log line the app wrote, parsed. */
+  logs: LogLine[];
+  /** The raw log text, for "this never appears anywhere" assertions. */
+  rawLogs(): string;
+  close(): Promise<void>;
+}
+
+export const TEST_SESSION_SECRET = 'test-session-secret-0123456789abcdefghijklmnop';
+
+let sharedHasher: PasswordHasher | undefined;
+/** One hasher per worker: building it computes the dummy hash. */
+export function passwords(): PasswordHasher {
+  sharedHasher ??= createPasswordHasher();
+  return sharedHasher;
+}
+
+/**
+ * Builds the real app (buildApp) with real Postgres and Redis, exactly as main.ts wires it, with its own
+ * Redis key prefix so apps in one run never share sessions. `env` overrides the test environment.
+ */
+export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const run = runEnv();
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    DATABASE_URL: run.databaseUrl,
+    REDIS_URL: run.redisUrl,
+    REDIS_KEY_PREFIX: `${run.keyPrefix}${randomBytes(4).toString('hex')}:`,
+    SESSION_SECRET: TEST_SESSION_SECRET,
+    LOG_LEVEL: 'info',
+    ...env,
+  });
+  const chunks: string[] = [];
+  const logs: LogLine[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      const text = chunk.toString();
+      chunks.push(text);
+      for (const line of text.split('\n')) if (line.trim()) logs.push(JSON.parse(line) as LogLine);
+      done();
+    },
+  });
+  const logger = createLogger({ level: config.logLevel, pretty: false, destination });
+  const db = createDb({ url: config.databaseUrl, logger });
+  const redis = createRedisClient({ url: config.redisUrl, logger });
+  await redis.connect();
+  const lifecycle: Lifecycle = { shuttingDown: false };
+  const app = buildApp({ config, db, redis, logger, passwords: passwords(), lifecycle });
+  return {
+    app,
+    config,
+    db,
+    redis,
+    lifecycle,
+    logs,
+    rawLogs: () => chunks.join(''),
+    async close() {
+      await db.close();
+      if (redis.isOpen) await redis.close();
+    },
+  };
+}
