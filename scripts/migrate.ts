@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import dotenv from 'dotenv';
+import { Client, escapeIdentifier } from 'pg';
 import { ConfigError, loadConfig } from '../config/config';
 
 /**
@@ -19,9 +20,32 @@ function projectRoot(): string {
   return dir;
 }
 
+/**
+ * Development convenience: a fresh clone can run `npm run migrate` against a new local Postgres.
+ * Production never does this: there the database and its (non-superuser) owner are provisioned.
+ */
+async function createDatabaseIfMissing(databaseUrl: string): Promise<void> {
+  const target = new URL(databaseUrl);
+  const name = decodeURIComponent(target.pathname.slice(1));
+  const maintenance = new URL(databaseUrl);
+  maintenance.pathname = '/postgres';
+  const client = new Client({ connectionString: maintenance.toString() });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (rowCount === 0) {
+      await client.query(`CREATE DATABASE ${escapeIdentifier(name)}`);
+      process.stdout.write(`migrations: created database ${name}\n`);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
 async function main(): Promise<void> {
   dotenv.config({ quiet: true });
   const config = loadConfig(process.env);
+  if (!config.isProduction) await createDatabaseIfMissing(config.databaseUrl);
   // node-pg-migrate 9 is ESM-only; a dynamic import loads it from this CommonJS script.
   const { runner } = await import('node-pg-migrate');
   const applied = await runner({

@@ -50,4 +50,13 @@ describe('the error envelope', () => {
     expect(res.body.error.code).toBe('not_found');
     expect(res.text).not.toMatch(/Cannot GET|Express|<html/i);
   });
+
+  test('when any response is sent, then it does not name the framework (no X-Powered-By)', async () => {
+    const responses = await Promise.all([
+      request(t.app).get('/healthz'),
+      request(t.app).get('/api/auth/me'),
+      request(t.app).get('/nowhere'),
+    ]);
+    for (const res of responses) expect(res.headers['x-powered-by']).toBeUndefined();
+  });
 });
