@@ -140,6 +140,11 @@ export async function endSession(
   const sid = req.sessionID;
   await promisify((cb) => req.session.destroy(cb));
   if (userId) await index.remove(userId, sid);
+  clearSessionCookie(res, config);
+}
+
+/** Expires the cookie in the browser, with the attributes it was set with (or browsers ignore it). */
+function clearSessionCookie(res: Response, config: AppConfig): void {
   res.clearCookie(config.session.cookieName, {
     path: '/',
     httpOnly: true,
@@ -162,11 +167,19 @@ export function loadSessionUser(deps: {
   return async (req, res, next) => {
     const { userId, authenticatedAt } = req.session ?? {};
     if (!userId) return next();
+    const staleSid = req.sessionID;
     const expired = !authenticatedAt || Date.now() >= absoluteDeadline(authenticatedAt, config.session);
     const active = !expired && (await index.isActive(userId, req.sessionID));
     const user = active ? await findUser(userId) : null;
-    if (user) req.user = user;
-    else await endSession(req, res, index, config);
+    if (user) {
+      req.user = user;
+    } else {
+      // Destroy the dead session but leave an empty one in its place, so a route that follows (a new
+      // login) still has a session to work with. An empty session is never saved.
+      await promisify((cb) => req.session.regenerate(cb));
+      await index.remove(userId, staleSid);
+      clearSessionCookie(res, config);
+    }
     next();
   };
 }

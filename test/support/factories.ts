@@ -38,15 +38,16 @@ export async function createUser(
 
 /** `name=value` of the session cookie a response set, or undefined. */
 export function sessionCookie(res: Response, name = 'sid'): string | undefined {
-  const header = res.headers['set-cookie'] as unknown as string[] | undefined;
-  const cookie = header?.find((c) => c.startsWith(`${name}=`));
-  return cookie?.split(';')[0];
+  return sessionSetCookie(res, name)?.split(';')[0];
 }
 
-/** The full Set-Cookie line for the session cookie, attributes included. */
+/**
+ * The full Set-Cookie line for the session cookie, attributes included. When a response sets the
+ * same cookie twice (cleared, then issued anew), the last one wins, as in a browser.
+ */
 export function sessionSetCookie(res: Response, name = 'sid'): string | undefined {
   const header = res.headers['set-cookie'] as unknown as string[] | undefined;
-  return header?.find((c) => c.startsWith(`${name}=`));
+  return header?.findLast((c) => c.startsWith(`${name}=`));
 }
 
 /**
