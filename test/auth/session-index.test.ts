@@ -1,0 +1,114 @@
+import request from 'supertest';
+import { login, signedIn, sleep } from '../support/factories';
+import { sessionKey, sidOf, userSessionsKey } from '../support/sessions';
+import { createTestApp, type TestApp } from '../support/test-app';
+
+const me = (t: TestApp, cookie: string) => request(t.app).get('/api/auth/me').set('Cookie', cookie);
+
+describe('the per-user session index', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp();
+  });
+  afterAll(() => t.close());
+
+  test('when a user logs in, then the index holds the session scored by its absolute deadline and expires with it', async () => {
+    const { user, cookie } = await signedIn(t);
+    const sid = sidOf(cookie);
+    const key = userSessionsKey(t, user.id);
+    const stored = JSON.parse((await t.redis.get(sessionKey(t, sid)))!) as { authenticatedAt: number };
+    const deadline = stored.authenticatedAt + t.config.session.absoluteTimeoutS * 1000;
+
+    expect(await t.redis.zScore(key, sid)).toBe(deadline);
+    expect(await t.redis.pExpireTime(key)).toBe(deadline);
+  });
+
+  test('when a new login writes the index, then members whose deadline has passed are trimmed', async () => {
+    const creds = await signedIn(t);
+    const key = userSessionsKey(t, creds.user.id);
+    await t.redis.zAdd(key, [
+      { score: Date.now() - 60_000, value: 'stale-session-1' },
+      { score: Date.now() - 1, value: 'stale-session-2' },
+    ]);
+    expect(await t.redis.zCard(key)).toBe(3);
+
+    const second = await login(t, creds);
+
+    expect((await t.redis.zRange(key, 0, -1)).sort()).toEqual([sidOf(creds.cookie), sidOf(second)].sort());
+    const pttl = await t.redis.pTTL(key);
+    expect(pttl).toBeGreaterThan(0);
+    expect(pttl).toBeLessThanOrEqual(t.config.session.absoluteTimeoutS * 1000);
+  });
+
+  test('when later logins happen, then the index key expiry moves to the latest deadline, never earlier', async () => {
+    const creds = await signedIn(t);
+    const key = userSessionsKey(t, creds.user.id);
+    const first = await t.redis.pExpireTime(key);
+    await sleep(5);
+
+    await login(t, creds);
+
+    expect(await t.redis.pExpireTime(key)).toBeGreaterThan(first);
+  });
+
+  test.concurrent('when sessions really expire, then the next login drops them from the index', async () => {
+    const short = await createTestApp({ SESSION_IDLE_TIMEOUT_S: '1', SESSION_ABSOLUTE_TIMEOUT_S: '1' });
+    try {
+      const creds = await signedIn(short);
+      const key = userSessionsKey(short, creds.user.id);
+      await sleep(1100);
+
+      const second = await login(short, creds);
+
+      expect(await short.redis.zRange(key, 0, -1)).toEqual([sidOf(second)]);
+      expect(await short.redis.pTTL(key)).toBeLessThanOrEqual(1000);
+    } finally {
+      await short.close();
+    }
+  });
+});
+
+describe('a revoked session written back to Redis', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp();
+  });
+  afterAll(() => t.close());
+
+  // connect-redis's `set` recreates a key that a concurrent revocation just deleted when an in-flight
+  // request of that session saves it. The index check on every request is what refuses it.
+  test('when a session revoked by a password change elsewhere is re-saved, then its cookie stays 401', async () => {
+    const owner = await signedIn(t);
+    const victimCookie = await login(t, owner);
+    const victimKey = sessionKey(t, sidOf(victimCookie));
+    const savedCopy = (await t.redis.get(victimKey))!;
+
+    await request(t.app)
+      .put('/api/auth/password')
+      .set('Cookie', owner.cookie)
+      .send({ currentPassword: owner.password, newPassword: 'another fine passphrase' })
+      .expect(204);
+    expect(await t.redis.exists(victimKey)).toBe(0);
+    await t.redis.set(victimKey, savedCopy, { EX: 600 });
+
+    const res = await me(t, victimCookie);
+
+    expect(res.status).toBe(401);
+    expect(res.body.error.code).toBe('unauthenticated');
+    // Refusing it also deletes the resurrected key.
+    expect(await t.redis.exists(victimKey)).toBe(0);
+  });
+
+  test('when a logged-out session is re-saved, then its cookie stays 401', async () => {
+    const { cookie } = await signedIn(t);
+    const key = sessionKey(t, sidOf(cookie));
+    const savedCopy = (await t.redis.get(key))!;
+    await request(t.app).post('/api/auth/logout').set('Cookie', cookie).expect(204);
+    await t.redis.set(key, savedCopy, { EX: 600 });
+
+    const res = await me(t, cookie);
+
+    expect(res.status).toBe(401);
+    expect(res.body.error.code).toBe('unauthenticated');
+  });
+});
