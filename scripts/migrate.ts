@@ -34,8 +34,15 @@ async function createDatabaseIfMissing(databaseUrl: string): Promise<void> {
   try {
     const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
     if (rowCount === 0) {
-      await client.query(`CREATE DATABASE ${escapeIdentifier(name)}`);
-      process.stdout.write(`migrations: created database ${name}\n`);
+      try {
+        await client.query(`CREATE DATABASE ${escapeIdentifier(name)}`);
+        process.stdout.write(`migrations: created database ${name}\n`);
+      } catch (error) {
+        // A run started at the same moment created it between the check and here: it exists, go on.
+        // (Postgres says 42P04 duplicate_database, or 23505 when both inserts into pg_database race.)
+        const code = (error as { code?: unknown }).code;
+        if (code !== '42P04' && code !== '23505') throw error;
+      }
     }
   } finally {
     await client.end();

@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import dotenv from 'dotenv';
 import { ConfigError, loadConfig, type AppConfig } from '../config/config';
@@ -46,6 +47,17 @@ function main(): void {
   server.headersTimeout = 20_000;
   server.keepAliveTimeout = 65_000;
 
+  // A response sent with `Connection: keep-alive` during shutdown leaves its socket open, and that socket
+  // holds server.close() (so the exit) until the shutdown timeout. Once shutdown begins, responses not
+  // yet started say `Connection: close` instead, and Node ends their socket after them (RFC 9112 9.6).
+  // Prepended so it runs before Express answers.
+  const openResponses = new Set<ServerResponse>();
+  server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
+    if (lifecycle.shuttingDown) res.setHeader('Connection', 'close');
+    openResponses.add(res);
+    res.once('close', () => openResponses.delete(res));
+  });
+
   async function shutdown(signal: NodeJS.Signals): Promise<void> {
     if (lifecycle.shuttingDown) {
       logger.warn({ signal }, 'second signal during shutdown: exiting now');
@@ -57,6 +69,7 @@ function main(): void {
       logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timeout: closing remaining connections');
       server.closeAllConnections();
     }, config.shutdownTimeoutMs);
+    for (const res of openResponses) if (!res.headersSent) res.setHeader('Connection', 'close');
     // Stops accepting; idle keep-alive sockets close now, busy ones after their response.
     await new Promise<void>((resolve) => server.close(() => resolve()));
     clearTimeout(force);

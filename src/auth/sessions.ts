@@ -44,7 +44,10 @@ export function createSessionMiddleware(config: AppConfig, redis: RedisClient): 
     // No session (and no cookie) until login: anonymous requests cost nothing in Redis.
     saveUninitialized: false,
     rolling: true,
-    unset: 'destroy',
+    // Not 'destroy': express-session also counts a session it failed to load (a Redis timeout) as unset
+    // and deletes it from the store, logging the user out once Redis answers again. Sessions end through
+    // endSession(), never by unsetting req.session.
+    unset: 'keep',
     cookie: {
       httpOnly: true,
       secure: config.isProduction,

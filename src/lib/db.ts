@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import { Pool, type PoolClient, type QueryResultRow } from 'pg';
 import { ServiceUnavailableError } from '../errors';
 import type { Logger } from './logger';
@@ -99,7 +100,9 @@ export function createDb({
  * 57P (operator intervention, e.g. the server shutting down).
  */
 function isUnavailable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
+  // Not `instanceof Error`: socket errors are made by Node's own modules, which under a vm-based runner
+  // (jest) belong to another realm, so the check failed there and an outage was answered with 500.
+  if (!types.isNativeError(error)) return false;
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string') {
     if (/^(08|57P)/.test(code) || code === '53300') return true;

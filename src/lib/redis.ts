@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import {
   ClientClosedError,
   ClientOfflineError,
@@ -31,6 +32,7 @@ export function createRedisClient({
     // Without this, commands issued while disconnected wait in memory until Redis returns: requests
     // would hang instead of failing with 503 (and rate limiters' in-memory fallbacks never engage).
     disableOfflineQueue: true,
+    // Bounds only the wait to be written; withReplyDeadline below bounds the wait for the reply.
     commandOptions: { timeout: commandTimeoutMs },
     socket: {
       connectTimeout: connectTimeoutMs,
@@ -50,7 +52,47 @@ export function createRedisClient({
     if (down) logger.info('redis connection restored');
     down = false;
   });
-  return client;
+  return withReplyDeadline(client, commandTimeoutMs);
+}
+
+/**
+ * Connection lifecycle calls take as long as they take; only commands get a deadline (a blocking
+ * command such as BLPOP would need a client of its own).
+ */
+const NO_DEADLINE = new Set<PropertyKey>(['connect', 'close', 'quit', 'disconnect', 'destroy']);
+
+/**
+ * node-redis's command timeout stops counting once the command is written to the socket
+ * (redis/node-redis#3008), so a Redis that stops answering while its connection stays open (a hung
+ * server, a network black hole) would hang every request touching a session. This wraps the client so
+ * every command, and every MULTI's exec, also rejects with TimeoutError (a 503) when its reply is late.
+ * A reply that arrives later is still read in order by node-redis and simply ignored.
+ */
+function withReplyDeadline<T extends object>(target: T, ms: number): T {
+  const wrapped: T = new Proxy(target, {
+    get(object, key) {
+      // Getters and methods run against the real object: node-redis keeps its state in private fields.
+      const value: unknown = Reflect.get(object, key, object);
+      if (typeof value !== 'function' || NO_DEADLINE.has(key)) return value;
+      return (...args: unknown[]) => {
+        const result: unknown = Reflect.apply(value, object, args);
+        if (result === object) return wrapped; // chained calls (multi().zAdd(...)) keep the deadline
+        if (types.isPromise(result)) return replyWithin(result, ms);
+        if (key === 'multi' && typeof result === 'object' && result !== null)
+          return withReplyDeadline(result, ms);
+        return result;
+      };
+    },
+  });
+  return wrapped;
+}
+
+function replyWithin<R>(reply: Promise<R>, ms: number): Promise<R> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError()), ms);
+  });
+  return Promise.race([reply, deadline]).finally(() => clearTimeout(timer));
 }
 
 /** True for errors that mean "Redis is unreachable right now", which the API answers with 503. */
