@@ -11,8 +11,14 @@ export interface ScriptResult {
 }
 
 /**
+ * Entry points load `.env` from the project root (dotenv); pointing dotenv at an empty file keeps a
+ * developer's local `.env` out of processes that must see exactly the environment a test gives.
+ */
+export const IGNORE_DOTENV = { DOTENV_PATH: '/dev/null' } as const;
+
+/**
  * Runs one of the project's TypeScript entry points (scripts/*.ts, src/main.ts) as its own process with
- * exactly the given environment (plus PATH), and resolves when it exits.
+ * exactly the given environment (plus PATH, and no `.env`), and resolves when it exits.
  */
 export function runScript(
   script: string,
@@ -22,7 +28,7 @@ export function runScript(
   return new Promise((resolve, reject) => {
     const child = spawn(TSX, [script], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...IGNORE_DOTENV, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -1,0 +1,102 @@
+import request from 'supertest';
+import { runEnv } from '../support/env';
+import { createUser, login, type TestUser } from '../support/factories';
+import { createTcpProxy, type TcpProxy } from '../support/tcp-proxy';
+import { createTestApp, type TestApp } from '../support/test-app';
+
+/**
+ * A real Postgres outage: the app reaches the shared Postgres through a TCP proxy of this file's own,
+ * which the tests cut (connections reset, port refused) or stall (a black hole) and then restore.
+ * Postgres itself is never touched. The app must answer 503 within its deadlines, never hang and
+ * never 500, and recover without a restart.
+ */
+
+/** A hang is a failure; the stalled-connection case waits out the client-side query timeout (6 s). */
+const ANSWER_WITHIN_MS = 5000;
+const ANSWER_WITHIN_MS_WHEN_STALLED = 10_000;
+
+describe('when Postgres becomes unreachable and comes back', () => {
+  let proxy: TcpProxy;
+  let t: TestApp;
+  let user: TestUser;
+  let cookie: string;
+
+  beforeAll(async () => {
+    proxy = await createTcpProxy({ host: '127.0.0.1', port: 5432 });
+    const url = new URL(runEnv().databaseUrl);
+    url.host = `127.0.0.1:${proxy.port}`;
+    t = await createTestApp({ DATABASE_URL: url.toString() });
+    user = await createUser(t);
+  });
+  afterAll(async () => {
+    await proxy?.restore();
+    await t?.close();
+    await proxy?.close();
+  });
+  // Every test starts with the proxy forwarding, the pool holding live connections through it, and a
+  // session made while all was well.
+  beforeEach(async () => {
+    await proxy.restore();
+    cookie = await login(t, user);
+  });
+
+  const api = () => request(t.app);
+  const loginAttempt = (timeoutMs = ANSWER_WITHIN_MS) =>
+    api().post('/api/auth/login').timeout(timeoutMs).send({ email: user.email, password: user.password });
+  const readOwnUser = (timeoutMs = ANSWER_WITHIN_MS) =>
+    api().get(`/api/users/${user.user.id}`).set('Cookie', cookie).timeout(timeoutMs);
+
+  function expectServiceUnavailable(res: request.Response): void {
+    expect(res.status).toBe(503);
+    expect(res.headers['retry-after']).toBe('5');
+    expect(res.body).toEqual({
+      error: {
+        code: 'service_unavailable',
+        message: expect.any(String),
+        requestId: res.headers['x-request-id'],
+      },
+    });
+  }
+
+  test('when the connection to Postgres is cut, then logins and authenticated reads get 503 fast, /readyz is 503 and /healthz stays 200', async () => {
+    expect((await readOwnUser()).status).toBe(200);
+
+    await proxy.cut();
+
+    expectServiceUnavailable(await loginAttempt());
+    expectServiceUnavailable(await readOwnUser());
+    const ready = await api().get('/readyz').timeout(ANSWER_WITHIN_MS);
+    expect(ready.status).toBe(503);
+    expect(ready.body).toEqual({ status: 'unavailable', checks: { database: 'fail', redis: 'ok' } });
+    expect((await api().get('/healthz').timeout(ANSWER_WITHIN_MS)).status).toBe(200);
+    expect(t.logs.filter((line) => line.msg === 'unhandled error')).toEqual([]);
+    expect(t.logs.some((line) => line.msg === 'database unavailable' && line.service === 'database')).toBe(
+      true,
+    );
+  });
+
+  test('when the connection is restored, then the same app serves requests again and the session survived', async () => {
+    await proxy.cut();
+    expectServiceUnavailable(await readOwnUser());
+
+    await proxy.restore();
+
+    const read = await readOwnUser();
+    expect(read.status).toBe(200);
+    expect(read.body.id).toBe(user.user.id);
+    expect((await loginAttempt()).status).toBe(200);
+    expect((await api().get('/readyz').timeout(ANSWER_WITHIN_MS)).status).toBe(200);
+  });
+
+  test('when Postgres stops answering on open connections and new ones, then requests get 503 within the query and connect timeouts and recover after', async () => {
+    // The pool holds idle connections through the proxy from beforeEach: the first request below runs
+    // on one of them (bounded by the query timeout), the next needs a new one (the connect timeout).
+    proxy.stall();
+
+    expectServiceUnavailable(await readOwnUser(ANSWER_WITHIN_MS_WHEN_STALLED));
+    expectServiceUnavailable(await loginAttempt(ANSWER_WITHIN_MS_WHEN_STALLED));
+
+    await proxy.restore();
+    expect((await readOwnUser()).status).toBe(200);
+  });
+});

@@ -1,0 +1,127 @@
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+import request from 'supertest';
+import { createIsolatedDatabase } from '../support/databases';
+import { runScript, type ScriptResult } from '../support/run-script';
+import { createTestApp, type TestApp } from '../support/test-app';
+
+/** `npm run seed` (scripts/seed.ts) as its own process, against a migrated database of its own. */
+
+interface UserRow {
+  id: string;
+  email: string;
+  role: string;
+  password_hash: string;
+}
+
+describe('seed', () => {
+  let databaseUrl: string;
+  let db: Client;
+  beforeAll(async () => {
+    databaseUrl = await createIsolatedDatabase('seed');
+    db = new Client({ connectionString: databaseUrl });
+    await db.connect();
+  });
+  afterAll(() => db?.end());
+
+  const seed = (env: Record<string, string> = {}): Promise<ScriptResult> =>
+    runScript('scripts/seed.ts', { NODE_ENV: 'test', DATABASE_URL: databaseUrl, ...env });
+  const allUsers = async () =>
+    (await db.query<UserRow>('SELECT id, email, role, password_hash FROM users ORDER BY created_at, id'))
+      .rows;
+  const usersWithEmail = async (email: string) =>
+    (await db.query<UserRow>('SELECT id, email, role, password_hash FROM users WHERE email = $1', [email]))
+      .rows;
+  /** Mixed case on purpose: the account must be stored lowercased. */
+  const adminEmail = () => `Admin-${randomBytes(4).toString('hex')}@Example.TEST`;
+  const goodPassword = () => `seed passphrase ${randomBytes(8).toString('hex')}`;
+  const output = (result: ScriptResult) => result.stdout + result.stderr;
+
+  test.each([
+    ['neither ADMIN_EMAIL nor ADMIN_PASSWORD is set', {}],
+    ['only ADMIN_EMAIL is set', { ADMIN_EMAIL: 'lonely-admin@example.test' }],
+    ['only ADMIN_PASSWORD is set', { ADMIN_PASSWORD: 'a password without an email' }],
+  ])('when %s, then it exits 0, says no admin was created, and creates nobody', async (_label, env) => {
+    const before = await allUsers();
+
+    const result = await seed(env);
+
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('no admin created');
+    expect(await allUsers()).toEqual(before);
+  });
+
+  test('when ADMIN_EMAIL and ADMIN_PASSWORD are set, then exactly one admin is created, with the email lowercased', async () => {
+    const email = adminEmail();
+    const password = goodPassword();
+
+    const result = await seed({ ADMIN_EMAIL: email, ADMIN_PASSWORD: password });
+
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`created admin ${email.toLowerCase()}`);
+    expect(await usersWithEmail(email)).toEqual([]);
+    const created = await usersWithEmail(email.toLowerCase());
+    expect(created).toHaveLength(1);
+    expect(created[0]).toMatchObject({ role: 'admin' });
+    expect(created[0]!.password_hash).toMatch(/^\$argon2id\$/);
+    expect(output(result)).not.toContain(password);
+  });
+
+  test('when it runs again with the same admin, then nothing changes: same id, same password hash', async () => {
+    const email = adminEmail();
+    const password = goodPassword();
+    const first = await seed({ ADMIN_EMAIL: email, ADMIN_PASSWORD: password });
+    expect(first.code).toBe(0);
+    const before = await allUsers();
+
+    // Even a different password does not overwrite the existing account.
+    const again = await seed({ ADMIN_EMAIL: email.toUpperCase(), ADMIN_PASSWORD: `${password} changed` });
+
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('already exists; nothing changed');
+    expect(await allUsers()).toEqual(before);
+    expect(output(first) + output(again)).not.toContain(password);
+  });
+
+  describe('with a password the policy refuses', () => {
+    let t: TestApp;
+    beforeAll(async () => {
+      t = await createTestApp();
+    });
+    afterAll(() => t.close());
+
+    test('when ADMIN_PASSWORD is too short, then it exits non-zero naming the length rule, creates nobody, and answers like the API', async () => {
+      const email = adminEmail();
+      const shortPassword = 'short-pw-11'; // 11 characters, the minimum is 12
+      const before = await allUsers();
+
+      const result = await seed({ ADMIN_EMAIL: email, ADMIN_PASSWORD: shortPassword });
+
+      expect(result.code).not.toBe(0);
+      expect(result.code).not.toBeNull();
+      expect(result.stderr).toContain('at least 12 characters');
+      expect(output(result)).not.toContain(shortPassword);
+      expect(await allUsers()).toEqual(before);
+      // The same policy, word for word, as the API applies to the same password.
+      const api = await request(t.app)
+        .post('/api/auth/register')
+        .send({ email: email.toLowerCase(), password: shortPassword, name: 'Admin' });
+      expect(api.status).toBe(400);
+      expect(api.body.error.code).toBe('password_rejected');
+      expect(result.stderr).toContain(api.body.error.message);
+    });
+
+    test('when PASSWORD_MIN_LENGTH is raised, then the seed applies the raised minimum too', async () => {
+      const password = 'fourteen chars'; // accepted by the default 12, refused by 16
+
+      const result = await seed({
+        ADMIN_EMAIL: adminEmail(),
+        ADMIN_PASSWORD: password,
+        PASSWORD_MIN_LENGTH: '16',
+      });
+
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toContain('at least 16 characters');
+    });
+  });
+});
