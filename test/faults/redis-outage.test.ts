@@ -2,6 +2,7 @@ import request from 'supertest';
 import { createUser, login, sleep, type TestUser } from '../support/factories';
 import { createPrivateRedis, type PrivateRedis } from '../support/private-redis';
 import { createTestApp, type TestApp } from '../support/test-app';
+import { describeWithTool } from '../support/tools';
 
 /**
  * A real Redis outage: the app runs against a Redis server of this file's own, which the tests kill
@@ -12,127 +13,134 @@ import { createTestApp, type TestApp } from '../support/test-app';
 /** A hang is a failure: every request in this file must be answered within this deadline. */
 const ANSWER_WITHIN_MS = 5000;
 
-describe('when Redis goes down and comes back', () => {
-  let redis: PrivateRedis;
-  let t: TestApp;
-  let user: TestUser;
+describeWithTool(
+  'redis-server',
+  'apt-get install redis-server',
+  'when Redis goes down and comes back',
+  () => {
+    let redis: PrivateRedis;
+    let t: TestApp;
+    let user: TestUser;
 
-  beforeAll(async () => {
-    redis = await createPrivateRedis();
-    await redis.start();
-    t = await createTestApp({ REDIS_URL: redis.url });
-    user = await createUser(t);
-  });
-  afterAll(async () => {
-    await t?.close();
-    await redis?.kill();
-  });
-  // Each test starts from a running Redis that the app is connected to, whatever the last one did.
-  beforeEach(async () => {
-    await redis.start().catch((error: Error) => {
-      if (!/already running/.test(error.message)) throw error;
+    beforeAll(async () => {
+      redis = await createPrivateRedis();
+      await redis.start();
+      t = await createTestApp({ REDIS_URL: redis.url });
+      user = await createUser(t);
     });
-    await waitUntilReady();
-  });
-
-  const api = () => request(t.app);
-  const loginAttempt = () =>
-    api()
-      .post('/api/auth/login')
-      .timeout(ANSWER_WITHIN_MS)
-      .send({ email: user.email, password: user.password });
-
-  async function waitUntilReady(deadlineMs = 10_000): Promise<void> {
-    const until = Date.now() + deadlineMs;
-    for (;;) {
-      const res = await api().get('/readyz').timeout(ANSWER_WITHIN_MS);
-      if (res.status === 200) return;
-      if (Date.now() > until) throw new Error(`/readyz still ${res.status} after ${deadlineMs} ms`);
-      await sleep(100);
-    }
-  }
-
-  function expectServiceUnavailable(res: request.Response): void {
-    expect(res.status).toBe(503);
-    expect(res.headers['retry-after']).toBe('5');
-    expect(res.body).toEqual({
-      error: {
-        code: 'service_unavailable',
-        message: expect.any(String),
-        requestId: res.headers['x-request-id'],
-      },
+    afterAll(async () => {
+      await t?.close();
+      await redis?.kill();
     });
-  }
+    // Each test starts from a running Redis that the app is connected to, whatever the last one did.
+    beforeEach(async () => {
+      await redis.start().catch((error: Error) => {
+        if (!/already running/.test(error.message)) throw error;
+      });
+      await waitUntilReady();
+    });
 
-  test('when Redis is killed, then session requests and logins get 503 fast, /readyz is 503 and /healthz stays 200', async () => {
-    const cookie = await login(t, user);
-    expect((await api().get('/api/auth/me').set('Cookie', cookie)).status).toBe(200);
+    const api = () => request(t.app);
+    const loginAttempt = () =>
+      api()
+        .post('/api/auth/login')
+        .timeout(ANSWER_WITHIN_MS)
+        .send({ email: user.email, password: user.password });
 
-    await redis.kill();
-
-    expectServiceUnavailable(await api().get('/api/auth/me').set('Cookie', cookie).timeout(ANSWER_WITHIN_MS));
-    expectServiceUnavailable(await loginAttempt());
-    const ready = await api().get('/readyz').timeout(ANSWER_WITHIN_MS);
-    expect(ready.status).toBe(503);
-    expect(ready.body).toEqual({ status: 'unavailable', checks: { database: 'ok', redis: 'fail' } });
-    expect((await api().get('/healthz').timeout(ANSWER_WITHIN_MS)).status).toBe(200);
-    // The outage was reported as one, not as a bug.
-    expect(t.logs.filter((line) => line.msg === 'unhandled error')).toEqual([]);
-    expect(t.logs.some((line) => line.msg === 'redis unavailable' && line.service === 'redis')).toBe(true);
-  });
-
-  test('when Redis is down, then requests without a session are still served', async () => {
-    await redis.kill();
-
-    // Wrong credentials are decided by Postgres alone: no session is created, so Redis is not needed.
-    const res = await api()
-      .post('/api/auth/login')
-      .timeout(ANSWER_WITHIN_MS)
-      .send({ email: user.email, password: 'not the right password' });
-
-    expect(res.status).toBe(401);
-    expect(res.body.error.code).toBe('invalid_credentials');
-  });
-
-  test('when Redis stops answering without closing the connection, then session requests get 503 after the command timeout and recover when it answers again', async () => {
-    const cookie = await login(t, user);
-
-    redis.freeze();
-    let meDuringFreeze: request.Response;
-    let readyDuringFreeze: request.Response;
-    try {
-      meDuringFreeze = await api().get('/api/auth/me').set('Cookie', cookie).timeout(ANSWER_WITHIN_MS);
-      readyDuringFreeze = await api().get('/readyz').timeout(ANSWER_WITHIN_MS);
-    } finally {
-      redis.thaw();
+    async function waitUntilReady(deadlineMs = 10_000): Promise<void> {
+      const until = Date.now() + deadlineMs;
+      for (;;) {
+        const res = await api().get('/readyz').timeout(ANSWER_WITHIN_MS);
+        if (res.status === 200) return;
+        if (Date.now() > until) throw new Error(`/readyz still ${res.status} after ${deadlineMs} ms`);
+        await sleep(100);
+      }
     }
 
-    expectServiceUnavailable(meDuringFreeze);
-    expect(readyDuringFreeze.status).toBe(503);
-    await waitUntilReady();
-    // Replies to the commands that timed out arrive late; they must not be mistaken for later replies.
-    const me = await api().get('/api/auth/me').set('Cookie', cookie).timeout(ANSWER_WITHIN_MS);
-    expect(me.status).toBe(200);
-    expect(me.body.id).toBe(user.user.id);
-    const fresh = await loginAttempt();
-    expect(fresh.status).toBe(200);
-  });
+    function expectServiceUnavailable(res: request.Response): void {
+      expect(res.status).toBe(503);
+      expect(res.headers['retry-after']).toBe('5');
+      expect(res.body).toEqual({
+        error: {
+          code: 'service_unavailable',
+          message: expect.any(String),
+          requestId: res.headers['x-request-id'],
+        },
+      });
+    }
 
-  test('when Redis restarts on the same port, then /readyz turns 200 again and logins work, without restarting the app', async () => {
-    const oldCookie = await login(t, user);
-    await redis.kill();
-    expectServiceUnavailable(await loginAttempt());
+    test('when Redis is killed, then session requests and logins get 503 fast, /readyz is 503 and /healthz stays 200', async () => {
+      const cookie = await login(t, user);
+      expect((await api().get('/api/auth/me').set('Cookie', cookie)).status).toBe(200);
 
-    await redis.start();
+      await redis.kill();
 
-    await waitUntilReady();
-    const res = await loginAttempt();
-    expect(res.status).toBe(200);
-    expect(res.body.id).toBe(user.user.id);
-    // That Redis kept nothing, so the session from before the outage is gone: a plain 401, not a 500.
-    const me = await api().get('/api/auth/me').set('Cookie', oldCookie).timeout(ANSWER_WITHIN_MS);
-    expect(me.status).toBe(401);
-    expect(me.body.error.code).toBe('unauthenticated');
-    expect(t.logs.some((line) => line.msg === 'redis connection restored')).toBe(true);
-  });
-});
+      expectServiceUnavailable(
+        await api().get('/api/auth/me').set('Cookie', cookie).timeout(ANSWER_WITHIN_MS),
+      );
+      expectServiceUnavailable(await loginAttempt());
+      const ready = await api().get('/readyz').timeout(ANSWER_WITHIN_MS);
+      expect(ready.status).toBe(503);
+      expect(ready.body).toEqual({ status: 'unavailable', checks: { database: 'ok', redis: 'fail' } });
+      expect((await api().get('/healthz').timeout(ANSWER_WITHIN_MS)).status).toBe(200);
+      // The outage was reported as one, not as a bug.
+      expect(t.logs.filter((line) => line.msg === 'unhandled error')).toEqual([]);
+      expect(t.logs.some((line) => line.msg === 'redis unavailable' && line.service === 'redis')).toBe(true);
+    });
+
+    test('when Redis is down, then requests without a session are still served', async () => {
+      await redis.kill();
+
+      // Wrong credentials are decided by Postgres alone: no session is created, so Redis is not needed.
+      const res = await api()
+        .post('/api/auth/login')
+        .timeout(ANSWER_WITHIN_MS)
+        .send({ email: user.email, password: 'not the right password' });
+
+      expect(res.status).toBe(401);
+      expect(res.body.error.code).toBe('invalid_credentials');
+    });
+
+    test('when Redis stops answering without closing the connection, then session requests get 503 after the command timeout and recover when it answers again', async () => {
+      const cookie = await login(t, user);
+
+      redis.freeze();
+      let meDuringFreeze: request.Response;
+      let readyDuringFreeze: request.Response;
+      try {
+        meDuringFreeze = await api().get('/api/auth/me').set('Cookie', cookie).timeout(ANSWER_WITHIN_MS);
+        readyDuringFreeze = await api().get('/readyz').timeout(ANSWER_WITHIN_MS);
+      } finally {
+        redis.thaw();
+      }
+
+      expectServiceUnavailable(meDuringFreeze);
+      expect(readyDuringFreeze.status).toBe(503);
+      await waitUntilReady();
+      // Replies to the commands that timed out arrive late; they must not be mistaken for later replies.
+      const me = await api().get('/api/auth/me').set('Cookie', cookie).timeout(ANSWER_WITHIN_MS);
+      expect(me.status).toBe(200);
+      expect(me.body.id).toBe(user.user.id);
+      const fresh = await loginAttempt();
+      expect(fresh.status).toBe(200);
+    });
+
+    test('when Redis restarts on the same port, then /readyz turns 200 again and logins work, without restarting the app', async () => {
+      const oldCookie = await login(t, user);
+      await redis.kill();
+      expectServiceUnavailable(await loginAttempt());
+
+      await redis.start();
+
+      await waitUntilReady();
+      const res = await loginAttempt();
+      expect(res.status).toBe(200);
+      expect(res.body.id).toBe(user.user.id);
+      // That Redis kept nothing, so the session from before the outage is gone: a plain 401, not a 500.
+      const me = await api().get('/api/auth/me').set('Cookie', oldCookie).timeout(ANSWER_WITHIN_MS);
+      expect(me.status).toBe(401);
+      expect(me.body.error.code).toBe('unauthenticated');
+      expect(t.logs.some((line) => line.msg === 'redis connection restored')).toBe(true);
+    });
+  },
+);
