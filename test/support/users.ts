@@ -1,0 +1,136 @@
+import type { Role, User } from '../../src/users/users.repository';
+import { createUsersRepository } from '../../src/users/users.repository';
+import { createIsolatedDatabase } from './databases';
+import { DEFAULT_PASSWORD, uniqueEmail } from './factories';
+import { recordResponses, type ResponseRecorder } from './response-recorder';
+import { createTestApp, passwords, type TestApp } from './test-app';
+
+/** A user as the API returns it. */
+export interface UserJson {
+  id: string;
+  email: string;
+  name: string;
+  role: Role;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export const USER_JSON_KEYS = ['createdAt', 'email', 'id', 'name', 'role', 'updatedAt'];
+
+export interface UsersSuite {
+  readonly t: TestApp;
+  /** supertest against the app; every response is checked for password hashes after each test. */
+  api: ResponseRecorder['request'];
+}
+
+let isolatedCount = 0;
+
+/**
+ * Builds the app for a test file (or, with `freshPerTest`, for each test) and checks after every test
+ * that none of the responses it received carried a password hash. `isolatedDatabase` gives the app a
+ * migrated database of its own, for tests that count rows or admins.
+ */
+export function useUsersApp(options: { isolatedDatabase?: string; freshPerTest?: boolean } = {}): UsersSuite {
+  let t: TestApp | undefined;
+  let recorder: ResponseRecorder | undefined;
+
+  const start = async () => {
+    const env: Record<string, string> = {};
+    if (options.isolatedDatabase) {
+      const suffix = options.freshPerTest
+        ? `${options.isolatedDatabase}_${++isolatedCount}`
+        : options.isolatedDatabase;
+      env.DATABASE_URL = await createIsolatedDatabase(suffix);
+    }
+    t = await createTestApp(env);
+    recorder = recordResponses(t.app);
+  };
+  const stop = async () => {
+    await t?.close();
+    t = undefined;
+  };
+
+  if (options.freshPerTest) beforeEach(start);
+  else beforeAll(start);
+  afterEach(async () => {
+    const leaks = recorder?.takeLeaks() ?? [];
+    if (options.freshPerTest) await stop();
+    expect(leaks.map((r) => `${r.method} ${r.url} -> ${r.status}: ${r.text}`)).toEqual([]);
+  });
+  if (!options.freshPerTest) afterAll(stop);
+
+  return {
+    get t() {
+      if (!t) throw new Error('the app is built in beforeAll/beforeEach');
+      return t;
+    },
+    api: () => {
+      if (!recorder) throw new Error('the app is built in beforeAll/beforeEach');
+      return recorder.request();
+    },
+  };
+}
+
+let defaultHash: Promise<string> | undefined;
+
+/**
+ * Inserts users through the real repository with one precomputed hash of DEFAULT_PASSWORD: for tests
+ * that need many rows (pagination) without paying argon2 for each. With `oneTransaction` they share
+ * one `created_at` (now() is the transaction's start), which exercises the id tie-break of the order.
+ */
+export async function insertUsers(
+  t: TestApp,
+  count: number,
+  { oneTransaction = false, role = 'user' as Role } = {},
+): Promise<User[]> {
+  defaultHash ??= passwords().hash(DEFAULT_PASSWORD);
+  const passwordHash = await defaultHash;
+  const input = () => ({ email: uniqueEmail('page'), name: 'Page User', role, passwordHash });
+  if (oneTransaction) {
+    return t.db.withTransaction(async (tx) => {
+      const users = createUsersRepository(tx);
+      const created: User[] = [];
+      for (let i = 0; i < count; i++) created.push(await users.insert(input()));
+      return created;
+    });
+  }
+  const users = createUsersRepository(t.db);
+  const created: User[] = [];
+  for (let i = 0; i < count; i++) created.push(await users.insert(input()));
+  return created;
+}
+
+export interface UserRow {
+  id: string;
+  email: string;
+  name: string;
+  role: Role;
+  password_hash: string;
+  updated_at: Date;
+}
+
+/** The row as Postgres holds it (null when it does not exist), to check what a request really changed. */
+export async function userRow(t: TestApp, id: string): Promise<UserRow | null> {
+  const [row] = await t.db.query<UserRow>(
+    'SELECT id, email, name, role, password_hash, updated_at FROM users WHERE id = $1',
+    [id],
+  );
+  return row ?? null;
+}
+
+export async function countUsersWithEmail(t: TestApp, email: string): Promise<number> {
+  const [row] = await t.db.query<{ n: number }>('SELECT count(*)::int AS n FROM users WHERE email = $1', [
+    email,
+  ]);
+  return row!.n;
+}
+
+export async function adminIds(t: TestApp): Promise<string[]> {
+  const rows = await t.db.query<{ id: string }>("SELECT id FROM users WHERE role = 'admin' ORDER BY id");
+  return rows.map((r) => r.id);
+}
+
+/** The error part of an error envelope without its request id, to compare two refusals. */
+export function errorWithoutRequestId(body: { error: Record<string, unknown> }): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(body.error).filter(([key]) => key !== 'requestId'));
+}

@@ -1,0 +1,81 @@
+import { randomUUID } from 'node:crypto';
+import { createUser, signedIn } from '../support/factories';
+import { errorWithoutRequestId, USER_JSON_KEYS, useUsersApp } from '../support/users';
+
+describe('GET /api/users/:id', () => {
+  const s = useUsersApp();
+
+  test('when users fetch themselves, then 200 with their own public user', async () => {
+    const me = await signedIn(s.t, 'user');
+    const res = await s.api().get(`/api/users/${me.user.id}`).set('Cookie', me.cookie);
+    expect(res.status).toBe(200);
+    expect(Object.keys(res.body).sort()).toEqual(USER_JSON_KEYS);
+    expect(res.body).toEqual({
+      id: me.user.id,
+      email: me.email,
+      name: 'Test User',
+      role: 'user',
+      createdAt: me.user.createdAt.toISOString(),
+      updatedAt: me.user.updatedAt.toISOString(),
+    });
+  });
+
+  test('when an admin fetches another user, then 200 with that user', async () => {
+    const admin = await signedIn(s.t, 'admin');
+    const other = await createUser(s.t, { name: 'Other Person' });
+    const res = await s.api().get(`/api/users/${other.user.id}`).set('Cookie', admin.cookie);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ id: other.user.id, email: other.email, name: 'Other Person' });
+  });
+
+  test("when a non-admin fetches another user's id, then 404 not_found exactly like an unknown id", async () => {
+    const me = await signedIn(s.t, 'user');
+    const other = await createUser(s.t);
+
+    const existing = await s.api().get(`/api/users/${other.user.id}`).set('Cookie', me.cookie);
+    const unknown = await s.api().get(`/api/users/${randomUUID()}`).set('Cookie', me.cookie);
+
+    expect(existing.status).toBe(404);
+    expect(existing.body.error.code).toBe('not_found');
+    expect(unknown.status).toBe(404);
+    // Same status, code, message and keys: the answer does not reveal that the account exists.
+    expect(errorWithoutRequestId(existing.body)).toEqual(errorWithoutRequestId(unknown.body));
+    expect(Object.keys(existing.body.error).sort()).toEqual(Object.keys(unknown.body.error).sort());
+    expect(existing.text).not.toContain(other.email);
+  });
+
+  test('when a non-admin fetches an admin, then 404 not_found', async () => {
+    const me = await signedIn(s.t, 'user');
+    const admin = await createUser(s.t, { role: 'admin' });
+    const res = await s.api().get(`/api/users/${admin.user.id}`).set('Cookie', me.cookie);
+    expect(res.status).toBe(404);
+    expect(res.body.error.code).toBe('not_found');
+  });
+
+  test('when an admin fetches an id that does not exist, then 404 not_found', async () => {
+    const admin = await signedIn(s.t, 'admin');
+    const res = await s.api().get(`/api/users/${randomUUID()}`).set('Cookie', admin.cookie);
+    expect(res.status).toBe(404);
+    expect(res.body.error.code).toBe('not_found');
+  });
+
+  test.each([
+    ['not a uuid', 'not-a-uuid'],
+    ['a number', '42'],
+    ['a uuid with a trailing character', `${randomUUID()}x`],
+    ['SQL', encodeURIComponent("1' OR '1'='1")],
+  ])('when the id is %s, then 400 validation_failed on params.id', async (_label, id) => {
+    const admin = await signedIn(s.t, 'admin');
+    const res = await s.api().get(`/api/users/${id}`).set('Cookie', admin.cookie);
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('validation_failed');
+    expect(res.body.error.details).toEqual([expect.objectContaining({ path: 'params.id' })]);
+  });
+
+  test('when nobody is signed in, then 401 unauthenticated', async () => {
+    const other = await createUser(s.t);
+    const res = await s.api().get(`/api/users/${other.user.id}`);
+    expect(res.status).toBe(401);
+    expect(res.body.error.code).toBe('unauthenticated');
+  });
+});

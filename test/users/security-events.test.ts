@@ -1,0 +1,126 @@
+import type { Response } from 'supertest';
+import { createUser, signedIn, uniqueEmail } from '../support/factories';
+import type { LogLine } from '../support/test-app';
+import { useUsersApp } from '../support/users';
+
+describe('security events of the users API', () => {
+  const s = useUsersApp();
+
+  /** The log lines of one request carrying `event`, found by the request id the response echoed. */
+  function eventsOf(res: Response, event: string): LogLine[] {
+    const requestId = res.headers['x-request-id'];
+    expect(typeof requestId).toBe('string');
+    return s.t.logs.filter((line) => line.requestId === requestId && line.event === event);
+  }
+
+  test('when an admin creates a user, then user.created is logged with the actor, target, IP and request id', async () => {
+    const admin = await signedIn(s.t, 'admin');
+    const password = 'a secret that must stay out of logs';
+    const res = await s
+      .api()
+      .post('/api/users')
+      .set('Cookie', admin.cookie)
+      .send({ email: uniqueEmail('logged'), password, name: 'Logged', role: 'user' });
+    expect(res.status).toBe(201);
+
+    expect(eventsOf(res, 'user.created')).toEqual([
+      expect.objectContaining({
+        level: 'info',
+        userId: admin.user.id,
+        targetUserId: res.body.id,
+        role: 'user',
+        clientIp: '127.0.0.1',
+        requestId: res.headers['x-request-id'],
+      }),
+    ]);
+    expect(s.t.rawLogs()).not.toContain(password);
+    expect(s.t.rawLogs()).not.toMatch(/\$argon2/);
+  });
+
+  test('when a user is updated, then user.updated is logged with the actor, target, changed fields, IP and request id', async () => {
+    const admin = await signedIn(s.t, 'admin');
+    const other = await createUser(s.t);
+    const res = await s
+      .api()
+      .patch(`/api/users/${other.user.id}`)
+      .set('Cookie', admin.cookie)
+      .send({ name: 'Logged Rename', role: 'admin' });
+    expect(res.status).toBe(200);
+
+    expect(eventsOf(res, 'user.updated')).toEqual([
+      expect.objectContaining({
+        level: 'info',
+        userId: admin.user.id,
+        targetUserId: other.user.id,
+        fields: ['name', 'role'],
+        role: 'admin',
+        clientIp: '127.0.0.1',
+        requestId: res.headers['x-request-id'],
+      }),
+    ]);
+  });
+
+  test('when users change their own email, then the log names the field but holds neither password', async () => {
+    const me = await signedIn(s.t, 'user');
+    const res = await s
+      .api()
+      .patch(`/api/users/${me.user.id}`)
+      .set('Cookie', me.cookie)
+      .send({ email: uniqueEmail('relogged'), currentPassword: me.password });
+    expect(res.status).toBe(200);
+    expect(eventsOf(res, 'user.updated')).toEqual([
+      expect.objectContaining({ userId: me.user.id, targetUserId: me.user.id, fields: ['email'] }),
+    ]);
+    expect(s.t.rawLogs()).not.toContain(me.password);
+  });
+
+  test('when a user is deleted, then user.deleted is logged with the actor, target, IP and request id', async () => {
+    const admin = await signedIn(s.t, 'admin');
+    const other = await createUser(s.t);
+    const res = await s.api().delete(`/api/users/${other.user.id}`).set('Cookie', admin.cookie);
+    expect(res.status).toBe(204);
+
+    expect(eventsOf(res, 'user.deleted')).toEqual([
+      expect.objectContaining({
+        level: 'info',
+        userId: admin.user.id,
+        targetUserId: other.user.id,
+        clientIp: '127.0.0.1',
+        requestId: res.headers['x-request-id'],
+      }),
+    ]);
+  });
+
+  test('when a change is refused, then no user.* event claims it happened', async () => {
+    const me = await signedIn(s.t, 'user');
+    const res = await s
+      .api()
+      .patch(`/api/users/${me.user.id}`)
+      .set('Cookie', me.cookie)
+      .send({ role: 'admin' });
+    expect(res.status).toBe(403);
+    expect(eventsOf(res, 'user.updated')).toEqual([]);
+  });
+
+  test.each([
+    ['GET', '/api/users'],
+    ['POST', '/api/users'],
+  ])('when a non-admin calls %s %s, then authz.denied is logged as a warning', async (method, path) => {
+    const me = await signedIn(s.t, 'user');
+    const call = method === 'GET' ? s.api().get(path) : s.api().post(path).send({});
+    const res = await call.set('Cookie', me.cookie);
+    expect(res.status).toBe(403);
+    expect(res.body.error.code).toBe('forbidden');
+
+    expect(eventsOf(res, 'authz.denied')).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        userId: me.user.id,
+        clientIp: '127.0.0.1',
+        requestId: res.headers['x-request-id'],
+        required: ['admin'],
+        method,
+      }),
+    ]);
+  });
+});
