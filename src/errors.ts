@@ -63,6 +63,12 @@ export class NotFoundError extends AppError {
   }
 }
 
+/**
+ * A 404 that stands for "not yours": the client cannot tell it from a missing resource, but the log
+ * records the refusal as `authz.denied`.
+ */
+export class ConcealedError extends NotFoundError {}
+
 export class EmailTakenError extends AppError {
   constructor() {
     super(409, 'email_taken', 'An account with this email already exists.');

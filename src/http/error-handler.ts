@@ -1,6 +1,14 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
-import { AppError, NotFoundError, ServiceUnavailableError, type ErrorDetail } from '../errors';
+import {
+  AppError,
+  ConcealedError,
+  ForbiddenError,
+  NotFoundError,
+  ServiceUnavailableError,
+  type ErrorDetail,
+} from '../errors';
 import { isRedisUnavailableError } from '../lib/redis';
+import { logSecurityEvent } from './security-events';
 
 /** Errors raised by Express's body parser, keyed by their `type`. */
 const BODY_PARSER_ERRORS: Record<string, [status: number, code: string, message: string]> = {
@@ -34,6 +42,10 @@ export function createErrorHandler({ exposeStack }: { exposeStack: boolean }): E
     if (err instanceof ServiceUnavailableError) {
       req.log.warn({ err: err.cause, service: err.service }, `${err.service} unavailable`);
       res.setHeader('Retry-After', '5');
+    }
+    // Every refused authorization is a security event (ASVS 16.3), whichever layer refused it.
+    if (err instanceof ForbiddenError || err instanceof ConcealedError) {
+      logSecurityEvent(req, 'authz.denied', { method: req.method, path: req.originalUrl.split('?')[0] });
     }
     if (err instanceof AppError) {
       return send(res, err.status, { code: err.code, message: err.message, requestId, details: err.details });

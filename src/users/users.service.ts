@@ -1,6 +1,7 @@
 import type { PasswordPolicy } from '../auth/password-policy';
 import type { SessionIndex } from '../auth/sessions';
 import {
+  ConcealedError,
   ForbiddenError,
   InvalidCurrentPasswordError,
   LastAdminError,
@@ -60,7 +61,7 @@ export function createUsersService(deps: {
    * be probed for existence (ASVS 8.2: object-level authorization without an oracle).
    */
   function assertSelfOrAdmin(actor: User, id: string): void {
-    if (actor.id !== id && actor.role !== 'admin') throw new NotFoundError();
+    if (actor.id !== id && actor.role !== 'admin') throw new ConcealedError();
   }
 
   return {

@@ -118,9 +118,50 @@ describe('security events of the users API', () => {
         userId: me.user.id,
         clientIp: '127.0.0.1',
         requestId: res.headers['x-request-id'],
-        required: ['admin'],
         method,
+        path,
       }),
     ]);
+  });
+
+  test('when a non-admin sends role for themselves, then authz.denied is logged with the 403', async () => {
+    const me = await signedIn(s.t, 'user');
+    const path = `/api/users/${me.user.id}`;
+    const res = await s.api().patch(path).set('Cookie', me.cookie).send({ role: 'admin' });
+    expect(res.status).toBe(403);
+    expect(eventsOf(res, 'authz.denied')).toEqual([
+      expect.objectContaining({ level: 'warn', userId: me.user.id, method: 'PATCH', path }),
+    ]);
+  });
+
+  test.each(['GET', 'PATCH', 'DELETE'])(
+    "when a non-admin %ss another user's id, then the 404 is logged as authz.denied",
+    async (method) => {
+      const me = await signedIn(s.t, 'user');
+      const other = await createUser(s.t);
+      const path = `/api/users/${other.user.id}`;
+      const base = s.api();
+      const call =
+        method === 'GET'
+          ? base.get(path)
+          : method === 'PATCH'
+            ? base.patch(path).send({ name: 'x' })
+            : base.delete(path);
+      const res = await call.set('Cookie', me.cookie);
+      expect(res.status).toBe(404);
+      expect(eventsOf(res, 'authz.denied')).toEqual([
+        expect.objectContaining({ userId: me.user.id, method, path }),
+      ]);
+    },
+  );
+
+  test('when an id simply does not exist for an admin, then no authz.denied is logged', async () => {
+    const admin = await signedIn(s.t, 'admin');
+    const res = await s
+      .api()
+      .get('/api/users/00000000-0000-4000-8000-000000000000')
+      .set('Cookie', admin.cookie);
+    expect(res.status).toBe(404);
+    expect(eventsOf(res, 'authz.denied')).toEqual([]);
   });
 });
