@@ -3,6 +3,7 @@ import { runEnv } from '../support/env';
 import { createUser, login, type TestUser } from '../support/factories';
 import { createTcpProxy, type TcpProxy } from '../support/tcp-proxy';
 import { createTestApp, type TestApp } from '../support/test-app';
+import { expectServiceUnavailable } from '../support/assertions';
 
 /**
  * A real Postgres outage: the app reaches the shared Postgres through a TCP proxy of this file's own,
@@ -45,18 +46,6 @@ describe('when Postgres becomes unreachable and comes back', () => {
     api().post('/api/auth/login').timeout(timeoutMs).send({ email: user.email, password: user.password });
   const readOwnUser = (timeoutMs = ANSWER_WITHIN_MS) =>
     api().get(`/api/users/${user.user.id}`).set('Cookie', cookie).timeout(timeoutMs);
-
-  function expectServiceUnavailable(res: request.Response): void {
-    expect(res.status).toBe(503);
-    expect(res.headers['retry-after']).toBe('5');
-    expect(res.body).toEqual({
-      error: {
-        code: 'service_unavailable',
-        message: expect.any(String),
-        requestId: res.headers['x-request-id'],
-      },
-    });
-  }
 
   test('when the connection to Postgres is cut, then logins and authenticated reads get 503 fast, /readyz is 503 and /healthz stays 200', async () => {
     expect((await readOwnUser()).status).toBe(200);

@@ -3,6 +3,7 @@ import { createUser, login, sleep, type TestUser } from '../support/factories';
 import { createPrivateRedis, type PrivateRedis } from '../support/private-redis';
 import { createTestApp, type TestApp } from '../support/test-app';
 import { describeWithTool } from '../support/tools';
+import { expectServiceUnavailable } from '../support/assertions';
 
 /**
  * A real Redis outage: the app runs against a Redis server of this file's own, which the tests kill
@@ -55,18 +56,6 @@ describeWithTool(
         if (Date.now() > until) throw new Error(`/readyz still ${res.status} after ${deadlineMs} ms`);
         await sleep(100);
       }
-    }
-
-    function expectServiceUnavailable(res: request.Response): void {
-      expect(res.status).toBe(503);
-      expect(res.headers['retry-after']).toBe('5');
-      expect(res.body).toEqual({
-        error: {
-          code: 'service_unavailable',
-          message: expect.any(String),
-          requestId: res.headers['x-request-id'],
-        },
-      });
     }
 
     test('when Redis is killed, then session requests and logins get 503 fast, /readyz is 503 and /healthz stays 200', async () => {
