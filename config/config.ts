@@ -38,6 +38,22 @@ export interface AppConfig {
   readonly admin: { readonly email: string | undefined; readonly password: string | undefined };
   readonly registrationEnabled: boolean;
   readonly passwordMinLength: number;
+  /** Minimum zxcvbn score (0-4) a new password needs. */
+  readonly passwordMinScore: number;
+  /** Send Strict-Transport-Security from the app (for deployments without the nginx edge, which sends it). */
+  readonly hstsEnabled: boolean;
+  readonly rateLimits: {
+    /** Consecutive failed logins per (email, client IP) before a one-hour block. */
+    readonly loginConsecutiveFails: number;
+    /** Failed logins per client IP per day before a 24-hour block. */
+    readonly loginFailsPerIpPerDay: number;
+    /** Requests per client IP per minute, on every route but the health probes. */
+    readonly requestsPerMinute: number;
+    /** Registrations per client IP per hour. */
+    readonly registrationsPerIpPerHour: number;
+    /** Password change attempts per user per hour. */
+    readonly passwordChangesPerUserPerHour: number;
+  };
   /** Non-fatal remarks for the operator, logged once at start. */
   readonly warnings: readonly string[];
 }
@@ -119,6 +135,16 @@ const envSchema = z.object({
     .default(true),
   // NIST SP 800-63B: at least 8; 12 is OWASP's recommendation without composition rules.
   PASSWORD_MIN_LENGTH: intInRange(8, 128).default(12),
+  PASSWORD_MIN_SCORE: intInRange(0, 4).default(3),
+  HSTS_ENABLED: z
+    .enum(['true', 'false'])
+    .transform((v) => v === 'true')
+    .default(false),
+  LOGIN_MAX_CONSECUTIVE_FAILS: intInRange(1, 1000).default(10),
+  LOGIN_MAX_FAILS_PER_IP_PER_DAY: intInRange(1, 100_000).default(100),
+  RATE_LIMIT_PER_MINUTE: intInRange(1, 1_000_000).default(600),
+  REGISTER_MAX_PER_IP_PER_HOUR: intInRange(1, 100_000).default(10),
+  PASSWORD_CHANGE_MAX_PER_USER_PER_HOUR: intInRange(1, 100_000).default(10),
 });
 
 /**
@@ -202,6 +228,15 @@ export function loadConfig(
     admin: Object.freeze({ email: e.ADMIN_EMAIL, password: e.ADMIN_PASSWORD }),
     registrationEnabled: e.REGISTRATION_ENABLED,
     passwordMinLength: e.PASSWORD_MIN_LENGTH,
+    passwordMinScore: e.PASSWORD_MIN_SCORE,
+    hstsEnabled: e.HSTS_ENABLED,
+    rateLimits: Object.freeze({
+      loginConsecutiveFails: e.LOGIN_MAX_CONSECUTIVE_FAILS,
+      loginFailsPerIpPerDay: e.LOGIN_MAX_FAILS_PER_IP_PER_DAY,
+      requestsPerMinute: e.RATE_LIMIT_PER_MINUTE,
+      registrationsPerIpPerHour: e.REGISTER_MAX_PER_IP_PER_HOUR,
+      passwordChangesPerUserPerHour: e.PASSWORD_CHANGE_MAX_PER_USER_PER_HOUR,
+    }),
     warnings: Object.freeze(warnings),
   });
 }

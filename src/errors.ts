@@ -82,6 +82,31 @@ export class LastAdminError extends AppError {
 }
 
 /** Postgres or Redis cannot be reached; the request may succeed later. */
+/** 403 from the cross-origin guard: a state-changing request sent by another site. */
+export class CrossOriginRequestError extends AppError {
+  constructor() {
+    super(403, 'cross_origin_request', 'Cross-origin requests are not allowed.');
+  }
+}
+
+/** 403: an HTML form post without a valid CSRF token. */
+export class CsrfInvalidError extends AppError {
+  constructor() {
+    super(
+      403,
+      'csrf_invalid',
+      'The form has expired or was not sent by this site. Reload the page and try again.',
+    );
+  }
+}
+
+/** 429, with the seconds to wait in Retry-After. */
+export class RateLimitedError extends AppError {
+  constructor(readonly retryAfterS: number) {
+    super(429, 'rate_limited', 'Too many requests. Try again later.');
+  }
+}
+
 export class ServiceUnavailableError extends AppError {
   constructor(service: 'database' | 'redis', cause?: unknown) {
     super(

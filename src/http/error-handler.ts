@@ -4,6 +4,7 @@ import {
   ConcealedError,
   ForbiddenError,
   NotFoundError,
+  RateLimitedError,
   ServiceUnavailableError,
   type ErrorDetail,
 } from '../errors';
@@ -43,6 +44,7 @@ export function createErrorHandler({ exposeStack }: { exposeStack: boolean }): E
       req.log.warn({ err: err.cause, service: err.service }, `${err.service} unavailable`);
       res.setHeader('Retry-After', '5');
     }
+    if (err instanceof RateLimitedError) res.setHeader('Retry-After', String(err.retryAfterS));
     // Every refused authorization is a security event (ASVS 16.3), whichever layer refused it.
     if (err instanceof ForbiddenError || err instanceof ConcealedError) {
       logSecurityEvent(req, 'authz.denied', { method: req.method, path: req.originalUrl.split('?')[0] });
