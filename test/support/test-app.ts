@@ -47,6 +47,13 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
     REDIS_KEY_PREFIX: `${run.keyPrefix}${randomBytes(4).toString('hex')}:`,
     SESSION_SECRET: TEST_SESSION_SECRET,
     LOG_LEVEL: 'info',
+    // Every request of a test file comes from 127.0.0.1: limits far above what a file sends, so only
+    // the rate-limit tests (which set their own small limits) ever see a 429.
+    RATE_LIMIT_PER_MINUTE: '1000000',
+    LOGIN_MAX_CONSECUTIVE_FAILS: '1000',
+    LOGIN_MAX_FAILS_PER_IP_PER_DAY: '100000',
+    REGISTER_MAX_PER_IP_PER_HOUR: '100000',
+    PASSWORD_CHANGE_MAX_PER_USER_PER_HOUR: '100000',
     ...env,
   });
   const chunks: string[] = [];
