@@ -6,9 +6,12 @@ import { createAuthService } from './auth/auth.service';
 import { createPasswordPolicy } from './auth/password-policy';
 import { createSessionIndex, createSessionMiddleware, loadSessionUser } from './auth/sessions';
 import { createErrorHandler, notFound } from './http/error-handler';
+import { crossOriginGuard } from './http/cross-origin';
 import { createHealthRouter, type Lifecycle } from './http/health';
 import { jsonBody } from './http/json-body';
+import { createLoginThrottle, createRequestLimits } from './http/rate-limit';
 import { requestContext } from './http/request-context';
+import { noStore, securityHeaders } from './http/security-headers';
 import type { Db } from './lib/db';
 import type { Logger } from './lib/logger';
 import type { PasswordHasher } from './lib/passwords';
@@ -32,7 +35,9 @@ export function buildApp(deps: AppDeps): Express {
   const passwordPolicy = createPasswordPolicy({ minLength: config.passwordMinLength });
   const sessions = createSessionIndex(config, redis);
   const usersService = createUsersService({ db, passwords, passwordPolicy, sessions });
-  const authService = createAuthService({ db, passwords, passwordPolicy });
+  const loginThrottle = createLoginThrottle(config, redis);
+  const authService = createAuthService({ db, passwords, passwordPolicy, loginThrottle });
+  const limits = createRequestLimits(config, redis);
 
   const app = express();
   app.disable('x-powered-by');
@@ -56,14 +61,19 @@ export function buildApp(deps: AppDeps): Express {
     }),
   );
 
+  app.use(securityHeaders({ hsts: config.hstsEnabled }));
+  // Probes are neither rate limited nor tied to sessions: an orchestrator polls them constantly.
   app.use(createHealthRouter({ db, redis, lifecycle }));
+  app.use(limits.perClient);
+  app.use(crossOriginGuard(config.publicOrigin));
 
+  app.use(noStore);
   app.use(createSessionMiddleware(config, redis));
   app.use(loadSessionUser({ config, index: sessions, findUser: usersService.findById }));
 
   const api = express.Router();
   api.use(jsonBody);
-  api.use('/auth', createAuthRouter({ config, authService, usersService, sessions }));
+  api.use('/auth', createAuthRouter({ config, authService, usersService, sessions, limits }));
   api.use('/users', createUsersRouter({ usersService, sessions, config }));
   app.use('/api', api);
 

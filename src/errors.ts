@@ -40,7 +40,8 @@ export class UnauthenticatedError extends AppError {
 }
 
 export class InvalidCredentialsError extends AppError {
-  constructor() {
+  /** Set when this failure engaged a login lock, so the route can log `auth.locked`. */
+  constructor(readonly lockout?: 'consecutive_failures' | 'daily_failures') {
     super(401, 'invalid_credentials', 'The email or password is incorrect.');
   }
 }
@@ -100,9 +101,16 @@ export class CsrfInvalidError extends AppError {
   }
 }
 
-/** 429, with the seconds to wait in Retry-After. */
+/**
+ * 429, with the seconds to wait in Retry-After. `event` names the security event to log for it
+ * (left out for refusals after the first, so a flood does not become a log flood).
+ */
 export class RateLimitedError extends AppError {
-  constructor(readonly retryAfterS: number) {
+  constructor(
+    readonly retryAfterS: number,
+    readonly event?: 'ratelimit.blocked' | 'auth.locked',
+    readonly eventDetails: Record<string, unknown> = {},
+  ) {
     super(429, 'rate_limited', 'Too many requests. Try again later.');
   }
 }

@@ -1,6 +1,7 @@
-import { Router, type RequestHandler } from 'express';
+import { Router } from 'express';
 import type { AppConfig } from '../../config/config';
 import { InvalidCredentialsError, NotFoundError } from '../errors';
+import type { RequestLimits } from '../http/rate-limit';
 import { requireAuth } from '../http/require-auth';
 import { logSecurityEvent } from '../http/security-events';
 import { validate } from '../http/validate';
@@ -15,22 +16,19 @@ export function createAuthRouter(deps: {
   authService: AuthService;
   usersService: UsersService;
   sessions: SessionIndex;
+  limits: Pick<RequestLimits, 'registration' | 'passwordChange'>;
 }): Router {
-  const { config, authService, usersService, sessions } = deps;
+  const { config, authService, usersService, sessions, limits } = deps;
   const router = Router();
-
-  // Authentication answers are personal and must never sit in a shared cache.
-  const noStore: RequestHandler = (_req, res, next) => {
-    res.setHeader('Cache-Control', 'no-store');
-    next();
-  };
-  router.use(noStore);
 
   router.post('/login', async (req, res) => {
     const { email, password } = validate(loginBody, req.body, 'body');
-    const user = await authService.authenticate(email, password).catch((error: unknown) => {
+    const user = await authService.authenticate(email, password, req.clientIp).catch((error: unknown) => {
       // The attempted email is logged so guessing against one account shows up; never the password.
-      if (error instanceof InvalidCredentialsError) logSecurityEvent(req, 'auth.login_failed', { email });
+      if (error instanceof InvalidCredentialsError) {
+        logSecurityEvent(req, 'auth.login_failed', { email });
+        if (error.lockout) logSecurityEvent(req, 'auth.locked', { email, reason: error.lockout });
+      }
       throw error;
     });
     await startSession(req, sessions, user.id);
@@ -49,7 +47,7 @@ export function createAuthRouter(deps: {
     res.json(toUserResponse(req.user!));
   });
 
-  router.post('/register', async (req, res) => {
+  router.post('/register', limits.registration, async (req, res) => {
     // Closed registration looks like no registration at all.
     if (!config.registrationEnabled) throw new NotFoundError('There is nothing at this address.');
     const input = validate(registerBody, req.body, 'body');
@@ -60,7 +58,7 @@ export function createAuthRouter(deps: {
     res.status(201).location(`/api/users/${user.id}`).json(toUserResponse(user));
   });
 
-  router.put('/password', requireAuth, async (req, res) => {
+  router.put('/password', requireAuth, limits.passwordChange, async (req, res) => {
     const { currentPassword, newPassword } = validate(changePasswordBody, req.body, 'body');
     const userId = req.user!.id;
     await authService.changePassword(userId, currentPassword, newPassword);

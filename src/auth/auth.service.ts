@@ -2,6 +2,7 @@ import { InvalidCredentialsError, InvalidCurrentPasswordError } from '../errors'
 import type { Db } from '../lib/db';
 import type { PasswordHasher } from '../lib/passwords';
 import { createUsersRepository, type User } from '../users/users.repository';
+import type { LoginThrottle } from '../http/rate-limit';
 import type { PasswordPolicy } from './password-policy';
 
 export type AuthService = ReturnType<typeof createAuthService>;
@@ -10,21 +11,26 @@ export function createAuthService(deps: {
   db: Db;
   passwords: PasswordHasher;
   passwordPolicy: PasswordPolicy;
+  loginThrottle: LoginThrottle;
 }) {
-  const { passwords, passwordPolicy } = deps;
+  const { passwords, passwordPolicy, loginThrottle } = deps;
   const users = createUsersRepository(deps.db);
 
   return {
     /**
      * The same error, and the same argon2 work, for an unknown email and a wrong password: neither the
-     * body nor the timing tells an attacker which accounts exist.
+     * body nor the timing tells an attacker which accounts exist. Throttled per (email, IP) and per IP
+     * before any hashing; unknown emails count too, so guessing which accounts exist is throttled alike.
      */
-    async authenticate(email: string, password: string): Promise<User> {
+    async authenticate(email: string, password: string, clientIp: string): Promise<User> {
+      await loginThrottle.assertAllowed(email, clientIp);
       const found = await users.findCredentialsByEmail(email);
       const valid = found
         ? await passwords.verify(found.passwordHash, password)
         : await passwords.verifyAgainstDummy(password);
-      if (!found || !valid) throw new InvalidCredentialsError();
+      if (!found || !valid)
+        throw new InvalidCredentialsError(await loginThrottle.recordFailure(email, clientIp));
+      await loginThrottle.recordSuccess(email, clientIp);
       return found.user;
     },
 

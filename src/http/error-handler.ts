@@ -2,6 +2,7 @@ import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import {
   AppError,
   ConcealedError,
+  CrossOriginRequestError,
   ForbiddenError,
   NotFoundError,
   RateLimitedError,
@@ -44,7 +45,17 @@ export function createErrorHandler({ exposeStack }: { exposeStack: boolean }): E
       req.log.warn({ err: err.cause, service: err.service }, `${err.service} unavailable`);
       res.setHeader('Retry-After', '5');
     }
-    if (err instanceof RateLimitedError) res.setHeader('Retry-After', String(err.retryAfterS));
+    if (err instanceof RateLimitedError) {
+      res.setHeader('Retry-After', String(err.retryAfterS));
+      if (err.event) logSecurityEvent(req, err.event, err.eventDetails);
+    }
+    if (err instanceof CrossOriginRequestError) {
+      logSecurityEvent(req, 'request.cross_origin_rejected', {
+        method: req.method,
+        origin: req.get('origin') ?? null,
+        secFetchSite: req.get('sec-fetch-site') ?? null,
+      });
+    }
     // Every refused authorization is a security event (ASVS 16.3), whichever layer refused it.
     if (err instanceof ForbiddenError || err instanceof ConcealedError) {
       logSecurityEvent(req, 'authz.denied', { method: req.method, path: req.originalUrl.split('?')[0] });

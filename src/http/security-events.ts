@@ -8,7 +8,18 @@ export type SecurityEvent =
   | 'user.created'
   | 'user.updated'
   | 'user.deleted'
-  | 'authz.denied';
+  | 'authz.denied'
+  | 'auth.locked'
+  | 'ratelimit.blocked'
+  | 'request.cross_origin_rejected';
+
+const WARNINGS = new Set<SecurityEvent>([
+  'auth.login_failed',
+  'authz.denied',
+  'auth.locked',
+  'ratelimit.blocked',
+  'request.cross_origin_rejected',
+]);
 
 /**
  * One log line per security-relevant event, always with the same fields (OWASP Logging Cheat Sheet):
@@ -19,7 +30,7 @@ export function logSecurityEvent(
   event: SecurityEvent,
   fields: Record<string, unknown> = {},
 ): void {
-  const level = event === 'auth.login_failed' || event === 'authz.denied' ? 'warn' : 'info';
+  const level = WARNINGS.has(event) ? 'warn' : 'info';
   req.log[level](
     // req.log is bound to the request id; the rest is spelled out so every event has the same fields.
     { event, userId: req.user?.id ?? null, clientIp: req.clientIp, ...fields },
