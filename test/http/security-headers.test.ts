@@ -1,0 +1,101 @@
+import request from 'supertest';
+import { PERMISSIONS_POLICY } from '../../src/http/security-headers';
+import { signedIn } from '../support/factories';
+import { createTestApp, type TestApp } from '../support/test-app';
+
+const API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+const PAGE_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; " +
+  "base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/** A policy as its list of directives: the separator's spacing is not part of the meaning. */
+const directives = (policy: string | undefined) => (policy ?? '').split(';').map((d) => d.trim());
+
+describe('security headers', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp();
+  });
+  afterAll(() => t.close());
+
+  function expectCommonHeaders(headers: Record<string, string>): void {
+    expect(headers).toMatchObject({
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+      'cross-origin-opener-policy': 'same-origin',
+      'cross-origin-resource-policy': 'same-origin',
+      'x-frame-options': 'DENY',
+      'permissions-policy': PERMISSIONS_POLICY,
+    });
+    expect(headers['strict-transport-security']).toBeUndefined();
+    expect(headers['x-powered-by']).toBeUndefined();
+  }
+
+  test.each(['/api/auth/me', '/api/users', '/api/nowhere', '/healthz', '/readyz'])(
+    'when %s answers, then it carries the deny-all API policy and the common headers',
+    async (path) => {
+      const res = await request(t.app).get(path);
+      expect(directives(res.headers['content-security-policy'])).toEqual(directives(API_CSP));
+      expectCommonHeaders(res.headers);
+    },
+  );
+
+  test.each(['/login', '/', '/no/such/page'])(
+    'when the page %s answers, then it carries the self-only page policy with no unsafe sources',
+    async (path) => {
+      const res = await request(t.app).get(path);
+      expect(directives(res.headers['content-security-policy'])).toEqual(directives(PAGE_CSP));
+      expect(res.headers['content-security-policy']).not.toMatch(/unsafe-/);
+      expectCommonHeaders(res.headers);
+    },
+  );
+
+  test('when the camera, microphone or geolocation are asked for, then the policy switches them off', () => {
+    for (const feature of ['camera', 'microphone', 'geolocation', 'payment', 'usb']) {
+      expect(PERMISSIONS_POLICY).toContain(`${feature}=()`);
+    }
+  });
+
+  test('when signed in, then every response is no-store, errors included', async () => {
+    const { cookie, user } = await signedIn(t);
+    for (const path of ['/api/auth/me', `/api/users/${user.id}`, '/api/users']) {
+      const res = await request(t.app).get(path).set('Cookie', cookie);
+      expect(res.headers['cache-control']).toBe('no-store');
+    }
+  });
+
+  test.each([
+    ['post', '/api/auth/login'],
+    ['post', '/api/auth/logout'],
+    ['get', '/api/auth/me'],
+    ['post', '/api/auth/register'],
+    ['put', '/api/auth/password'],
+  ] as const)('when %s %s answers anonymously, then it is no-store', async (method, path) => {
+    const res = await request(t.app)[method](path).send({});
+    expect(res.headers['cache-control']).toBe('no-store');
+  });
+
+  test('when HSTS_ENABLED is true, then the app sends HSTS itself (for deployments without the edge)', async () => {
+    const withHsts = await createTestApp({ HSTS_ENABLED: 'true' });
+    try {
+      for (const path of ['/api/auth/me', '/login']) {
+        const res = await request(withHsts.app).get(path);
+        expect(res.headers['strict-transport-security']).toBe('max-age=63072000; includeSubDomains');
+      }
+    } finally {
+      await withHsts.close();
+    }
+  });
+
+  test('when a foreign Origin asks, then no CORS header reflects it', async () => {
+    const preflight = await request(t.app)
+      .options('/api/users')
+      .set('Origin', 'https://evil.test')
+      .set('Access-Control-Request-Method', 'POST');
+    const simple = await request(t.app).get('/api/auth/me').set('Origin', 'https://evil.test');
+    for (const res of [preflight, simple]) {
+      expect(res.headers['access-control-allow-origin']).toBeUndefined();
+      expect(res.headers['access-control-allow-credentials']).toBeUndefined();
+    }
+  });
+});
