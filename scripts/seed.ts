@@ -31,7 +31,10 @@ async function main(): Promise<number> {
       process.stdout.write(`seed: ${normalized} already exists; nothing changed\n`);
       return 0;
     }
-    const passwordPolicy = createPasswordPolicy({ minLength: config.passwordMinLength });
+    const passwordPolicy = createPasswordPolicy({
+      minLength: config.passwordMinLength,
+      minScore: config.passwordMinScore,
+    });
     const created = await createAccount(
       { users, passwords: createPasswordHasher(), passwordPolicy },
       { email: normalized, name: 'Administrator', password, role: 'admin' },

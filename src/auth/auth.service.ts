@@ -37,7 +37,9 @@ export function createAuthService(deps: {
     async changePassword(userId: string, currentPassword: string, newPassword: string): Promise<void> {
       const hash = await users.findPasswordHash(userId);
       if (!hash || !(await passwords.verify(hash, currentPassword))) throw new InvalidCurrentPasswordError();
-      passwordPolicy.check(newPassword);
+      const user = await users.findById(userId);
+      if (!user) throw new InvalidCurrentPasswordError(); // deleted between the two reads
+      passwordPolicy.check(newPassword, { email: user.email, name: user.name, currentPassword });
       await users.updatePasswordHash(userId, await passwords.hash(newPassword));
     },
   };

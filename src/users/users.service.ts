@@ -42,7 +42,7 @@ export async function createAccount(
   deps: { users: UsersRepository; passwords: PasswordHasher; passwordPolicy: PasswordPolicy },
   input: NewUser,
 ): Promise<User> {
-  deps.passwordPolicy.check(input.password);
+  deps.passwordPolicy.check(input.password, { email: input.email, name: input.name });
   const passwordHash = await deps.passwords.hash(input.password);
   return deps.users.insert({ email: input.email, name: input.name, role: input.role, passwordHash });
 }

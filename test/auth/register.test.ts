@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { createUser, sessionCookie, uniqueEmail } from '../support/factories';
+import { BOUNDARY_PASSWORDS, createUser, sessionCookie, uniqueEmail } from '../support/factories';
 import { setCookies } from '../support/sessions';
 import { createTestApp, type TestApp } from '../support/test-app';
 
@@ -79,7 +79,7 @@ describe('POST /api/auth/register', () => {
   });
 
   test('when the password is exactly 12 or exactly 128 characters (code points), then it is accepted', async () => {
-    for (const password of ['x'.repeat(12), '🔑'.repeat(128)]) {
+    for (const password of [BOUNDARY_PASSWORDS.min12, BOUNDARY_PASSWORDS.astral128]) {
       const res = await request(t.app)
         .post('/api/auth/register')
         .send({ email: uniqueEmail('edge'), password, name: 'Edge' });
@@ -139,7 +139,7 @@ describe('POST /api/auth/register with PASSWORD_MIN_LENGTH=16', () => {
   test('when the password has 16 characters, then 201', async () => {
     const res = await request(t.app)
       .post('/api/auth/register')
-      .send({ email: uniqueEmail('min16'), password: 'x'.repeat(16), name: 'Sixteen' });
+      .send({ email: uniqueEmail('min16'), password: 'kettle-zebra-71x', name: 'Sixteen' });
     expect(res.status).toBe(201);
   });
 });

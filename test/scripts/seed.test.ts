@@ -111,6 +111,26 @@ describe('seed', () => {
       expect(result.stderr).toContain(api.body.error.message);
     });
 
+    test('when ADMIN_PASSWORD is a common password, then it exits non-zero as too common, creates nobody, and answers like the API', async () => {
+      const email = adminEmail();
+      const commonPassword = 'password1234';
+      const before = await allUsers();
+
+      const result = await seed({ ADMIN_EMAIL: email, ADMIN_PASSWORD: commonPassword });
+
+      expect(result.code).not.toBe(0);
+      expect(result.code).not.toBeNull();
+      expect(result.stderr).toContain('too common or easy to guess');
+      expect(output(result)).not.toContain(commonPassword);
+      expect(await allUsers()).toEqual(before);
+      const api = await request(t.app)
+        .post('/api/auth/register')
+        .send({ email: email.toLowerCase(), password: commonPassword, name: 'Administrator' });
+      expect(api.status).toBe(400);
+      expect(api.body.error.code).toBe('password_rejected');
+      expect(result.stderr).toContain(api.body.error.message);
+    });
+
     test('when PASSWORD_MIN_LENGTH is raised, then the seed applies the raised minimum too', async () => {
       const password = 'fourteen chars'; // accepted by the default 12, refused by 16
 

@@ -1,11 +1,24 @@
 import { randomBytes } from 'node:crypto';
 import request, { type Response } from 'supertest';
-import { createPasswordPolicy } from '../../src/auth/password-policy';
+import { createPasswordPolicy, type PasswordPolicy } from '../../src/auth/password-policy';
 import { createUsersRepository, type Role, type User } from '../../src/users/users.repository';
 import { createAccount } from '../../src/users/users.service';
 import { passwords, type TestApp } from './test-app';
 
 export const DEFAULT_PASSWORD = 'plain old passphrase 42';
+
+/**
+ * Passwords exactly at the length bounds (in code points) that the strength estimate accepts too, so a
+ * boundary test fails only on length: 'x'.repeat(12) or one emoji repeated would be refused as guessable.
+ */
+export const BOUNDARY_PASSWORDS = {
+  min12: 'mauve-otter9',
+  max128:
+    'otters juggle seven brass lanterns while a mauve heron hums old sea shanties beneath the crooked pier at dawn, then naps at noon',
+  astral12: '🦊🐙🌵🎻🚲🧭🪁🍄🛶🧩🔭🫖', // 24 UTF-16 units
+  // 128 pictographs, none next to itself (256 UTF-16 units).
+  astral128: Array.from({ length: 128 }, (_, i) => String.fromCodePoint(0x1f300 + ((i * 37) % 256))).join(''),
+} as const;
 
 /** Unique per call, so tests create their own users and never depend on each other's data. */
 export function uniqueEmail(label = 'user'): string {
@@ -16,6 +29,18 @@ export interface TestUser {
   user: User;
   email: string;
   password: string;
+}
+
+const policies = new Map<string, PasswordPolicy>();
+/** One policy per worker and setting: building one ranks the zxcvbn dictionaries (~100 ms, ~15 MB). */
+function passwordPolicy(config: TestApp['config']): PasswordPolicy {
+  const key = `${config.passwordMinLength}/${config.passwordMinScore}`;
+  let policy = policies.get(key);
+  if (!policy) {
+    policy = createPasswordPolicy({ minLength: config.passwordMinLength, minScore: config.passwordMinScore });
+    policies.set(key, policy);
+  }
+  return policy;
 }
 
 /** Creates a user straight through the account service (policy and hashing included), not over HTTP. */
@@ -29,7 +54,7 @@ export async function createUser(
     {
       users: createUsersRepository(t.db),
       passwords: passwords(),
-      passwordPolicy: createPasswordPolicy({ minLength: t.config.passwordMinLength }),
+      passwordPolicy: passwordPolicy(t.config),
     },
     { email, name: options.name ?? 'Test User', password, role: options.role ?? 'user' },
   );

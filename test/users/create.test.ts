@@ -1,4 +1,4 @@
-import { createUser, login, signedIn, uniqueEmail } from '../support/factories';
+import { BOUNDARY_PASSWORDS, createUser, login, signedIn, uniqueEmail } from '../support/factories';
 import { countUsersWithEmail, userRow, USER_JSON_KEYS, useUsersApp } from '../support/users';
 
 const PASSWORD = 'a long enough passphrase';
@@ -109,9 +109,9 @@ describe('POST /api/users', () => {
   );
 
   test.each([
-    ['exactly 12 characters', 'x'.repeat(12)],
-    ['exactly 128 characters', 'x'.repeat(128)],
-    ['12 code points of astral characters', '😀'.repeat(12)],
+    ['exactly 12 characters', BOUNDARY_PASSWORDS.min12],
+    ['exactly 128 characters', BOUNDARY_PASSWORDS.max128],
+    ['12 code points of astral characters', BOUNDARY_PASSWORDS.astral12],
   ])('when the password is %s, then it is accepted', async (_label, pw) => {
     const admin = await signedIn(s.t, 'admin');
     const email = uniqueEmail('edge');

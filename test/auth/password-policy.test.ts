@@ -1,0 +1,128 @@
+import { createPasswordPolicy, type PasswordContext } from '../../src/auth/password-policy';
+import { PasswordRejectedError } from '../../src/errors';
+import { BOUNDARY_PASSWORDS } from '../support/factories';
+
+/** The policy on its own: every rule, its message, and the order the rules apply in. */
+
+const policy = createPasswordPolicy({ minLength: 12, minScore: 3 });
+const ALICE: PasswordContext = { email: 'alice.wonder@example.test', name: 'Alice Wonder' };
+const STRONG = 'otters juggle brass lanterns';
+
+/** The message the policy refuses with, or undefined when it accepts. */
+function refusal(password: string, context: PasswordContext = ALICE, p = policy): string | undefined {
+  try {
+    p.check(password, context);
+    return undefined;
+  } catch (error) {
+    expect(error).toBeInstanceOf(PasswordRejectedError);
+    return (error as PasswordRejectedError).message;
+  }
+}
+
+describe('password policy', () => {
+  test('when the password is a strong passphrase, then it is accepted', () => {
+    expect(refusal(STRONG)).toBeUndefined();
+  });
+
+  test('when the boundary passwords the other tests use are measured, then they are as long as they claim', () => {
+    expect([...BOUNDARY_PASSWORDS.min12]).toHaveLength(12);
+    expect([...BOUNDARY_PASSWORDS.max128]).toHaveLength(128);
+    expect([...BOUNDARY_PASSWORDS.astral12]).toHaveLength(12);
+    expect([...BOUNDARY_PASSWORDS.astral128]).toHaveLength(128);
+    for (const password of Object.values(BOUNDARY_PASSWORDS)) expect(refusal(password)).toBeUndefined();
+  });
+
+  test.each([
+    ['password1234', /commonly used password/],
+    ['qwertyuiop123', /commonly used password/],
+    ['iloveyou2024!', /commonly used password/],
+    ['123456789012', /commonly used password/],
+  ])('when the password is the common %j, then it is refused as too common, with the reason', (pw, why) => {
+    const message = refusal(pw);
+    expect(message).toMatch(/^The password is too common or easy to guess\./);
+    expect(message).toMatch(why);
+  });
+
+  test.each(['1qaz2wsx3edc4rfv', 'zxcvbnm,./asdfgh', 'asdfghjkl;1234'])(
+    'when the password is the keyboard walk %j, then it is refused as easy to guess',
+    (pw) => {
+      expect(refusal(pw)).toMatch(/^The password is too common or easy to guess\./);
+    },
+  );
+
+  test.each(['aaaaaaaaaaaa', 'abcdefghijklm'])(
+    'when the password is the repetition or sequence %j, then it is refused as easy to guess',
+    (pw) => {
+      expect(refusal(pw)).toMatch(/^The password is too common or easy to guess\./);
+    },
+  );
+
+  test.each(['alice.wonder-2024!x', 'x-ALICE.Wonder-x-2024'])(
+    "when the password %j holds the email's local part in any case, then it is refused naming the email",
+    (pw) => {
+      expect(refusal(pw)).toBe('The password must not contain your email address (the part before the @).');
+    },
+  );
+
+  test('when the local part is shorter than three characters, then a password holding it is not refused for that', () => {
+    expect(refusal('jo-mauve-otter-9', { email: 'jo@example.test', name: 'Someone Else' })).toBeUndefined();
+  });
+
+  test.each([
+    ['Grace Hopper', 'hopper-kettle-91'],
+    ['Grace Hopper', 'GRACE lanterns 1906'],
+    ['Mary-Jane Watson', 'jane kettle zebra 5'],
+  ])(
+    'when the name is %j and the password %j holds one of its words, then it is refused naming the name',
+    (name, pw) => {
+      expect(refusal(pw, { email: 'someone@example.test', name })).toBe(
+        'The password must not contain your name.',
+      );
+    },
+  );
+
+  test('when the name has words under three characters, then a password holding them is not refused for that', () => {
+    expect(refusal('total kettle zebra', { email: 'someone@example.test', name: 'Al Bo' })).toBeUndefined();
+  });
+
+  test('when the password is the email local part in l33t speak, then the estimate (given the account as input) refuses it', () => {
+    // No literal match for the contains-rule; zxcvbn alone scores it 4, with the account's words 2.
+    const message = refusal('@l1c3.w0nd3r-2024');
+
+    expect(message).toMatch(/^The password is too common or easy to guess\./);
+    expect(message).toMatch(/personal/);
+  });
+
+  test('when the new password is the current one, then it is refused as unchanged', () => {
+    expect(refusal(STRONG, { ...ALICE, currentPassword: STRONG })).toBe(
+      'The new password must be different from the current one.',
+    );
+  });
+
+  test('when the new password differs from the current one only in case, then it is accepted', () => {
+    expect(refusal(STRONG.toUpperCase(), { ...ALICE, currentPassword: STRONG })).toBeUndefined();
+  });
+
+  test('when a password breaks several rules, then the first in order is named: length, unchanged, email, name, strength', () => {
+    const current = 'alice.wonder';
+    expect(refusal('alice', { ...ALICE, currentPassword: 'alice' })).toMatch(/at least 12 characters/);
+    expect(refusal(current, { ...ALICE, currentPassword: current })).toMatch(/different from the current/);
+    expect(refusal('alice.wonder', ALICE)).toMatch(/email address/);
+    expect(refusal('wonder123456', ALICE)).toMatch(/your name/);
+  });
+
+  test('when the minimum score is 0, then a weak but long password passes and the personal rules still apply', () => {
+    const lenient = createPasswordPolicy({ minLength: 12, minScore: 0 });
+
+    expect(refusal('password1234', ALICE, lenient)).toBeUndefined();
+    expect(refusal('alice.wonder-2024!x', ALICE, lenient)).toMatch(/email address/);
+  });
+
+  test('when the minimum score is 4, then a password that scores 3 is refused', () => {
+    const strict = createPasswordPolicy({ minLength: 12, minScore: 4 });
+    const scoresThree = 'Summer2024!!';
+    expect(refusal(scoresThree)).toBeUndefined();
+
+    expect(refusal(scoresThree, ALICE, strict)).toMatch(/too common or easy to guess/);
+  });
+});
