@@ -33,7 +33,10 @@ function createLimiter(config: AppConfig, redis: RedisClient, options: LimiterOp
     useRedisPackage: true,
     // Fall to the insurance limiter at once when Redis is not connected, instead of timing out.
     rejectIfRedisNotReady: true,
-    insuranceLimiter: new RateLimiterMemory(shape),
+    // The memory store expires each record with a setTimeout, and Node fires a timer longer than
+    // 2^31-1 ms (~24.8 days) after 1 ms: the 90-day login window would forget every failure at once,
+    // leaving logins unthrottled during an outage. A day at most also bounds what an outage keeps in memory.
+    insuranceLimiter: new RateLimiterMemory({ ...shape, duration: Math.min(shape.duration, DAY_S) }),
   });
 }
 
@@ -133,17 +136,25 @@ export function createLoginThrottle(config: AppConfig, redis: RedisClient) {
 
     /** Counts a failure; says which lock, if any, this failure just engaged. */
     async recordFailure(email: string, ip: string): Promise<LoginLockout | undefined> {
-      const spend = (limiter: RateLimiterRedis, key: string) =>
-        limiter.consume(key).catch((rejection: unknown) => {
+      const spend = async (limiter: RateLimiterRedis, key: string): Promise<boolean> => {
+        const state = await limiter.consume(key).catch((rejection: unknown) => {
           if (rejection instanceof RateLimiterRes) return rejection;
           throw rejection;
         });
-      const [ipState, pairState] = await Promise.all([
+        if (state.consumedPoints !== limiter.points) return false;
+        // This failure spent the last point: the lock starts now, for blockS. The library applies
+        // blockDuration only to a consume that goes past the points, which never comes (assertAllowed
+        // refuses first); without this the lock would last as long as the counting window (90 days for
+        // the pair, the rest of the day for the IP) instead of an hour and a day.
+        await limiter.block(key, limiter.blockDuration);
+        return true;
+      };
+      const [dailyLocked, pairLocked] = await Promise.all([
         spend(byIpPerDay, ip),
         spend(consecutive, pairKey(email, ip)),
       ]);
-      if (pairState.consumedPoints === consecutive.points) return 'consecutive_failures';
-      if (ipState.consumedPoints === byIpPerDay.points) return 'daily_failures';
+      if (pairLocked) return 'consecutive_failures';
+      if (dailyLocked) return 'daily_failures';
       return undefined;
     },
 

@@ -1,0 +1,110 @@
+import request, { type Response } from 'supertest';
+import { createUser } from '../support/factories';
+import { listen, type Listening } from '../support/listen';
+import { eventOf, eventsNamed, fromIp, scanKeys, uniqueIp } from '../support/rate-limit';
+import { createTestApp, type TestApp } from '../support/test-app';
+
+/**
+ * Limits are keyed by the client IP: req.ip under exactly TRUST_PROXY hops, in one normal form
+ * (`::ffff:a.b.c.d` is a.b.c.d). A client cannot pick its key by sending X-Forwarded-For.
+ */
+
+const accessLineOf = (t: TestApp, res: Response) =>
+  t.logs.find(
+    (l) =>
+      l.requestId === res.headers['x-request-id'] &&
+      (l.msg === 'request completed' || l.msg === 'request errored'),
+  );
+
+describe('with TRUST_PROXY=0, behind no proxy', () => {
+  // Listening on '::' as a deployment does: an IPv4 client's socket address is ::ffff:127.0.0.1.
+  describe('the global limiter', () => {
+    let t: TestApp;
+    let server: Listening;
+    beforeAll(async () => {
+      t = await createTestApp({ TRUST_PROXY: '0', RATE_LIMIT_PER_MINUTE: '3' });
+      server = await listen(t.app, '::');
+    });
+    afterAll(async () => {
+      await server.close();
+      await t.close();
+    });
+
+    test('when a client rotates forged X-Forwarded-For values, then it still spends one counter and is refused at the limit; the log and the key keep its real address', async () => {
+      const forged = ['203.0.113.1', '203.0.113.2', '203.0.113.3', '203.0.113.4', '203.0.113.5'];
+
+      const responses: Response[] = [];
+      for (const address of forged)
+        responses.push(await request(server.url).get('/api/auth/me').set(fromIp(address)));
+
+      expect(responses.map((r) => r.status)).toEqual([401, 401, 401, 429, 429]);
+      expect(responses.slice(0, 3).map((r) => r.headers['ratelimit-remaining'])).toEqual(['2', '1', '0']);
+      expect(eventOf(t, responses[3]!, 'ratelimit.blocked')?.clientIp).toBe('127.0.0.1');
+      for (const res of responses) expect(accessLineOf(t, res)?.clientIp).toBe('127.0.0.1');
+      expect(t.logs.some((l) => String(l.clientIp).startsWith('203.0.113.'))).toBe(false);
+      const keys = await scanKeys(t, `${t.config.redisKeyPrefix}rl:*`);
+      expect(keys).toHaveLength(1);
+      expect(keys[0]).toMatch(/ip-minute:+127\.0\.0\.1$/);
+    });
+  });
+
+  describe('the login lockout', () => {
+    let t: TestApp;
+    let server: Listening;
+    beforeAll(async () => {
+      t = await createTestApp({ TRUST_PROXY: '0', LOGIN_MAX_CONSECUTIVE_FAILS: '2' });
+      server = await listen(t.app, '::');
+    });
+    afterAll(async () => {
+      await server.close();
+      await t.close();
+    });
+
+    test('when failed logins rotate forged X-Forwarded-For values, then the (email, IP) pair still locks', async () => {
+      const { email, password } = await createUser(t);
+      const attempt = (address: string, pass: string) =>
+        request(server.url).post('/api/auth/login').set(fromIp(address)).send({ email, password: pass });
+
+      const statuses = [
+        (await attempt('203.0.113.10', 'wrong password 1')).status,
+        (await attempt('203.0.113.11', 'wrong password 2')).status,
+        (await attempt('203.0.113.12', password)).status,
+      ];
+
+      expect(statuses).toEqual([401, 401, 429]);
+      expect(eventsNamed(t, 'auth.locked').map((l) => l.clientIp)).toEqual(['127.0.0.1', '127.0.0.1']);
+    });
+  });
+});
+
+describe('with TRUST_PROXY=1, behind one proxy', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp({ TRUST_PROXY: '1', RATE_LIMIT_PER_MINUTE: '2' });
+  });
+  afterAll(() => t.close());
+
+  const get = (forwardedFor: string) =>
+    request(t.app).get('/api/auth/me').set('X-Forwarded-For', forwardedFor);
+
+  test('when the proxy reports the same client as IPv4 and as IPv4-mapped IPv6, then both spend one counter', async () => {
+    const ip = uniqueIp();
+
+    const responses = [await get(ip), await get(`::ffff:${ip}`), await get(ip)];
+
+    expect(responses.map((r) => r.status)).toEqual([401, 401, 429]);
+    expect(eventOf(t, responses[2]!, 'ratelimit.blocked')?.clientIp).toBe(ip);
+    expect(accessLineOf(t, responses[1]!)?.clientIp).toBe(ip);
+  });
+
+  test('when a client prepends addresses of its choosing, then only the hop the proxy added is the key', async () => {
+    const ip = uniqueIp();
+
+    const responses: Response[] = [];
+    for (const madeUp of ['10.66.0.1', '10.66.0.2', '10.66.0.3'])
+      responses.push(await get(`${madeUp}, ${ip}`));
+
+    expect(responses.map((r) => r.status)).toEqual([401, 401, 429]);
+    expect(eventOf(t, responses[2]!, 'ratelimit.blocked')?.clientIp).toBe(ip);
+  });
+});

@@ -1,0 +1,49 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import type { Response } from 'supertest';
+import type { LogLine, TestApp } from './test-app';
+
+/**
+ * A client address of the test's own (TEST-NET-3 would be too small to stay unique across a run): with
+ * TRUST_PROXY=1 it is sent as X-Forwarded-For, so each test counts against limits nobody else touches.
+ */
+export function uniqueIp(): string {
+  return `10.${randomInt(256)}.${randomInt(256)}.${randomInt(1, 255)}`;
+}
+
+/** The headers a proxy one hop in front of the app adds for `ip`. */
+export const fromIp = (ip: string) => ({ 'X-Forwarded-For': ip });
+
+/** A passphrase the password policy accepts (long, random, built from no account data). */
+export const strongPassword = () => `quartz ${randomBytes(6).toString('hex')} lantern`;
+
+/** Retry-After in seconds, as a number (NaN when it is missing). */
+export const retryAfterOf = (res: Response): number => Number(res.headers['retry-after']);
+
+/** The 429 every limiter answers with: the JSON envelope and a Retry-After in whole seconds. */
+export function expectRateLimited(res: Response, retryAfter: { min: number; max: number }): void {
+  expect(res.status).toBe(429);
+  expect(res.body).toEqual({
+    error: {
+      code: 'rate_limited',
+      message: expect.any(String),
+      requestId: res.headers['x-request-id'],
+    },
+  });
+  expect(res.headers['retry-after']).toMatch(/^\d+$/);
+  expect(retryAfterOf(res)).toBeGreaterThanOrEqual(retryAfter.min);
+  expect(retryAfterOf(res)).toBeLessThanOrEqual(retryAfter.max);
+}
+
+/** The log lines of one security event, oldest first. */
+export const eventsNamed = (t: TestApp, event: string): LogLine[] => t.logs.filter((l) => l.event === event);
+
+/** The line of `event` written while serving `res`, if any. */
+export const eventOf = (t: TestApp, res: Response, event: string): LogLine | undefined =>
+  t.logs.find((l) => l.event === event && l.requestId === res.headers['x-request-id']);
+
+/** Every Redis key matching `pattern` (SCAN, never KEYS). */
+export async function scanKeys(t: TestApp, pattern: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const batch of t.redis.scanIterator({ MATCH: pattern, COUNT: 1000 })) keys.push(...batch);
+  return keys;
+}
