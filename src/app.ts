@@ -18,6 +18,9 @@ import type { PasswordHasher } from './lib/passwords';
 import type { RedisClient } from './lib/redis';
 import { createUsersRouter } from './users/users.routes';
 import { createUsersService } from './users/users.service';
+import { createErrorPageRenderer } from './web/error-page';
+import { createViews } from './web/views';
+import { createStaticHandler, createWebRouter } from './web/web.routes';
 
 export interface AppDeps {
   config: AppConfig;
@@ -32,7 +35,10 @@ export interface AppDeps {
 export function buildApp(deps: AppDeps): Express {
   const { config, db, redis, logger, passwords, lifecycle } = deps;
 
-  const passwordPolicy = createPasswordPolicy({ minLength: config.passwordMinLength });
+  const passwordPolicy = createPasswordPolicy({
+    minLength: config.passwordMinLength,
+    minScore: config.passwordMinScore,
+  });
   const sessions = createSessionIndex(config, redis);
   const usersService = createUsersService({ db, passwords, passwordPolicy, sessions });
   const loginThrottle = createLoginThrottle(config, redis);
@@ -64,6 +70,9 @@ export function buildApp(deps: AppDeps): Express {
   app.use(securityHeaders({ hsts: config.hstsEnabled }));
   // Probes are neither rate limited nor tied to sessions: an orchestrator polls them constantly.
   app.use(createHealthRouter({ db, redis, lifecycle }));
+  // Pages (src/web): the stylesheet is served here, before the limiter, no-store and the session, so a
+  // static file costs no Redis round trip and keeps its own Cache-Control.
+  app.use('/static', createStaticHandler());
   app.use(limits.perClient);
   app.use(crossOriginGuard(config.publicOrigin));
 
@@ -77,7 +86,16 @@ export function buildApp(deps: AppDeps): Express {
   api.use('/users', createUsersRouter({ usersService, sessions, config }));
   app.use('/api', api);
 
+  // Pages (src/web): login, home, logout; browser routes get HTML error pages, /api keeps JSON.
+  const views = createViews(config);
+  app.use(createWebRouter({ config, views, authService, sessions }));
+
   app.use(notFound);
-  app.use(createErrorHandler({ exposeStack: config.env === 'development' }));
+  app.use(
+    createErrorHandler({
+      exposeStack: config.env === 'development',
+      renderPage: createErrorPageRenderer(views),
+    }),
+  );
   return app;
 }

@@ -30,15 +30,65 @@ interface Envelope {
   };
 }
 
-function send(res: Response, status: number, body: Envelope['error']): void {
+function sendJson(res: Response, status: number, body: Envelope['error']): void {
   res.status(status).json({ error: body } satisfies Envelope);
 }
 
-/** Known errors become the JSON envelope; anything else is a 500 whose details stay in the log. */
-export function createErrorHandler({ exposeStack }: { exposeStack: boolean }): ErrorRequestHandler {
+/** What an HTML error page may show: exactly what the JSON envelope would (details aside). */
+export interface ErrorPage {
+  status: number;
+  code: string;
+  message: string;
+  requestId: string;
+  /** Development only, as in the envelope. */
+  stack?: string;
+}
+
+/** Turns an error into a complete HTML document (src/web renders it with the page templates). */
+export type ErrorPageRenderer = (page: ErrorPage) => string;
+
+/** Paths that speak JSON whatever the client accepts: the API and the health probes. */
+function isJsonPath(path: string): boolean {
+  // Express matches routes case-insensitively, so `/API/users` reaches the API too.
+  const p = path.toLowerCase();
+  return p === '/api' || p.startsWith('/api/') || p === '/healthz' || p === '/readyz';
+}
+
+/** Shown if the page template itself fails: an error page must never fail into Express's own. */
+const FALLBACK_PAGE =
+  '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Error</title></head>' +
+  '<body><h1>Something went wrong</h1><p>Please try again later.</p></body></html>';
+
+/**
+ * Known errors become the JSON envelope; anything else is a 500 whose details stay in the log. With
+ * `renderPage`, browser routes (everything outside /api and the probes) get the same status and
+ * content as an HTML page of our own instead: a browser user sees neither JSON nor Express's default
+ * "Cannot GET" page and stack trace (OWASP Error Handling Cheat Sheet).
+ */
+export function createErrorHandler({
+  exposeStack,
+  renderPage,
+}: {
+  exposeStack: boolean;
+  renderPage?: ErrorPageRenderer;
+}): ErrorRequestHandler {
   return (err: unknown, req, res, next) => {
     if (res.headersSent) return next(err);
     const requestId = req.requestId;
+    // req.path is the path the routers matched on (the app-level handler sees the full one).
+    const renderAsPage = isJsonPath(req.path) ? undefined : renderPage;
+    const send = (res: Response, status: number, body: Envelope['error']): void => {
+      if (!renderAsPage) return sendJson(res, status, body);
+      const { code, message, stack } = body;
+      let html: string;
+      try {
+        html = renderAsPage({ status, code, message, requestId, ...(stack ? { stack } : {}) });
+      } catch (renderError) {
+        req.log.error({ err: renderError }, 'error page failed to render');
+        html = FALLBACK_PAGE;
+      }
+      res.status(status).type('html').send(html);
+    };
 
     if (isRedisUnavailableError(err)) err = new ServiceUnavailableError('redis', err);
     if (err instanceof ServiceUnavailableError) {

@@ -44,8 +44,9 @@ describe('the error envelope', () => {
     expect(res.status).toBe(204);
   });
 
-  test('when a route does not exist, then 404 not_found as JSON without framework text', async () => {
-    const res = await request(t.app).get('/no/such/route');
+  // Browser routes answer with an HTML page of our own instead (test/web/error-pages.test.ts).
+  test('when an API route does not exist, then 404 not_found as JSON without framework text', async () => {
+    const res = await request(t.app).get('/api/no/such/route');
     expect(res.status).toBe(404);
     expect(res.body.error.code).toBe('not_found');
     expect(res.text).not.toMatch(/Cannot GET|Express|<html/i);

@@ -1,0 +1,141 @@
+import path from 'node:path';
+import cookieParser from 'cookie-parser';
+import express, { Router, type Request, type RequestHandler, type Response } from 'express';
+import { z } from 'zod';
+import type { AppConfig } from '../../config/config';
+import type { AuthService } from '../auth/auth.service';
+import { endSession, startSession, type SessionIndex } from '../auth/sessions';
+import { AppError, InvalidCredentialsError } from '../errors';
+import { logSecurityEvent } from '../http/security-events';
+import type { User } from '../users/users.repository';
+import { CSRF_FIELD, createCsrf } from './csrf';
+import { safeRedirectTarget } from './safe-redirect';
+import type { Views } from './views';
+
+export const STATIC_DIR = path.join(__dirname, 'static');
+
+/** A login form is two short fields and two hidden ones: anything much bigger is not our form. */
+const FORM_BODY_LIMIT = '4kb';
+const FORM_PARAMETER_LIMIT = 8;
+
+const parseForm = express.urlencoded({
+  // Node's querystring: flat string values (a repeated key gives an array), no nested objects.
+  extended: false,
+  limit: FORM_BODY_LIMIT,
+  parameterLimit: FORM_PARAMETER_LIMIT,
+});
+
+/**
+ * Forms post urlencoded and nothing else; other types get 415 instead of being silently ignored (OWASP
+ * REST Security Cheat Sheet, "Validate content types"), and a JSON body never reaches these routes.
+ */
+const formBody: RequestHandler = (req, res, next) => {
+  if (!req.is('application/x-www-form-urlencoded')) {
+    return next(new AppError(415, 'unsupported_media_type', 'This form accepts only a form submission.'));
+  }
+  parseForm(req, res, next);
+};
+
+const loginForm = z.strictObject({
+  // As the API: no format check at login, any string is simply "wrong credentials".
+  email: z.string().trim().toLowerCase().min(1).max(254),
+  password: z.string().min(1).max(1024),
+  [CSRF_FIELD]: z.string(),
+  next: z.unknown(),
+});
+
+/**
+ * /static: the stylesheet, served before the session middleware so it never touches Redis. No
+ * directory listings, no dotfiles, no trailing-slash redirects; a missing file falls through to our
+ * 404 page. An hour of caching: the names carry no content hash, so not `immutable`.
+ */
+export function createStaticHandler(): RequestHandler {
+  return express.static(STATIC_DIR, { index: false, dotfiles: 'ignore', redirect: false, maxAge: '1h' });
+}
+
+/**
+ * The server-rendered pages: GET/POST /login, GET /, POST /logout. No GET changes state (ASVS 5.0
+ * 3.5.3): GET /login only sets the anonymous CSRF identity, which grants nothing. Responses are
+ * `no-store` (the app-wide noStore): they carry a CSRF token or personal data.
+ */
+export function createWebRouter(deps: {
+  config: AppConfig;
+  views: Views;
+  authService: AuthService;
+  sessions: SessionIndex;
+}): Router {
+  const { config, views, authService, sessions } = deps;
+  const csrf = createCsrf(config);
+  const cookies = cookieParser();
+  const router = Router();
+
+  const renderLogin = (
+    req: Request,
+    res: Response,
+    status: number,
+    { next, email = '', message = '' }: { next: string; email?: string; message?: string },
+  ) => {
+    // The password is never rendered back; the email is, escaped, so the user can correct it.
+    const csrfToken = csrf.tokenFor(req, res);
+    res
+      .status(status)
+      .type('html')
+      .send(views.render('login', { title: 'Sign in', csrfToken, next, email, message }));
+  };
+
+  router.get('/login', cookies, (req, res) => {
+    const next = safeRedirectTarget(req.query.next);
+    if (req.user) return res.redirect(303, next);
+    csrf.ensureAnonymousIdentity(req, res);
+    renderLogin(req, res, 200, { next });
+  });
+
+  router.post('/login', cookies, formBody, csrf.verify, async (req, res) => {
+    const body = req.body as Record<string, unknown>;
+    // Checked again here: the hidden field is as much the attacker's as the query string was.
+    const next = safeRedirectTarget(body.next);
+    const form = loginForm.safeParse(body);
+    if (!form.success) {
+      const email = typeof body.email === 'string' ? body.email.slice(0, 254) : '';
+      return renderLogin(req, res, 400, { next, email, message: 'Enter your email address and password.' });
+    }
+    const { email, password } = form.data;
+    // The same use case, limits and security events as POST /api/auth/login: two pathways, one
+    // strength (ASVS 5.0 6.3.3).
+    let user: User;
+    try {
+      user = await authService.authenticate(email, password, req.clientIp);
+    } catch (error) {
+      if (!(error instanceof InvalidCredentialsError)) throw error; // 429, outages: the error page
+      logSecurityEvent(req, 'auth.login_failed', { email });
+      if (error.lockout) logSecurityEvent(req, 'auth.locked', { email, reason: error.lockout });
+      // One message for an unknown email and a wrong password (ASVS 5.0 6.3.8).
+      return renderLogin(req, res, 401, { next, email, message: error.message });
+    }
+    await startSession(req, sessions, user.id);
+    req.user = user;
+    logSecurityEvent(req, 'auth.login_succeeded');
+    // 303: the browser follows with a GET, so a reload of the next page never re-posts the password.
+    res.redirect(303, next);
+  });
+
+  router.get('/', cookies, (req, res) => {
+    if (!req.user)
+      return res.redirect(303, `/login?next=${encodeURIComponent(safeRedirectTarget(req.originalUrl))}`);
+    // The session id changed at login, so this token is a fresh one bound to the new identity.
+    const csrfToken = csrf.tokenFor(req, res);
+    res.type('html').send(views.render('home', { title: 'Home', name: req.user.name, csrfToken }));
+  });
+
+  // Logging out without a session changes nothing, so it needs no token: straight to the login page.
+  const signedInOrToLogin: RequestHandler = (req, res, next) =>
+    req.user ? next() : res.redirect(303, '/login');
+
+  router.post('/logout', cookies, formBody, signedInOrToLogin, csrf.verify, async (req, res) => {
+    logSecurityEvent(req, 'auth.logout');
+    await endSession(req, res, sessions, config);
+    res.redirect(303, '/login');
+  });
+
+  return router;
+}
