@@ -82,7 +82,6 @@ export class LastAdminError extends AppError {
   }
 }
 
-/** Postgres or Redis cannot be reached; the request may succeed later. */
 /** 403 from the cross-origin guard: a state-changing request sent by another site. */
 export class CrossOriginRequestError extends AppError {
   constructor() {
@@ -115,6 +114,7 @@ export class RateLimitedError extends AppError {
   }
 }
 
+/** Postgres or Redis cannot be reached; the request may succeed later. */
 export class ServiceUnavailableError extends AppError {
   constructor(service: 'database' | 'redis', cause?: unknown) {
     super(

@@ -38,7 +38,12 @@ function main(): void {
   const lifecycle = { shuttingDown: false };
   const app = buildApp({ config, db, redis, logger, passwords: createPasswordHasher(), lifecycle });
 
-  const server = app.listen(config.port, config.host, () => {
+  const server = app.listen(config.port, config.host, (error?: Error) => {
+    if (error) {
+      // A port already in use, a host that does not exist: say so, and stop.
+      logger.fatal({ err: error }, 'cannot listen');
+      process.exit(1);
+    }
     const { address, port } = server.address() as AddressInfo;
     logger.info({ address, port, env: config.env }, 'listening');
   });

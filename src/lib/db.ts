@@ -70,6 +70,14 @@ export function createDb({
         throw new ServiceUnavailableError('database', error);
       }
       let broken = false;
+      // pg-pool detaches its own 'error' listener while a client is checked out; a connection lost
+      // mid-transaction (failover, network reset, idle-in-transaction timeout) would then be an
+      // uncaught exception that kills the process. Listen, and destroy the client on release.
+      const onLost = (err: Error) => {
+        broken = true;
+        logger.warn({ err }, 'postgres connection lost during a transaction');
+      };
+      client.on('error', onLost);
       try {
         await run(client, 'BEGIN');
         const result = await work({ query: (text, params) => run(client, text, params) });
@@ -81,6 +89,7 @@ export function createDb({
         });
         throw error;
       } finally {
+        client.off('error', onLost);
         // A client whose ROLLBACK failed is in an unknown state: destroy it instead of reusing it.
         client.release(broken);
       }
@@ -95,9 +104,8 @@ export function createDb({
 }
 
 /**
- * Errors that mean "the database is not reachable right now" rather than "this query is wrong":
- * socket errors, pool/connect timeouts, and SQLSTATE classes 08 (connection exception) and
- * 57P (operator intervention, e.g. the server shutting down).
+ * Errors that mean "try again later" rather than "this query is wrong": socket errors, pool/connect
+ * timeouts, and the SQLSTATEs below. They become 503 with Retry-After instead of 500.
  */
 function isUnavailable(error: unknown): boolean {
   // Not `instanceof Error`: socket errors are made by Node's own modules, which under a vm-based runner
@@ -105,8 +113,10 @@ function isUnavailable(error: unknown): boolean {
   if (!types.isNativeError(error)) return false;
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string') {
-    if (/^(08|57P)/.test(code) || code === '53300') return true;
-    if (/^E[A-Z]+$/.test(code)) return true; // ECONNREFUSED, ECONNRESET, ETIMEDOUT, EPIPE ...
+    // 08: connection exception; 57P: server shutting down; 53300: too many connections;
+    // 57014: statement timeout (overload); 40001/40P01: serialization failure/deadlock (retry).
+    if (/^(08|57P)/.test(code) || ['53300', '57014', '40001', '40P01'].includes(code)) return true;
+    if (/^E[A-Z_]+$/.test(code)) return true; // ECONNREFUSED, ECONNRESET, ETIMEDOUT, EAI_AGAIN ...
   }
   return /timeout exceeded when trying to connect|Connection terminated|Query read timeout|connection timeout/i.test(
     error.message,
