@@ -20,7 +20,11 @@ export const nameSchema = z
 export const newPasswordSchema = z.string();
 export const roleSchema = z.enum(ROLES);
 
-export const userIdParams = z.strictObject({ id: z.uuid('must be a user id') });
+// Postgres compares uuids case-insensitively but JavaScript compares strings exactly: one canonical
+// (lowercase) form, or `id === actor.id` checks miss an upper-cased id that Postgres still matches.
+export const userIdParams = z.strictObject({
+  id: z.uuid('must be a user id').transform((id) => id.toLowerCase()),
+});
 
 export const createUserBody = z.strictObject({
   email: emailSchema,
