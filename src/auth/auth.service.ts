@@ -23,24 +23,26 @@ export function createAuthService(deps: {
      * before any hashing; unknown emails count too, so guessing which accounts exist is throttled alike.
      */
     async authenticate(email: string, password: string, clientIp: string): Promise<User> {
-      await loginThrottle.assertAllowed(email, clientIp);
+      const attempt = await loginThrottle.beginAttempt(email, clientIp);
       const found = await users.findCredentialsByEmail(email);
       const valid = found
         ? await passwords.verify(found.passwordHash, password)
         : await passwords.verifyAgainstDummy(password);
-      if (!found || !valid)
-        throw new InvalidCredentialsError(await loginThrottle.recordFailure(email, clientIp));
-      await loginThrottle.recordSuccess(email, clientIp);
+      if (!found || !valid) throw new InvalidCredentialsError(await attempt.failed());
+      await attempt.succeeded();
       return found.user;
     },
 
-    async changePassword(userId: string, currentPassword: string, newPassword: string): Promise<void> {
+    /** Returns the new session epoch: every session from before the change is now refused. */
+    async changePassword(userId: string, currentPassword: string, newPassword: string): Promise<number> {
       const hash = await users.findPasswordHash(userId);
       if (!hash || !(await passwords.verify(hash, currentPassword))) throw new InvalidCurrentPasswordError();
       const user = await users.findById(userId);
       if (!user) throw new InvalidCurrentPasswordError(); // deleted between the two reads
       passwordPolicy.check(newPassword, { email: user.email, name: user.name, currentPassword });
-      await users.updatePasswordHash(userId, await passwords.hash(newPassword));
+      const epoch = await users.updatePasswordHash(userId, await passwords.hash(newPassword));
+      if (epoch === null) throw new InvalidCurrentPasswordError();
+      return epoch;
     },
   };
 }

@@ -3,6 +3,7 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limite
 import type { AppConfig } from '../../config/config';
 import { RateLimitedError } from '../errors';
 import type { RedisClient } from '../lib/redis';
+import { clientLimitKey } from './request-context';
 
 const HOUR_S = 3600;
 const DAY_S = 24 * HOUR_S;
@@ -25,6 +26,7 @@ function createLimiter(config: AppConfig, redis: RedisClient, options: LimiterOp
     points: options.points,
     duration: options.durationS,
     blockDuration: options.blockS ?? 0,
+    // The library adds ':' between prefix and key: app:rl:ip-minute:203.0.113.7
     keyPrefix: `${config.redisKeyPrefix}rl:${options.name}`,
   };
   return new RateLimiterRedis({
@@ -93,74 +95,90 @@ export type LoginLockout = 'consecutive_failures' | 'daily_failures';
 /**
  * Brute-force protection for login, after rate-limiter-flexible's "login endpoint protection" recipe
  * (the one the Express security best practices point to), OWASP Authentication Cheat Sheet:
- * - failures in a row per (email, client IP): blocked for an hour at the limit. Keyed by the pair, an
+ * - failures in a row per (email, client): blocked for an hour at the limit. Keyed by the pair, an
  *   attacker guessing one account from one address is stopped without locking the real owner out from
  *   their own address;
- * - failures per client IP per day, across all emails: blocked for a day (password spraying).
- * Both are checked before the password is verified, so a blocked attempt costs no hashing.
+ * - failures per client per day, across all emails: blocked for a day (password spraying).
+ * An attempt spends its point on both counters BEFORE the password is checked: Redis counts
+ * atomically, so a burst of parallel attempts cannot all pass a check that only reads (exactly the
+ * allowed number are verified), and a refused attempt costs no hashing.
  */
 export function createLoginThrottle(config: AppConfig, redis: RedisClient) {
   const limits = config.rateLimits;
-  const byIpPerDay = createLimiter(config, redis, {
-    name: 'login-ip-day:',
+  const daily = createLimiter(config, redis, {
+    name: 'login-ip-day',
     points: limits.loginFailsPerIpPerDay,
     durationS: DAY_S,
     blockS: DAY_S,
   });
   const consecutive = createLimiter(config, redis, {
-    name: 'login-email-ip:',
+    name: 'login-email-ip',
     points: limits.loginConsecutiveFails,
     // Long window: "in a row" ends with a success (which resets the count), not with the clock.
     durationS: 90 * DAY_S,
     blockS: HOUR_S,
   });
-  const pairKey = (email: string, ip: string) => `${email}|${ip}`;
+  const counters = [
+    { limiter: daily, reason: 'daily_failures' as const, key: (_email: string, client: string) => client },
+    {
+      limiter: consecutive,
+      reason: 'consecutive_failures' as const,
+      key: (email: string, client: string) => `${email}|${client}`,
+    },
+  ];
 
   return {
-    /** Throws 429 when either limit is reached; spends nothing. */
-    async assertAllowed(email: string, ip: string): Promise<void> {
-      const [ipState, pairState] = await Promise.all([
-        byIpPerDay.get(ip),
-        consecutive.get(pairKey(email, ip)),
-      ]);
-      const blocked = [
-        [ipState, byIpPerDay, 'daily_failures'],
-        [pairState, consecutive, 'consecutive_failures'],
-      ] as const;
-      for (const [state, limiter, reason] of blocked) {
-        if (state && state.consumedPoints >= limiter.points && state.msBeforeNext > 0) {
-          throw new RateLimitedError(retryAfterS(state), 'auth.locked', { reason });
-        }
+    /**
+     * Spends one attempt; throws 429 when either counter was already spent. Returns what to call once
+     * the password has been checked.
+     */
+    async beginAttempt(email: string, ip: string) {
+      const client = clientLimitKey(ip);
+      const spent = await Promise.all(
+        counters.map(({ limiter, key }) =>
+          limiter.consume(key(email, client)).catch((rejection: unknown) => {
+            if (rejection instanceof RateLimiterRes) return rejection;
+            throw rejection;
+          }),
+        ),
+      );
+      const refusedBy = counters.findIndex(({ limiter }, i) => spent[i]!.consumedPoints > limiter.points);
+      if (refusedBy >= 0) {
+        const { limiter, reason } = counters[refusedBy]!;
+        const state = spent[refusedBy]!;
+        // A refused attempt is not a failure: give back the point it took from the other counter.
+        await Promise.all(
+          counters.map((c, i) =>
+            spent[i]!.consumedPoints <= c.limiter.points ? c.limiter.reward(c.key(email, client), 1) : null,
+          ),
+        );
+        // Logged for the first refusals of a lock only (the count passes points+1 when the lock is
+        // set): a flood of refused attempts stays a couple of log lines.
+        const event = state.consumedPoints <= limiter.points + 2 ? 'auth.locked' : undefined;
+        throw new RateLimitedError(retryAfterS(state), event, { reason });
       }
-    },
 
-    /** Counts a failure; says which lock, if any, this failure just engaged. */
-    async recordFailure(email: string, ip: string): Promise<LoginLockout | undefined> {
-      const spend = async (limiter: RateLimiterRedis, key: string): Promise<boolean> => {
-        const state = await limiter.consume(key).catch((rejection: unknown) => {
-          if (rejection instanceof RateLimiterRes) return rejection;
-          throw rejection;
-        });
-        if (state.consumedPoints !== limiter.points) return false;
-        // This failure spent the last point: the lock starts now, for blockS. The library applies
-        // blockDuration only to a consume that goes past the points, which never comes (assertAllowed
-        // refuses first); without this the lock would last as long as the counting window (90 days for
-        // the pair, the rest of the day for the IP) instead of an hour and a day.
-        await limiter.block(key, limiter.blockDuration);
-        return true;
+      return {
+        /** A wrong password. Says which lock, if any, this failure engaged. */
+        async failed(): Promise<LoginLockout | undefined> {
+          let engaged: LoginLockout | undefined;
+          await Promise.all(
+            counters.map(async ({ limiter, key, reason }, i) => {
+              if (spent[i]!.consumedPoints !== limiter.points) return;
+              // This failure spent the last point: the lock starts now and lasts blockS. (The library
+              // applies blockDuration only to a consume past the points; without this the lock would
+              // last as long as the counting window.)
+              await limiter.block(key(email, client), limiter.blockDuration);
+              if (reason === 'consecutive_failures' || !engaged) engaged = reason;
+            }),
+          );
+          return engaged;
+        },
+        /** The right password: the run of failures ends, and this attempt does not count as one. */
+        async succeeded(): Promise<void> {
+          await Promise.all([consecutive.delete(`${email}|${client}`), daily.reward(client, 1)]);
+        },
       };
-      const [dailyLocked, pairLocked] = await Promise.all([
-        spend(byIpPerDay, ip),
-        spend(consecutive, pairKey(email, ip)),
-      ]);
-      if (pairLocked) return 'consecutive_failures';
-      if (dailyLocked) return 'daily_failures';
-      return undefined;
-    },
-
-    /** A success ends the run of failures for this (email, IP); the daily count stays. */
-    async recordSuccess(email: string, ip: string): Promise<void> {
-      await consecutive.delete(pairKey(email, ip));
     },
   };
 }
@@ -173,25 +191,25 @@ export type RequestLimits = ReturnType<typeof createRequestLimits>;
 export function createRequestLimits(config: AppConfig, redis: RedisClient) {
   const limits = config.rateLimits;
   const global = createLimiter(config, redis, {
-    name: 'ip-minute:',
+    name: 'ip-minute',
     points: limits.requestsPerMinute,
     durationS: 60,
   });
   const register = createLimiter(config, redis, {
-    name: 'register-ip:',
+    name: 'register-ip',
     points: limits.registrationsPerIpPerHour,
     durationS: HOUR_S,
   });
   const passwordChange = createLimiter(config, redis, {
-    name: 'password-user:',
+    name: 'password-user',
     points: limits.passwordChangesPerUserPerHour,
     durationS: HOUR_S,
   });
   return {
     /** Every route but the health probes, with RateLimit-* headers on each answer. */
-    perClient: limitRequests(global, (req) => req.clientIp, true),
-    /** Account creation is cheap to ask for and costly to serve (a hash, a row): per client IP. */
-    registration: limitRequests(register, (req) => req.clientIp),
+    perClient: limitRequests(global, (req) => clientLimitKey(req.clientIp), true),
+    /** Account creation is cheap to ask for and costly to serve (a hash, a row): per client. */
+    registration: limitRequests(register, (req) => clientLimitKey(req.clientIp)),
     /** Password changes verify and hash: per signed-in user (use after requireAuth). */
     passwordChange: limitRequests(passwordChange, (req) => req.user?.id ?? req.clientIp),
   };

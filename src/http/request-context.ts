@@ -1,14 +1,30 @@
 import { randomUUID } from 'node:crypto';
 import type { RequestHandler } from 'express';
+import ipaddr from 'ipaddr.js';
 
 // A client-chosen id is kept for tracing across services, but only in a shape that cannot inject
 // anything into logs or headers.
 const ACCEPTABLE_REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
 
-/** `::ffff:127.0.0.1` and `127.0.0.1` are the same client: one form for logs and rate-limit keys. */
+/**
+ * One form for every address: `::ffff:127.0.0.1` and `127.0.0.1` are the same client, and IPv6 is
+ * written in its canonical short form (`2001:DB8:0::1` and `2001:db8::1` are the same too).
+ */
 export function normalizeIp(ip: string | undefined): string {
-  if (!ip) return 'unknown';
-  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+  if (!ip || !ipaddr.isValid(ip)) return ip || 'unknown';
+  return ipaddr.process(ip).toString();
+}
+
+/**
+ * The unit a per-client limit counts: an IPv4 address, or an IPv6 /64. Anyone with IPv6 holds at
+ * least a /64 (2^64 addresses), so keying by the full address would let one client rotate addresses
+ * past every per-IP limit.
+ */
+export function clientLimitKey(ip: string): string {
+  if (!ipaddr.isValid(ip)) return ip;
+  const address = ipaddr.process(ip);
+  if (address.kind() === 'ipv4') return address.toString();
+  return `${address.toNormalizedString().split(':').slice(0, 4).join(':')}::/64`;
 }
 
 /**

@@ -1,3 +1,5 @@
+import { normalizeIp } from '../../src/http/request-context';
+import { randomBytes } from 'node:crypto';
 import request, { type Response } from 'supertest';
 import { createUser } from '../support/factories';
 import { listen, type Listening } from '../support/listen';
@@ -106,5 +108,23 @@ describe('with TRUST_PROXY=1, behind one proxy', () => {
 
     expect(responses.map((r) => r.status)).toEqual([401, 401, 429]);
     expect(eventOf(t, responses[2]!, 'ratelimit.blocked')?.clientIp).toBe(ip);
+  });
+
+  test('when an IPv6 client rotates addresses inside its /64, then they all spend one counter', async () => {
+    const prefix = `2001:db8:${randomBytes(2).toString('hex')}:${randomBytes(2).toString('hex')}`;
+    const responses = [
+      await get(`${prefix}::1`),
+      await get(`${prefix}:ffff:1:2:3`),
+      await get(`${prefix.toUpperCase()}:0:0:0:9`),
+    ];
+    expect(responses.map((r) => r.status)).toEqual([401, 401, 429]);
+    // The log keeps the exact address; only the limiter groups by network.
+    expect(accessLineOf(t, responses[1]!)?.clientIp).toBe(normalizeIp(`${prefix}:ffff:1:2:3`));
+  });
+
+  test('when IPv6 clients are in different /64 networks, then their counters are separate', async () => {
+    const site = `2001:db8:${randomBytes(2).toString('hex')}`;
+    const responses = [await get(`${site}:1::1`), await get(`${site}:2::1`), await get(`${site}:3::1`)];
+    expect(responses.map((r) => r.status)).toEqual([401, 401, 401]);
   });
 });

@@ -219,6 +219,29 @@ describe('login lockout', () => {
       });
     });
 
+    test('when a locked pair keeps being tried, then auth.locked is logged for the first refusals only, not per attempt', async () => {
+      const { email, password } = await createUser(t);
+      const ip = uniqueIp();
+      await failTimes(CONSECUTIVE, ip, email);
+
+      const flood: Response[] = [];
+      for (let i = 0; i < 8; i++) flood.push(await attempt(ip, email, i % 2 ? password : WRONG));
+
+      expect(flood.map((r) => r.status)).toEqual(Array(8).fill(429));
+      const logged = flood.filter((r) => eventOf(t, r, 'auth.locked'));
+      expect(logged.length).toBeGreaterThanOrEqual(1);
+      expect(logged.length).toBeLessThanOrEqual(2);
+    });
+
+    test('when a burst of parallel attempts races the lock, then no more than the allowed number are verified', async () => {
+      const { email } = await createUser(t);
+      const ip = uniqueIp();
+      const burst = await Promise.all(Array.from({ length: 20 }, () => attempt(ip, email, WRONG)));
+      const statuses = burst.map((r) => r.status);
+      expect(statuses.filter((s) => s === 401)).toHaveLength(CONSECUTIVE);
+      expect(statuses.filter((s) => s === 429)).toHaveLength(20 - CONSECUTIVE);
+    });
+
     test('when a failure engages the daily lock and a locked attempt is refused, then auth.locked is logged with reason daily_failures', async () => {
       const ip = uniqueIp();
 

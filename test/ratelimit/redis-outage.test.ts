@@ -71,7 +71,7 @@ describeWithTool('redis-server', 'apt-get install redis-server', 'rate limits wh
       reason: 'consecutive_failures',
       clientIp: ip,
     });
-    expect(eventOf(t, refused[1]!, 'auth.locked')).toMatchObject({ reason: 'consecutive_failures' });
+    expect(eventOf(t, refused[0]!, 'auth.locked')).toMatchObject({ reason: 'consecutive_failures' });
   });
 
   test('when the right password is given before any lock, then the login gets 503: the session cannot be stored', async () => {
