@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import type { AppConfig } from '../../config/config';
-import { InvalidCredentialsError, NotFoundError } from '../errors';
+import { NotFoundError } from '../errors';
 import type { RequestLimits } from '../http/rate-limit';
 import { requireAuth } from '../http/require-auth';
 import { logSecurityEvent } from '../http/security-events';
@@ -9,6 +9,7 @@ import { toUserResponse } from '../users/users.schemas';
 import type { UsersService } from '../users/users.service';
 import { changePasswordBody, loginBody, registerBody } from './auth.schemas';
 import type { AuthService } from './auth.service';
+import { logIn } from './login';
 import { endSession, rotateSession, startSession, type SessionIndex } from './sessions';
 
 export function createAuthRouter(deps: {
@@ -23,17 +24,7 @@ export function createAuthRouter(deps: {
 
   router.post('/login', async (req, res) => {
     const { email, password } = validate(loginBody, req.body, 'body');
-    const user = await authService.authenticate(email, password, req.clientIp).catch((error: unknown) => {
-      // The attempted email is logged so guessing against one account shows up; never the password.
-      if (error instanceof InvalidCredentialsError) {
-        logSecurityEvent(req, 'auth.login_failed', { email });
-        if (error.lockout) logSecurityEvent(req, 'auth.locked', { email, reason: error.lockout });
-      }
-      throw error;
-    });
-    await startSession(req, sessions, user.id);
-    req.user = user;
-    logSecurityEvent(req, 'auth.login_succeeded');
+    const user = await logIn(req, { authService, sessions }, email, password);
     res.json(toUserResponse(user));
   });
 
@@ -52,7 +43,7 @@ export function createAuthRouter(deps: {
     if (!config.registrationEnabled) throw new NotFoundError('There is nothing at this address.');
     const input = validate(registerBody, req.body, 'body');
     const user = await usersService.createUser({ ...input, role: 'user' });
-    await startSession(req, sessions, user.id);
+    await startSession(req, sessions, user);
     req.user = user;
     logSecurityEvent(req, 'user.created', { targetUserId: user.id, role: user.role, via: 'registration' });
     res.status(201).location(`/api/users/${user.id}`).json(toUserResponse(user));
@@ -61,9 +52,10 @@ export function createAuthRouter(deps: {
   router.put('/password', requireAuth, limits.passwordChange, async (req, res) => {
     const { currentPassword, newPassword } = validate(changePasswordBody, req.body, 'body');
     const userId = req.user!.id;
-    await authService.changePassword(userId, currentPassword, newPassword);
-    // ASVS 7.4.3: a new password ends every other session; this one continues under a fresh id.
-    await rotateSession(req, sessions);
+    const epoch = await authService.changePassword(userId, currentPassword, newPassword);
+    // ASVS 7.4.3: a new password ends every other session (the new epoch refuses them; the index
+    // deletes them now); this one continues in the new epoch under a fresh id.
+    await rotateSession(req, sessions, epoch);
     const ended = await sessions.revokeAll(userId, req.sessionID);
     logSecurityEvent(req, 'auth.password_changed', { otherSessionsEnded: ended });
     res.status(204).end();

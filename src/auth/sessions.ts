@@ -10,6 +10,8 @@ declare module 'express-session' {
     userId: string;
     /** Epoch ms of the login; the absolute timeout counts from here whatever the activity. */
     authenticatedAt: number;
+    /** The user's session epoch at login; a password or role change moves it and ends this session. */
+    epoch: number;
   }
 }
 
@@ -113,22 +115,26 @@ const promisify = (fn: (cb: (err?: unknown) => void) => void): Promise<void> =>
 export async function startSession(
   req: Request,
   index: SessionIndex,
-  userId: string,
+  user: Pick<User, 'id' | 'sessionEpoch'>,
   authenticatedAt = Date.now(),
 ): Promise<void> {
   await promisify((cb) => req.session.regenerate(cb));
-  req.session.userId = userId;
+  req.session.userId = user.id;
   req.session.authenticatedAt = authenticatedAt;
+  req.session.epoch = user.sessionEpoch;
   await promisify((cb) => req.session.save(cb));
-  await index.add(userId, req.sessionID, authenticatedAt);
+  await index.add(user.id, req.sessionID, authenticatedAt);
 }
 
-/** New id for the same login (after a password change): the old id is destroyed by regenerate. */
-export async function rotateSession(req: Request, index: SessionIndex): Promise<void> {
+/**
+ * New id for the same login, in the user's new epoch (after a password change): the old id is
+ * destroyed by regenerate, the absolute timeout keeps counting from the original login.
+ */
+export async function rotateSession(req: Request, index: SessionIndex, epoch: number): Promise<void> {
   const { userId, authenticatedAt } = req.session;
   const oldSid = req.sessionID;
   if (!userId || !authenticatedAt) return;
-  await startSession(req, index, userId, authenticatedAt);
+  await startSession(req, index, { id: userId, sessionEpoch: epoch }, authenticatedAt);
   await index.remove(userId, oldSid);
 }
 
@@ -158,7 +164,8 @@ function clearSessionCookie(res: Response, config: AppConfig): void {
 
 /**
  * Turns a session into `req.user`, or ends it. Checked on every request, server-side: the absolute
- * timeout, membership in the user's session index (revocation), and that the user still exists. The
+ * timeout, membership in the user's session index (revocation), that the user still exists and that
+ * the session belongs to the user's current epoch. The
  * user is read fresh from Postgres, so a role change is never served from a stale copy.
  */
 export function loadSessionUser(deps: {
@@ -173,7 +180,10 @@ export function loadSessionUser(deps: {
     const staleSid = req.sessionID;
     const expired = !authenticatedAt || Date.now() >= absoluteDeadline(authenticatedAt, config.session);
     const active = !expired && (await index.isActive(userId, req.sessionID));
-    const user = active ? await findUser(userId) : null;
+    const found = active ? await findUser(userId) : null;
+    // A session from before the user's last password or role change is over, even if Redis still
+    // lists it (a login that raced the change, a revocation that failed during an outage).
+    const user = found && found.sessionEpoch === req.session.epoch ? found : null;
     if (user) {
       req.user = user;
     } else {

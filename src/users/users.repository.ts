@@ -13,6 +13,8 @@ export interface User {
   role: Role;
   createdAt: Date;
   updatedAt: Date;
+  /** Internal: bumped by password and role changes; a session from an older epoch is refused. */
+  sessionEpoch: number;
 }
 
 /** Position of a row in the newest-first order: creation time in microseconds, then id. */
@@ -28,10 +30,11 @@ interface UserRow {
   role: Role;
   created_at: Date;
   updated_at: Date;
+  session_epoch: number;
 }
 
 // Explicit column lists everywhere: a column added later (say, an MFA secret) is never selected by accident.
-const COLUMNS = 'id, email, name, role, created_at, updated_at';
+const COLUMNS = 'id, email, name, role, created_at, updated_at, session_epoch';
 
 const INSERT = `INSERT INTO users (email, name, role, password_hash) VALUES ($1, $2, $3, $4) RETURNING ${COLUMNS}`;
 const FIND_BY_ID = `SELECT ${COLUMNS} FROM users WHERE id = $1`;
@@ -46,11 +49,15 @@ const LIST_AFTER = `SELECT ${COLUMNS}, (extract(epoch FROM created_at) * 1000000
   FROM users
   WHERE (created_at, id) < (to_timestamp(0) + $2::bigint * interval '1 microsecond', $3::uuid)
   ORDER BY created_at DESC, id DESC LIMIT $1`;
-// One constant statement for every partial update: NULL means "leave as is".
+// One constant statement for every partial update: NULL means "leave as is". A role change also
+// moves the session epoch (right-hand sides read the row as it was before the update).
 const UPDATE = `UPDATE users SET
-    name = COALESCE($2, name), email = COALESCE($3, email), role = COALESCE($4, role), updated_at = now()
+    name = COALESCE($2, name), email = COALESCE($3, email), role = COALESCE($4, role),
+    session_epoch = session_epoch + CASE WHEN $4::text IS DISTINCT FROM role AND $4::text IS NOT NULL THEN 1 ELSE 0 END,
+    updated_at = now()
   WHERE id = $1 RETURNING ${COLUMNS}`;
-const UPDATE_PASSWORD_HASH = 'UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1';
+const UPDATE_PASSWORD_HASH = `UPDATE users SET password_hash = $2, session_epoch = session_epoch + 1, updated_at = now()
+  WHERE id = $1 RETURNING session_epoch`;
 const DELETE = 'DELETE FROM users WHERE id = $1 RETURNING id';
 // Locks every admin row until the transaction ends, so two concurrent demotions or deletions cannot
 // both see "another admin remains" and leave none.
@@ -66,6 +73,7 @@ function toUser(row: UserRow): User {
     role: row.role,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    sessionEpoch: row.session_epoch,
   };
 }
 
@@ -130,8 +138,10 @@ export function createUsersRepository(db: Queryable) {
       return rows[0] ? toUser(rows[0]) : null;
     },
 
-    async updatePasswordHash(id: string, passwordHash: string): Promise<void> {
-      await db.query(UPDATE_PASSWORD_HASH, [id, passwordHash]);
+    /** Returns the new session epoch (null when the user no longer exists). */
+    async updatePasswordHash(id: string, passwordHash: string): Promise<number | null> {
+      const [row] = await db.query<{ session_epoch: number }>(UPDATE_PASSWORD_HASH, [id, passwordHash]);
+      return row?.session_epoch ?? null;
     },
 
     async delete(id: string): Promise<boolean> {

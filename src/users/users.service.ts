@@ -66,7 +66,6 @@ export function createUsersService(deps: {
 
   return {
     findById: (id: string) => users.findById(id),
-    findByEmail: (email: string) => users.findByEmail(email),
 
     createUser: (input: NewUser) => createAccount({ users, passwords, passwordPolicy }, input),
 

@@ -4,10 +4,11 @@ import express, { Router, type Request, type RequestHandler, type Response } fro
 import { z } from 'zod';
 import type { AppConfig } from '../../config/config';
 import type { AuthService } from '../auth/auth.service';
-import { endSession, startSession, type SessionIndex } from '../auth/sessions';
+import { loginBody } from '../auth/auth.schemas';
+import { logIn } from '../auth/login';
+import { endSession, type SessionIndex } from '../auth/sessions';
 import { AppError, InvalidCredentialsError } from '../errors';
 import { logSecurityEvent } from '../http/security-events';
-import type { User } from '../users/users.repository';
 import { CSRF_FIELD, createCsrf } from './csrf';
 import { safeRedirectTarget } from './safe-redirect';
 import type { Views } from './views';
@@ -38,7 +39,7 @@ const formBody: RequestHandler = (req, res, next) => {
 
 const loginForm = z.strictObject({
   // As the API: no format check at login, any string is simply "wrong credentials".
-  email: z.string().trim().toLowerCase().min(1).max(254),
+  email: loginBody.shape.email.pipe(z.string().min(1)),
   password: z.string().min(1).max(1024),
   [CSRF_FIELD]: z.string(),
   next: z.unknown(),
@@ -102,19 +103,13 @@ export function createWebRouter(deps: {
     const { email, password } = form.data;
     // The same use case, limits and security events as POST /api/auth/login: two pathways, one
     // strength (ASVS 5.0 6.3.3).
-    let user: User;
     try {
-      user = await authService.authenticate(email, password, req.clientIp);
+      await logIn(req, { authService, sessions }, email, password);
     } catch (error) {
       if (!(error instanceof InvalidCredentialsError)) throw error; // 429, outages: the error page
-      logSecurityEvent(req, 'auth.login_failed', { email });
-      if (error.lockout) logSecurityEvent(req, 'auth.locked', { email, reason: error.lockout });
       // One message for an unknown email and a wrong password (ASVS 5.0 6.3.8).
       return renderLogin(req, res, 401, { next, email, message: error.message });
     }
-    await startSession(req, sessions, user.id);
-    req.user = user;
-    logSecurityEvent(req, 'auth.login_succeeded');
     // 303: the browser follows with a GET, so a reload of the next page never re-posts the password.
     res.redirect(303, next);
   });

@@ -1,7 +1,15 @@
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
 import { Client } from 'pg';
 import { createIsolatedDatabase } from '../support/databases';
 import { databaseUrlFor } from '../support/env';
-import { runScript, type ScriptResult } from '../support/run-script';
+import { ROOT, runScript, type ScriptResult } from '../support/run-script';
+
+/** Every migration in migrations/, in the order they apply: each run must record exactly these. */
+const ALL_MIGRATIONS = readdirSync(path.join(ROOT, 'migrations'))
+  .filter((file) => file.endsWith('.sql'))
+  .map((file) => file.replace(/\.sql$/, ''))
+  .sort();
 
 /** `npm run migrate` (scripts/migrate.ts) as its own process, against databases of its own. */
 
@@ -50,7 +58,7 @@ describe('migrate', () => {
       expect(firstRun.code).toBe(0);
       expect(firstRun.stdout).toContain('migrations: applied 0001_create-users');
       expect(await tableExists(databaseUrl, 'users')).toBe(true);
-      expect((await recordedMigrations(databaseUrl)).map((row) => row.name)).toEqual(['0001_create-users']);
+      expect((await recordedMigrations(databaseUrl)).map((row) => row.name)).toEqual(ALL_MIGRATIONS);
     });
 
     test('when it runs again, then it is a no-op that says the database is up to date', async () => {
@@ -90,7 +98,7 @@ describe('migrate', () => {
     ]);
     const output = runs.map((run) => run.stdout).join('');
     expect(output.match(/applied 0001_create-users/g)).toHaveLength(1);
-    expect((await recordedMigrations(databaseUrl)).map((row) => row.name)).toEqual(['0001_create-users']);
+    expect((await recordedMigrations(databaseUrl)).map((row) => row.name)).toEqual(ALL_MIGRATIONS);
   });
 
   test('when two development runs start at the same time and the database does not exist yet, then it is created once and both exit 0', async () => {
@@ -106,6 +114,6 @@ describe('migrate', () => {
     ]);
     const output = runs.map((run) => run.stdout).join('');
     expect(output).toContain(`created database ${runDatabase}_migrate_missing`);
-    expect((await recordedMigrations(databaseUrl)).map((row) => row.name)).toEqual(['0001_create-users']);
+    expect((await recordedMigrations(databaseUrl)).map((row) => row.name)).toEqual(ALL_MIGRATIONS);
   });
 });
