@@ -1,8 +1,14 @@
 import { spawnSync } from 'node:child_process';
 
+/** Where `command` is on PATH, or undefined when it is not there. */
+export function toolPath(command: string): string | undefined {
+  const found = spawnSync('sh', ['-c', `command -v "$1"`, 'sh', command], { encoding: 'utf8' });
+  return found.status === 0 ? found.stdout.trim() : undefined;
+}
+
 /** True when `command` is on PATH. */
 export function hasTool(command: string): boolean {
-  return spawnSync('sh', ['-c', `command -v "$1"`, 'sh', command], { stdio: 'ignore' }).status === 0;
+  return toolPath(command) !== undefined;
 }
 
 /**
