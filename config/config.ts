@@ -251,6 +251,12 @@ function productionProblems(env: Env): string[] {
   if (publicUrl !== undefined && !publicUrl.toLowerCase().startsWith('https://')) {
     problems.push('PUBLIC_URL must be https in production');
   }
+  // The app speaks plain HTTP, so in production a TLS proxy is always in front. Not trusting it
+  // means req.secure is never true: no Secure cookie is ever issued (every login silently fails),
+  // and every client shares the proxy's address in the rate limits.
+  if ((env.TRUST_PROXY ?? '0') === '0') {
+    problems.push('TRUST_PROXY must be 1 or more in production: the number of proxies in front of the app');
+  }
   const secret = env.SESSION_SECRET;
   if (secret === undefined) {
     problems.push(

@@ -83,7 +83,7 @@ export function buildApp(deps: AppDeps): Express {
   const api = express.Router();
   api.use(jsonBody);
   api.use('/auth', createAuthRouter({ config, authService, usersService, sessions, limits }));
-  api.use('/users', createUsersRouter({ usersService, sessions, config }));
+  api.use('/users', createUsersRouter({ usersService, sessions, config, limits }));
   app.use('/api', api);
 
   // Pages (src/web): login, home, logout; browser routes get HTML error pages, /api keeps JSON.

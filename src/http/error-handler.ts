@@ -3,6 +3,7 @@ import {
   AppError,
   ConcealedError,
   CrossOriginRequestError,
+  InvalidCurrentPasswordError,
   ForbiddenError,
   NotFoundError,
   RateLimitedError,
@@ -10,6 +11,7 @@ import {
   type ErrorDetail,
 } from '../errors';
 import { isRedisUnavailableError } from '../lib/redis';
+import { isJsonPath } from './request-context';
 import { logSecurityEvent } from './security-events';
 
 /** Errors raised by Express's body parser, keyed by their `type`. */
@@ -46,13 +48,6 @@ export interface ErrorPage {
 
 /** Turns an error into a complete HTML document (src/web renders it with the page templates). */
 export type ErrorPageRenderer = (page: ErrorPage) => string;
-
-/** Paths that speak JSON whatever the client accepts: the API and the health probes. */
-function isJsonPath(path: string): boolean {
-  // Express matches routes case-insensitively, so `/API/users` reaches the API too.
-  const p = path.toLowerCase();
-  return p === '/api' || p.startsWith('/api/') || p === '/healthz' || p === '/readyz';
-}
 
 /** Shown if the page template itself fails: an error page must never fail into Express's own. */
 const FALLBACK_PAGE =
@@ -98,6 +93,12 @@ export function createErrorHandler({
     if (err instanceof RateLimitedError) {
       res.setHeader('Retry-After', String(err.retryAfterS));
       if (err.event) logSecurityEvent(req, err.event, err.eventDetails);
+    }
+    if (err instanceof InvalidCurrentPasswordError) {
+      logSecurityEvent(req, 'auth.reauth_failed', {
+        method: req.method,
+        path: req.originalUrl.split('?')[0],
+      });
     }
     if (err instanceof CrossOriginRequestError) {
       logSecurityEvent(req, 'request.cross_origin_rejected', {

@@ -210,7 +210,10 @@ export function createRequestLimits(config: AppConfig, redis: RedisClient) {
     perClient: limitRequests(global, (req) => clientLimitKey(req.clientIp), true),
     /** Account creation is cheap to ask for and costly to serve (a hash, a row): per client. */
     registration: limitRequests(register, (req) => clientLimitKey(req.clientIp)),
-    /** Password changes verify and hash: per signed-in user (use after requireAuth). */
-    passwordChange: limitRequests(passwordChange, (req) => req.user?.id ?? req.clientIp),
+    /**
+     * Every check of the current password (password change, email change), per signed-in user: with
+     * a stolen session and no password, these checks are a password oracle (use after requireAuth).
+     */
+    reauthentication: limitRequests(passwordChange, (req) => req.user?.id ?? clientLimitKey(req.clientIp)),
   };
 }

@@ -38,3 +38,12 @@ export const requestContext: RequestHandler = (req, res, next) => {
   res.setHeader('X-Request-Id', req.requestId);
   next();
 };
+
+/**
+ * Paths that speak JSON whatever the client accepts: the API and the health probes. Express matches
+ * routes case-insensitively, so `/API/users` reaches the API and is treated as such everywhere.
+ */
+export function isJsonPath(path: string): boolean {
+  const p = path.toLowerCase();
+  return p === '/api' || p.startsWith('/api/') || p === '/healthz' || p === '/readyz';
+}

@@ -10,6 +10,8 @@ export type SecurityEvent =
   | 'user.deleted'
   | 'authz.denied'
   | 'auth.locked'
+  | 'auth.reauth_failed'
+  | 'csrf.rejected'
   | 'ratelimit.blocked'
   | 'request.cross_origin_rejected';
 
@@ -17,6 +19,8 @@ const WARNINGS = new Set<SecurityEvent>([
   'auth.login_failed',
   'authz.denied',
   'auth.locked',
+  'auth.reauth_failed',
+  'csrf.rejected',
   'ratelimit.blocked',
   'request.cross_origin_rejected',
 ]);

@@ -1,5 +1,6 @@
 import type { RequestHandler } from 'express';
 import helmet from 'helmet';
+import { isJsonPath } from './request-context';
 
 /**
  * Response headers that make the browser enforce our intent (OWASP HTTP Headers Cheat Sheet).
@@ -72,15 +73,12 @@ function headersWith(csp: Record<string, string[]>, hsts: boolean): RequestHandl
   });
 }
 
-const isApiPath = (path: string) =>
-  path === '/api' || path.startsWith('/api/') || path === '/healthz' || path === '/readyz';
-
 export function securityHeaders({ hsts }: { hsts: boolean }): RequestHandler {
   const api = headersWith(API_CSP, hsts);
   const pages = headersWith(PAGE_CSP, hsts);
   return (req, res, next) => {
     res.setHeader('Permissions-Policy', PERMISSIONS_POLICY);
-    (isApiPath(req.path) ? api : pages)(req, res, next);
+    (isJsonPath(req.path) ? api : pages)(req, res, next);
   };
 }
 

@@ -3,6 +3,7 @@ import { doubleCsrf } from 'csrf-csrf';
 import type { CookieOptions, Request, RequestHandler, Response } from 'express';
 import type { AppConfig } from '../../config/config';
 import { CsrfInvalidError } from '../errors';
+import { logSecurityEvent } from '../http/security-events';
 
 /** The form field that carries the token. */
 export const CSRF_FIELD = '_csrf';
@@ -94,15 +95,7 @@ export function createCsrf(config: AppConfig): Csrf {
     verify(req, _res, next) {
       // A request without any identity never gets a token from us, so it cannot have a valid one.
       if (identityOf(req) !== '' && validateRequest(req)) return next();
-      req.log.warn(
-        {
-          event: 'csrf.rejected',
-          userId: req.user?.id ?? null,
-          clientIp: req.clientIp,
-          path: req.originalUrl.split('?')[0],
-        },
-        'csrf.rejected',
-      );
+      logSecurityEvent(req, 'csrf.rejected', { path: req.originalUrl.split('?')[0] });
       next(new CsrfInvalidError());
     },
   };

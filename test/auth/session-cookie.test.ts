@@ -183,31 +183,6 @@ describe('the session cookie in production behind one proxy', () => {
   });
 });
 
-describe('the session cookie in production without a trusted proxy', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp({
-      NODE_ENV: 'production',
-      PUBLIC_URL: 'https://app.example.test',
-      TRUST_PROXY: '0',
-      SESSION_SECRET: randomSecret(),
-    });
-  });
-  afterAll(() => t.close());
-
-  test('when a client claims https with X-Forwarded-Proto, then it is ignored and no cookie is issued', async () => {
-    const creds = await createUser(t);
-
-    const res = await request(t.app)
-      .post('/api/auth/login')
-      .set(HTTPS)
-      .send({ email: creds.email, password: creds.password });
-
-    expect(res.status).toBe(200);
-    expect(setCookies(res)).toEqual([]);
-  });
-});
-
 describe('session secret rotation', () => {
   const OLD = `old-secret-${randomSecret()}`;
   const NEW = `new-secret-${randomSecret()}`;

@@ -9,6 +9,7 @@ const PRODUCTION = {
   DATABASE_URL: 'postgres://app:pw@db:5432/app',
   REDIS_URL: 'redis://:pw@redis:6379',
   SESSION_SECRET: GOOD_SECRET,
+  TRUST_PROXY: '1',
 };
 
 function problemsOf(env: Record<string, string>, readFile?: (p: string) => string): readonly string[] {
@@ -89,6 +90,18 @@ describe('loadConfig', () => {
     const example = readFileSync(path.join(__dirname, '..', '..', '.env.example'), 'utf8');
     expect(example).toContain(`SESSION_SECRET=${SESSION_SECRET_PLACEHOLDER}\n`);
   });
+
+  test.each([undefined, '0'])(
+    'when production trusts no proxy (TRUST_PROXY=%p), then start is refused',
+    (value) => {
+      const env: Record<string, string> = { ...PRODUCTION };
+      if (value === undefined) delete env.TRUST_PROXY;
+      else env.TRUST_PROXY = value;
+      expect(problemsOf(env)).toEqual([
+        expect.stringMatching(/^TRUST_PROXY must be 1 or more in production/),
+      ]);
+    },
+  );
 
   test.each(['true', '-1', '6', '1.5', 'yes'])(
     'when TRUST_PROXY is %p, then it is refused in any mode',

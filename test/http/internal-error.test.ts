@@ -11,6 +11,7 @@ describe('unexpected errors', () => {
     const url = await createIsolatedDatabase('nomigrations', { migrate: false });
     production = await createTestApp({
       NODE_ENV: 'production',
+      TRUST_PROXY: '1',
       DATABASE_URL: url,
       PUBLIC_URL: 'https://app.example.test',
       SESSION_SECRET: 'production-secret-0123456789-abcdefghijklmnop',

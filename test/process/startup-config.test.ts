@@ -22,6 +22,7 @@ function productionEnv(overrides: Record<string, string | undefined> = {}): Reco
     REDIS_URL: run.redisUrl,
     REDIS_KEY_PREFIX: `${run.keyPrefix}proc:`,
     SESSION_SECRET: GOOD_SECRET,
+    TRUST_PROXY: '1',
     LOG_LEVEL: 'info',
     ...overrides,
   };

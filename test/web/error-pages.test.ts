@@ -97,6 +97,7 @@ describe('500 on a browser route', () => {
     const url = await createIsolatedDatabase('web_nomigrations', { migrate: false });
     production = await createTestApp({
       NODE_ENV: 'production',
+      TRUST_PROXY: '1',
       DATABASE_URL: url,
       PUBLIC_URL: 'https://app.example.test',
       SESSION_SECRET: 'production-secret-0123456789-abcdefghijklmnop',

@@ -113,6 +113,7 @@ describe('GET /login in production', () => {
   beforeAll(async () => {
     t = await createTestApp({
       NODE_ENV: 'production',
+      TRUST_PROXY: '1',
       PUBLIC_URL: 'https://app.example.test',
       SESSION_SECRET: 'production-secret-0123456789-abcdefghijklmnop',
     });
