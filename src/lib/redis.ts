@@ -3,6 +3,7 @@ import {
   ClientClosedError,
   ClientOfflineError,
   ConnectionTimeoutError,
+  ErrorReply,
   SocketClosedUnexpectedlyError,
   SocketTimeoutError,
   TimeoutError,
@@ -95,9 +96,16 @@ function replyWithin<R>(reply: Promise<R>, ms: number): Promise<R> {
   return Promise.race([reply, deadline]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * Replies with which a working Redis says "not now": still loading its data, a replica during
+ * failover, a busy script, out of memory. Retrying later can succeed, so they are 503s too.
+ */
+const TRANSIENT_REPLY = /^(LOADING|READONLY|MASTERDOWN|BUSY|OOM|TRYAGAIN|CLUSTERDOWN)\b/;
+
 /** True for errors that mean "Redis is unreachable right now", which the API answers with 503. */
 export function isRedisUnavailableError(error: unknown): boolean {
   return (
+    (error instanceof ErrorReply && TRANSIENT_REPLY.test(error.message)) ||
     error instanceof ClientOfflineError ||
     error instanceof ClientClosedError ||
     error instanceof ConnectionTimeoutError ||

@@ -4,6 +4,8 @@ import { createPrivateRedis, type PrivateRedis } from '../support/private-redis'
 import { createTestApp, type TestApp } from '../support/test-app';
 import { describeWithTool } from '../support/tools';
 import { expectServiceUnavailable } from '../support/assertions';
+import { ErrorReply } from 'redis';
+import { isRedisUnavailableError } from '../../src/lib/redis';
 
 /**
  * A real Redis outage: the app runs against a Redis server of this file's own, which the tests kill
@@ -133,3 +135,25 @@ describeWithTool(
     });
   },
 );
+
+describe('transient Redis replies', () => {
+  test.each([
+    'LOADING Redis is loading the dataset in memory',
+    "READONLY You can't write against a read only replica.",
+    'OOM command not allowed when used memory > maxmemory',
+    'MASTERDOWN Link with MASTER is down',
+  ])('when Redis answers %p, then it counts as unavailable (503), not a bug (500)', (message) => {
+    expect(isRedisUnavailableError(new ErrorReply(message))).toBe(true);
+  });
+
+  test('when Redis answers a real command error, then it is not mistaken for an outage', () => {
+    expect(isRedisUnavailableError(new ErrorReply("ERR wrong number of arguments for 'get' command"))).toBe(
+      false,
+    );
+    expect(
+      isRedisUnavailableError(
+        new ErrorReply('WRONGTYPE Operation against a key holding the wrong kind of value'),
+      ),
+    ).toBe(false);
+  });
+});
