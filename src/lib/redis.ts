@@ -68,6 +68,8 @@ const NO_DEADLINE = new Set<PropertyKey>(['connect', 'close', 'quit', 'disconnec
  * server, a network black hole) would hang every request touching a session. This wraps the client so
  * every command, and every MULTI's exec, also rejects with TimeoutError (a 503) when its reply is late.
  * A reply that arrives later is still read in order by node-redis and simply ignored.
+ * Clients derived with duplicate(), withCommandOptions() or withTypeMapping() are NOT wrapped and
+ * have no 'error' listener: give any such client (pub/sub, blocking commands) its own setup.
  */
 function withReplyDeadline<T extends object>(target: T, ms: number): T {
   const wrapped: T = new Proxy(target, {
