@@ -44,15 +44,21 @@ export function serverEnv(overrides: Record<string, string> = {}): Record<string
   };
 }
 
+/** What to run instead of src/main.ts through tsx: node's arguments, and the directory to run them in. */
+export interface ServerCommand {
+  args?: string[];
+  cwd?: string;
+}
+
 /**
  * Starts src/main.ts as its own process with exactly `env` (plus PATH and HOME, and no `.env`). It runs as
  * `node --import tsx` rather than through the `tsx` CLI: the CLI is a parent process that relays signals
  * to a child, so the signals under test would not reach the server itself, and killing the CLI could
  * leave the server orphaned. One process, one pid.
  */
-export function spawnServer(env: Record<string, string>): ServerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
+export function spawnServer(env: Record<string, string>, command: ServerCommand = {}): ServerProcess {
+  const child = spawn(process.execPath, command.args ?? ['--import', 'tsx', 'src/main.ts'], {
+    cwd: command.cwd ?? ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...IGNORE_DOTENV, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -141,8 +147,12 @@ export function spawnServer(env: Record<string, string>): ServerProcess {
 }
 
 /** Spawns the server and resolves once it logged `listening`, with the port it got. */
-export async function startServer(env: Record<string, string>, timeoutMs = 15_000): Promise<ListeningServer> {
-  const server = spawnServer(env);
+export async function startServer(
+  env: Record<string, string>,
+  timeoutMs = 15_000,
+  command: ServerCommand = {},
+): Promise<ListeningServer> {
+  const server = spawnServer(env, command);
   const listening = await server.waitForLog('listening', timeoutMs);
   return Object.assign(server, { port: listening.port as number });
 }

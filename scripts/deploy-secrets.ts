@@ -1,0 +1,216 @@
+import { randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
+import path from 'node:path';
+
+/**
+ * The secrets of the docker compose deployment (docker-compose.yml), made on the server itself: the
+ * one-shot `secrets-init` service runs `init` on every `docker compose up`, as root in the app image,
+ * before anything else starts. Nothing secret is ever written in the compose file, in `.env` or in an
+ * image, and nobody has to invent a password.
+ *
+ * One volume per consumer, each mounted read-only by that service only, owned by the user the service
+ * runs as (the uids of the official Debian-based images), mode 0700 with 0600 files:
+ *   app/       node (1000)      session_secret, database_url, redis_url  (read through NAME_FILE)
+ *   postgres/  postgres (999)   superuser_password (POSTGRES_PASSWORD_FILE), app_password (the `app`
+ *                               role's, set by docker/postgres/initdb/10-app-role.sh)
+ *   redis/     redis (999)      redis.conf: `requirepass`, so the password is never on a command line
+ * A password lives in one place and the URLs are derived from it on every run: app_password makes
+ * database_url, redis.conf makes redis_url. What exists is never regenerated, so `init` is idempotent.
+ *
+ *   deploy-secrets.js init                      create what is missing, derive the URLs
+ *   deploy-secrets.js rotate-session-secret     prepend a new session secret (the old ones still verify)
+ *   deploy-secrets.js retire-session-secrets    keep only the newest session secret
+ *   deploy-secrets.js rotate-database-password  new password for the `app` role (then apply it: docs/deploy.md)
+ *   deploy-secrets.js rotate-redis-password     new Redis password (then restart redis and app)
+ * SECRETS_DIR (default /secrets) is where the three volumes are mounted.
+ */
+
+interface Owner {
+  uid: number;
+  gid: number;
+}
+
+/** The users of the official images: node (node:*-slim), postgres and redis (Debian variants). */
+export const OWNERS = {
+  app: { uid: 1000, gid: 1000 },
+  postgres: { uid: 999, gid: 999 },
+  redis: { uid: 999, gid: 999 },
+} as const satisfies Record<string, Owner>;
+
+/** Where the other services find each other on the compose network, and the app's database. */
+export const DATABASE = { host: 'postgres', port: 5432, name: 'app', user: 'app' } as const;
+export const REDIS = { host: 'redis', port: 6379 } as const;
+
+/** 256 bits, URL-safe (no escaping inside a connection URL or a config file). */
+export function randomPassword(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** 384 bits: 64 characters, twice the minimum the app accepts. */
+export function randomSessionSecret(): string {
+  return randomBytes(48).toString('base64url');
+}
+
+export function databaseUrl(password: string): string {
+  return `postgres://${DATABASE.user}:${password}@${DATABASE.host}:${DATABASE.port}/${DATABASE.name}`;
+}
+
+export function redisUrl(password: string): string {
+  return `redis://:${password}@${REDIS.host}:${REDIS.port}`;
+}
+
+export function redisConf(password: string): string {
+  return `# Written by scripts/deploy-secrets.ts; the rest of the configuration is in docker-compose.yml.\nrequirepass ${password}\n`;
+}
+
+export function passwordFromRedisConf(conf: string): string | undefined {
+  return /^requirepass (\S+)$/m.exec(conf)?.[1];
+}
+
+export class SecretsStore {
+  constructor(
+    private readonly root: string,
+    /** chown only as root (in the container); a test run as another user keeps its own files. */
+    private readonly chown = process.getuid?.() === 0,
+  ) {}
+
+  file(volume: keyof typeof OWNERS, name: string): string {
+    return path.join(this.root, volume, name);
+  }
+
+  read(volume: keyof typeof OWNERS, name: string): string | undefined {
+    const file = this.file(volume, name);
+    return existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;
+  }
+
+  /** Written beside the target and renamed over it: a reader never sees half a secret. */
+  write(volume: keyof typeof OWNERS, name: string, content: string): void {
+    const dir = this.prepare(volume);
+    const target = path.join(dir, name);
+    const temporary = path.join(dir, `.${name}.${process.pid}.tmp`);
+    writeFileSync(temporary, content.endsWith('\n') ? content : `${content}\n`, { mode: 0o600 });
+    chmodSync(temporary, 0o600);
+    if (this.chown) chownSync(temporary, OWNERS[volume].uid, OWNERS[volume].gid);
+    renameSync(temporary, target);
+  }
+
+  /** Returns the current value, creating it first when it does not exist. */
+  ensure(volume: keyof typeof OWNERS, name: string, make: () => string, report: string[]): string {
+    const existing = this.read(volume, name);
+    if (existing) {
+      this.write(volume, name, existing); // re-applies owner and mode
+      report.push(`kept ${volume}/${name}`);
+      return existing;
+    }
+    const value = make();
+    this.write(volume, name, value);
+    report.push(`created ${volume}/${name}`);
+    return value;
+  }
+
+  private prepare(volume: keyof typeof OWNERS): string {
+    const dir = path.join(this.root, volume);
+    mkdirSync(dir, { recursive: true });
+    chmodSync(dir, 0o700);
+    if (this.chown) chownSync(dir, OWNERS[volume].uid, OWNERS[volume].gid);
+    return dir;
+  }
+}
+
+/** Creates what is missing and (re)derives the URLs. Returns one line per file, never a value. */
+export function initSecrets(store: SecretsStore): string[] {
+  const report: string[] = [];
+  store.ensure('postgres', 'superuser_password', randomPassword, report);
+  const appPassword = store.ensure('postgres', 'app_password', randomPassword, report);
+  store.write('app', 'database_url', databaseUrl(appPassword));
+  const existingRedisPassword = passwordFromRedisConf(store.read('redis', 'redis.conf') ?? '');
+  const redisPassword = existingRedisPassword ?? randomPassword();
+  store.write('redis', 'redis.conf', redisConf(redisPassword));
+  report.push(`${existingRedisPassword ? 'kept' : 'created'} redis/redis.conf`);
+  store.write('app', 'redis_url', redisUrl(redisPassword));
+  store.ensure('app', 'session_secret', randomSessionSecret, report);
+  report.push('wrote app/database_url, app/redis_url');
+  return report;
+}
+
+export function rotateSessionSecret(store: SecretsStore): string[] {
+  const current = store.read('app', 'session_secret');
+  const kept = current ? current.split(',').map((s) => s.trim()) : [];
+  store.write('app', 'session_secret', [randomSessionSecret(), ...kept].join(','));
+  return [
+    `app/session_secret: a new secret signs, ${kept.length} older one(s) still verify`,
+    'next: docker compose up -d --force-recreate app; once every old session has expired',
+    '(SESSION_ABSOLUTE_TIMEOUT_S, 8 h by default), run retire-session-secrets and recreate app again',
+  ];
+}
+
+export function retireSessionSecrets(store: SecretsStore): string[] {
+  const current = store.read('app', 'session_secret');
+  if (!current) throw new Error('app/session_secret does not exist: run init first');
+  store.write('app', 'session_secret', current.split(',')[0]!.trim());
+  return [
+    'app/session_secret: only the newest secret is left',
+    'next: docker compose up -d --force-recreate app',
+  ];
+}
+
+export function rotateDatabasePassword(store: SecretsStore): string[] {
+  const password = randomPassword();
+  store.write('postgres', 'app_password', password);
+  store.write('app', 'database_url', databaseUrl(password));
+  return [
+    'postgres/app_password and app/database_url: new password written',
+    'next: docker compose exec -u postgres postgres /docker-entrypoint-initdb.d/10-app-role.sh',
+    'then: docker compose up -d --force-recreate app',
+  ];
+}
+
+export function rotateRedisPassword(store: SecretsStore): string[] {
+  const password = randomPassword();
+  store.write('redis', 'redis.conf', redisConf(password));
+  store.write('app', 'redis_url', redisUrl(password));
+  return [
+    'redis/redis.conf and app/redis_url: new password written',
+    'next: docker compose restart redis app',
+  ];
+}
+
+const COMMANDS: Record<string, (store: SecretsStore) => string[]> = {
+  init: initSecrets,
+  'rotate-session-secret': rotateSessionSecret,
+  'retire-session-secrets': retireSessionSecrets,
+  'rotate-database-password': rotateDatabasePassword,
+  'rotate-redis-password': rotateRedisPassword,
+};
+
+function main(): void {
+  const [command = 'init'] = process.argv.slice(2);
+  const run = COMMANDS[command];
+  if (!run) {
+    process.stderr.write(
+      `deploy-secrets: unknown command ${command} (${Object.keys(COMMANDS).join(', ')})\n`,
+    );
+    process.exit(2);
+  }
+  // Every file this process creates is private from the first byte.
+  process.umask(0o077);
+  const store = new SecretsStore(process.env.SECRETS_DIR ?? '/secrets');
+  for (const line of run(store)) process.stdout.write(`deploy-secrets: ${line}\n`);
+}
+
+if (require.main === module) {
+  try {
+    main();
+  } catch (error) {
+    process.stderr.write(`deploy-secrets: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,234 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createClient } from 'redis';
+import { loadConfig } from '../../config/config';
+import {
+  OWNERS,
+  retireSessionSecrets,
+  rotateDatabasePassword,
+  rotateRedisPassword,
+  rotateSessionSecret,
+  SecretsStore,
+} from '../../scripts/deploy-secrets';
+import { freePort } from '../support/ports';
+import { runScript } from '../support/run-script';
+import { describeWithTool } from '../support/tools';
+
+/**
+ * scripts/deploy-secrets.ts, the compose stack's secrets-init: the real entry point on empty
+ * "volumes" (folders), then the rotations, and the generated redis.conf under a real redis-server.
+ */
+
+type Volume = keyof typeof OWNERS;
+const FILES: Record<Volume, string[]> = {
+  app: ['database_url', 'redis_url', 'session_secret'],
+  postgres: ['app_password', 'superuser_password'],
+  redis: ['redis.conf'],
+};
+const isRoot = process.getuid?.() === 0;
+
+function snapshot(dir: string): Record<string, string> {
+  return Object.fromEntries(
+    (Object.keys(FILES) as Volume[]).flatMap((volume) =>
+      readdirSync(path.join(dir, volume)).map((name) => [
+        `${volume}/${name}`,
+        readFileSync(path.join(dir, volume, name), 'utf8'),
+      ]),
+    ),
+  );
+}
+
+describe('deploy-secrets init', () => {
+  let dir: string;
+  let first: { code: number | null; stdout: string; stderr: string };
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'deploy-secrets-'));
+    first = await runScript('scripts/deploy-secrets.ts', { SECRETS_DIR: dir });
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('when it runs on empty volumes, then every secret exists, private to the service that reads it', () => {
+    expect(first).toMatchObject({ code: 0 });
+    for (const [volume, names] of Object.entries(FILES) as [Volume, string[]][]) {
+      const folder = statSync(path.join(dir, volume));
+      expect({ volume, mode: folder.mode & 0o777 }).toEqual({ volume, mode: 0o700 });
+      expect(readdirSync(path.join(dir, volume)).sort()).toEqual(names);
+      for (const name of names) {
+        const file = statSync(path.join(dir, volume, name));
+        expect({ name, mode: file.mode & 0o777 }).toEqual({ name, mode: 0o600 });
+        // As root (in the container, and in CI) each volume is handed to its service's user.
+        if (isRoot)
+          expect([folder.uid, file.uid, file.gid]).toEqual([
+            OWNERS[volume].uid,
+            OWNERS[volume].uid,
+            OWNERS[volume].gid,
+          ]);
+      }
+    }
+  });
+
+  test('when its files are read, then the URLs carry the passwords the servers are given, and the app accepts them in production', () => {
+    const files = snapshot(dir);
+    const appPassword = files['postgres/app_password']!.trim();
+    const redisPassword = /^requirepass (\S+)$/m.exec(files['redis/redis.conf']!)![1]!;
+    expect(files['app/database_url']!.trim()).toBe(`postgres://app:${appPassword}@postgres:5432/app`);
+    expect(files['app/redis_url']!.trim()).toBe(`redis://:${redisPassword}@redis:6379`);
+    // Three different passwords, long and random.
+    const passwords = [appPassword, redisPassword, files['postgres/superuser_password']!.trim()];
+    expect(new Set(passwords).size).toBe(3);
+    for (const password of passwords) expect(password).toMatch(/^[A-Za-z0-9_-]{43}$/);
+
+    const config = loadConfig(
+      {
+        NODE_ENV: 'production',
+        PUBLIC_URL: 'https://app.example.test',
+        TRUST_PROXY: '1',
+        DATABASE_URL_FILE: 'app/database_url',
+        REDIS_URL_FILE: 'app/redis_url',
+        SESSION_SECRET_FILE: 'app/session_secret',
+      },
+      (file) => readFileSync(path.join(dir, file), 'utf8'),
+    );
+    expect(config.session.secrets).toHaveLength(1);
+    expect(config.session.secrets[0]!.length).toBeGreaterThanOrEqual(64);
+  });
+
+  test('when it reports, then it names files and never prints a secret', () => {
+    const files = snapshot(dir);
+    const output = first.stdout + first.stderr;
+    expect(output).toMatch(/created postgres\/app_password/);
+    for (const content of Object.values(files)) {
+      for (const token of content.match(/[A-Za-z0-9_-]{32,}/g) ?? []) expect(output).not.toContain(token);
+    }
+  });
+
+  test('when it runs again (every `docker compose up`), then nothing changes', async () => {
+    const before = snapshot(dir);
+    const again = await runScript('scripts/deploy-secrets.ts', { SECRETS_DIR: dir });
+    expect(again).toMatchObject({ code: 0, stdout: expect.stringMatching(/kept postgres\/app_password/) });
+    expect(snapshot(dir)).toEqual(before);
+  });
+});
+
+describe('deploy-secrets rotations', () => {
+  let dir: string;
+  let store: SecretsStore;
+  beforeEach(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'deploy-secrets-rotate-'));
+    expect(await runScript('scripts/deploy-secrets.ts', { SECRETS_DIR: dir })).toMatchObject({ code: 0 });
+    store = new SecretsStore(dir);
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('when the session secret is rotated, then a new one signs and the old one still verifies, until it is retired', () => {
+    const original = store.read('app', 'session_secret')!;
+    rotateSessionSecret(store);
+    const rotated = store.read('app', 'session_secret')!.split(',');
+    expect(rotated).toHaveLength(2);
+    expect(rotated[1]).toBe(original);
+    expect(rotated[0]).not.toBe(original);
+    const config = loadConfig({
+      NODE_ENV: 'production',
+      PUBLIC_URL: 'https://app.example.test',
+      TRUST_PROXY: '1',
+      DATABASE_URL: 'postgres://app:x@postgres:5432/app',
+      REDIS_URL: 'redis://redis:6379',
+      SESSION_SECRET: rotated.join(','),
+    });
+    expect(config.session.secrets).toEqual(rotated);
+
+    retireSessionSecrets(store);
+    expect(store.read('app', 'session_secret')).toBe(rotated[0]);
+    expect(statSync(store.file('app', 'session_secret')).mode & 0o777).toBe(0o600);
+  });
+
+  test('when the database or Redis password is rotated, then the server`s copy and the app`s URL change together', () => {
+    const before = snapshot(dir);
+    rotateDatabasePassword(store);
+    const appPassword = store.read('postgres', 'app_password')!;
+    expect(appPassword).not.toBe(before['postgres/app_password']!.trim());
+    expect(store.read('app', 'database_url')).toBe(`postgres://app:${appPassword}@postgres:5432/app`);
+
+    rotateRedisPassword(store);
+    const redisPassword = /^requirepass (\S+)$/m.exec(store.read('redis', 'redis.conf')!)![1]!;
+    expect(`${redisPassword}\n`).not.toBe(before['redis/redis.conf']);
+    expect(store.read('app', 'redis_url')).toBe(`redis://:${redisPassword}@redis:6379`);
+    // Everything else is as it was.
+    expect(snapshot(dir)['postgres/superuser_password']).toBe(before['postgres/superuser_password']);
+    expect(snapshot(dir)['app/session_secret']).toBe(before['app/session_secret']);
+  });
+});
+
+describeWithTool(
+  'redis-server',
+  'apt-get install redis-server',
+  'the generated redis.conf under a real Redis',
+  () => {
+    let dir: string;
+    let redis: ChildProcess | undefined;
+    let port: number;
+    beforeAll(async () => {
+      dir = mkdtempSync(path.join(tmpdir(), 'deploy-secrets-redis-'));
+      expect(await runScript('scripts/deploy-secrets.ts', { SECRETS_DIR: dir })).toMatchObject({ code: 0 });
+      port = await freePort();
+      // The compose service's way: the config file first, then the options from docker-compose.yml.
+      const child = spawn(
+        'redis-server',
+        [
+          path.join(dir, 'redis/redis.conf'),
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      redis = child;
+      await new Promise<void>((resolve, reject) => {
+        let output = '';
+        const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${output}`)), 5000);
+        child.stdout!.on('data', (chunk: Buffer) => {
+          output += chunk.toString();
+          if (output.includes('Ready to accept connections')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        child.once('exit', (code) => reject(new Error(`redis-server exited (${code}):\n${output}`)));
+      });
+    });
+    afterAll(() => {
+      redis?.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    test('when a client has no password, then Redis refuses it; with the app`s REDIS_URL, then it is let in', async () => {
+      // Raw RESP, so no client library's handshake is in the way.
+      const reply = await new Promise<string>((resolve, reject) => {
+        const socket = net.connect(port, '127.0.0.1', () => socket.write('PING\r\n'));
+        socket.once('data', (chunk: Buffer) => {
+          socket.destroy();
+          resolve(chunk.toString());
+        });
+        socket.once('error', reject);
+      });
+      expect(reply).toMatch(/^-NOAUTH/);
+
+      // The app's URL, with the compose host name swapped for this test's server.
+      const url = new URL(readFileSync(path.join(dir, 'app/redis_url'), 'utf8').trim());
+      url.host = `127.0.0.1:${port}`;
+      const client = createClient({ url: url.toString() });
+      client.on('error', () => {});
+      await client.connect();
+      expect(await client.ping()).toBe('PONG');
+      await client.close();
+    });
+  },
+);
