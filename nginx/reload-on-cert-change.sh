@@ -7,8 +7,8 @@
 # container needs no Docker socket and no shared PID namespace, and it also picks up a certificate
 # replaced by hand. A reload is graceful: open connections finish on the old workers.
 #
-# In the official nginx image, put this file (executable) in /docker-entrypoint.d/: the entrypoint
-# runs it before starting nginx, and it then keeps checking in the background. Tests run the same
+# In the official nginx image, run it with `sh` before the image's entrypoint (docker-compose.yml's
+# nginx entrypoint does): it returns at once and keeps checking in the background. Tests run the same
 # script natively with --foreground.
 set -eu
 
@@ -20,7 +20,7 @@ Every RELOAD_CHECK_INTERVAL seconds, fingerprints DIR/fullchain.pem and DIR/priv
 symlinks, as certbot's live/ files are) and reloads nginx when they changed.
 
   --foreground            keep the loop in this process (default: start it in the background and
-                          return, which is what /docker-entrypoint.d/ needs)
+                          return, which is what a container entrypoint needs)
   CERT_DIR                the directory nginx reads fullchain.pem and privkey.pem from (required)
   RELOAD_CHECK_INTERVAL   seconds between checks (default: 300)
   NGINX_RELOAD_COMMAND    how to reload (default: nginx -s reload)

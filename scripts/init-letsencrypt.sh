@@ -23,6 +23,7 @@ Requests the first Let's Encrypt certificate for nginx's SERVER_NAME, then reloa
 
 With docker compose (the defaults), on the server, once DNS points at it and ports 80/443 are open:
   echo 'SERVER_NAME=example.com' >> .env                         # what nginx serves
+  docker compose up -d                                           # the whole stack, renewals included
   STAGING=1 EMAIL=you@example.com scripts/init-letsencrypt.sh    # a trial against staging first
   EMAIL=you@example.com scripts/init-letsencrypt.sh              # then the real certificate
 
@@ -31,10 +32,12 @@ What to request:
                     compose does). The certificate is named after it: live/$SERVER_NAME/.
   DOMAIN ...        the names to request; default: $DOMAINS (space- or comma-separated), else
                     SERVER_NAME. The first must be SERVER_NAME. Extra names (www.example.com) are
-                    validated over http-01 too, so nginx must answer for them on port 80.
+                    validated over http-01 too, so nginx must answer for them on port 80 — the
+                    bundled template answers for SERVER_NAME only: request one name.
                     With no name, or localhost, there is nothing to request: nginx uses a
                     self-signed certificate for localhost, which this script makes sure exists.
-  EMAIL             where Let's Encrypt sends expiry and account notices. Empty registers without
+  EMAIL             the ACME account's contact (Let's Encrypt no longer sends expiry reminders:
+                    monitor the served certificate yourself). Empty registers without
                     an address (allowed, not recommended). Running this script accepts the ACME
                     server's terms of service (https://letsencrypt.org/repository/).
   STAGING=1         Let's Encrypt's staging server: untrusted certificates, generous rate limits.
@@ -54,7 +57,7 @@ is a shell command line, run with eval; the test sets them to run everything nat
   CERTBOT_RUN    a prefix that runs a program where certbot's directories are
                  (default: docker compose run --rm -T --no-deps --entrypoint env certbot)
   NGINX_START    makes sure nginx runs; harmless when it already does
-                 (default: docker compose up -d nginx)
+                 (default: docker compose up -d nginx certbot — certbot runs the renewals)
   NGINX_RELOAD   makes nginx load its certificate again
                  (default: docker compose exec -T nginx nginx -s reload)
 EOF
@@ -98,7 +101,8 @@ ACME_WEBROOT="${ACME_WEBROOT:-/var/www/certbot}"
 # --entrypoint env: runs any program in the certbot service's container (with its volumes and
 # environment), whatever the service's own command is (the renewal loop).
 CERTBOT_RUN="${CERTBOT_RUN:-docker compose run --rm -T --no-deps --entrypoint env certbot}"
-NGINX_START="${NGINX_START:-docker compose up -d nginx}"
+# certbot too: nothing depends on it, so starting nginx alone would leave renewals off.
+NGINX_START="${NGINX_START:-docker compose up -d nginx certbot}"
 NGINX_RELOAD="${NGINX_RELOAD:-docker compose exec -T nginx nginx -s reload}"
 
 ensure_certificate_script="$here/ensure-certificate.sh"
