@@ -1,11 +1,10 @@
-import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createIsolatedDatabase } from '../support/databases';
 import { envOf, execForm, parseDockerfile, type Instruction } from '../support/dockerfile';
 import { runEnv, TEST_REDIS_URL } from '../support/env';
-import { IGNORE_DOTENV, ROOT } from '../support/run-script';
+import { ROOT, runCommand } from '../support/run-script';
 import { killServers, startServer } from '../support/server-process';
 
 /**
@@ -21,42 +20,7 @@ const runtime = dockerfile.stages.find((s) => s.name === 'runtime')!;
 const of = (keyword: string): Instruction[] => runtime.instructions.filter((i) => i.keyword === keyword);
 const imageEnv = Object.assign({}, ...of('ENV').map((i) => envOf(i.args))) as Record<string, string>;
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(
-  args: string[],
-  options: { cwd: string; env: Record<string, string>; timeoutMs?: number },
-): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(args[0]!, args.slice(1), {
-      cwd: options.cwd,
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? '/tmp',
-        ...IGNORE_DOTENV,
-        ...options.env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${args.join(' ')} did not finish in time\n${stdout}\n${stderr}`));
-    }, options.timeoutMs ?? 20_000);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const run = runCommand;
 
 /** `node` in the image is this Node; so the exec-form commands run with it. */
 const nodeArgs = (command: string[]): string[] =>

@@ -1,27 +1,17 @@
 import request from 'supertest';
-import { createIsolatedDatabase } from '../support/databases';
-import { createTestApp, type TestApp } from '../support/test-app';
+import { createUnmigratedApps } from '../support/databases';
+import type { TestApp } from '../support/test-app';
 
 // A real fault, not a simulated one: the app runs against a database whose schema was never migrated,
 // so every users query fails inside Postgres with "relation does not exist".
 describe('unexpected errors', () => {
   let production: TestApp;
   let development: TestApp;
+  let close: () => Promise<void>;
   beforeAll(async () => {
-    const url = await createIsolatedDatabase('nomigrations', { migrate: false });
-    production = await createTestApp({
-      NODE_ENV: 'production',
-      TRUST_PROXY: '1',
-      DATABASE_URL: url,
-      PUBLIC_URL: 'https://app.example.test',
-      SESSION_SECRET: 'production-secret-0123456789-abcdefghijklmnop',
-    });
-    development = await createTestApp({ NODE_ENV: 'development', DATABASE_URL: url });
+    ({ production, development, close } = await createUnmigratedApps('nomigrations'));
   });
-  afterAll(async () => {
-    await production.close();
-    await development.close();
-  });
+  afterAll(() => close());
 
   const login = (t: TestApp) =>
     request(t.app)

@@ -17,17 +17,16 @@ export interface ScriptResult {
 export const IGNORE_DOTENV = { DOTENV_PATH: '/dev/null' } as const;
 
 /**
- * Runs one of the project's TypeScript entry points (scripts/*.ts, src/main.ts) as its own process with
- * exactly the given environment (plus PATH, and no `.env`), and resolves when it exits.
+ * Runs a command with exactly the given environment (plus PATH and HOME, and no `.env`), and resolves
+ * with its output when it exits; a command that outlives `timeoutMs` is killed and rejected.
  */
-export function runScript(
-  script: string,
-  env: Record<string, string>,
-  { timeoutMs = 20_000 }: { timeoutMs?: number } = {},
+export function runCommand(
+  args: readonly string[],
+  { cwd = ROOT, env, timeoutMs = 20_000 }: { cwd?: string; env: Record<string, string>; timeoutMs?: number },
 ): Promise<ScriptResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(TSX, [script], {
-      cwd: ROOT,
+    const child = spawn(args[0]!, args.slice(1), {
+      cwd,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...IGNORE_DOTENV, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -37,7 +36,7 @@ export function runScript(
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${script} did not exit within ${timeoutMs} ms\n${stdout}\n${stderr}`));
+      reject(new Error(`${args.join(' ')} did not exit within ${timeoutMs} ms\n${stdout}\n${stderr}`));
     }, timeoutMs);
     child.on('error', reject);
     child.on('exit', (code) => {
@@ -45,4 +44,13 @@ export function runScript(
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** Runs one of the project's TypeScript entry points (scripts/*.ts, src/main.ts) through tsx. */
+export function runScript(
+  script: string,
+  env: Record<string, string>,
+  { timeoutMs = 20_000 }: { timeoutMs?: number } = {},
+): Promise<ScriptResult> {
+  return runCommand([TSX, script], { env, timeoutMs });
 }

@@ -1,6 +1,6 @@
 import request, { type Response } from 'supertest';
 import { createBrowser, csrfTokenIn, expectNoInlineCode } from '../support/browser';
-import { createIsolatedDatabase } from '../support/databases';
+import { createUnmigratedApps } from '../support/databases';
 import { setCookies } from '../support/sessions';
 import { createTestApp, type TestApp } from '../support/test-app';
 
@@ -93,21 +93,11 @@ describe('/static', () => {
 describe('500 on a browser route', () => {
   let production: TestApp;
   let development: TestApp;
+  let close: () => Promise<void>;
   beforeAll(async () => {
-    const url = await createIsolatedDatabase('web_nomigrations', { migrate: false });
-    production = await createTestApp({
-      NODE_ENV: 'production',
-      TRUST_PROXY: '1',
-      DATABASE_URL: url,
-      PUBLIC_URL: 'https://app.example.test',
-      SESSION_SECRET: 'production-secret-0123456789-abcdefghijklmnop',
-    });
-    development = await createTestApp({ NODE_ENV: 'development', DATABASE_URL: url });
+    ({ production, development, close } = await createUnmigratedApps('web_nomigrations'));
   });
-  afterAll(async () => {
-    await production.close();
-    await development.close();
-  });
+  afterAll(() => close());
 
   async function postLoginForm(t: TestApp): Promise<Response> {
     const browser = createBrowser(t.app);
