@@ -19,7 +19,7 @@ import { describeWithTool, toolPath } from '../support/tools';
 /** Would open a dialog if the page ever rendered it as markup (and the CSP let the handler run). */
 const HOSTILE_NAME = '<img src=x onerror=alert(1)>';
 
-/** Flags verified on these machines (docs: /work/shared/NOTES.md); launch() adds a fresh temp profile. */
+/** Headless flags for a closed network (no background services, no QUIC); launch() adds a fresh temp profile. */
 const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',

@@ -9,8 +9,8 @@ import { startBackground, type BackgroundProcess } from './commands';
 /**
  * Pebble, Let's Encrypt's ACME test server, with pebble-challtestsrv as its DNS server, both on
  * 127.0.0.1: a real ACME exchange (account, order, http-01 validation, issuance) without the internet.
- * The recipe was verified on these machines (/work/shared/NOTES.md). Pebble's ports are fixed (it has
- * no port 0), so only one can run at a time on a machine, and it makes a new root CA on each start.
+ * Pebble's ports are fixed (it has no port 0), so only one can run at a time on a machine, and it
+ * makes a new root CA on each start.
  */
 
 /** Pebble's fixed addresses. */
