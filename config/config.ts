@@ -147,6 +147,9 @@ const envSchema = z.object({
   PASSWORD_CHANGE_MAX_PER_USER_PER_HOUR: intInRange(1, 100_000).default(10),
 });
 
+/** Every variable the app reads (NAME_FILE variants aside): .env.example and the README list them all. */
+export const ENV_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
+
 /**
  * Parses the environment once. Nothing else in the app reads `process.env`: the result is passed down.
  * `readFile` is injectable so tests can exercise the `NAME_FILE` convention without touching disk.
