@@ -8,6 +8,9 @@ import { createLogger } from './lib/logger';
 import { createPasswordHasher } from './lib/passwords';
 import { createRedisClient } from './lib/redis';
 
+/** How long a shutting-down server must see no request before it stops listening (see drain()). */
+const DRAIN_QUIET_MS = 250;
+
 /** The only module that touches process state: environment, signals, exit codes. */
 function readConfig(): AppConfig {
   // A .env file is a development convenience; real deployments set the environment. `quiet` keeps
@@ -57,11 +60,32 @@ function main(): void {
   // yet started say `Connection: close` instead, and Node ends their socket after them (RFC 9112 9.6).
   // Prepended so it runs before Express answers.
   const openResponses = new Set<ServerResponse>();
+  let lastRequestAt = 0;
   server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
     if (lifecycle.shuttingDown) res.setHeader('Connection', 'close');
+    lastRequestAt = Date.now();
     openResponses.add(res);
     res.once('close', () => openResponses.delete(res));
   });
+
+  // When the signal comes, requests can already be on their way: accepted by the kernel but not yet by
+  // Node (the event loop was busy hashing a password), or written to a keep-alive socket and not yet
+  // read. Closing at once resets them, and the proxy answers 502 to requests it had already forwarded
+  // (test/compose/stack.test.ts caught this). So the server keeps serving, each response with
+  // `Connection: close`, until nothing is open and nothing has started for DRAIN_QUIET_MS, with an I/O
+  // pass of the event loop between the last check and the close; only then does it stop listening.
+  async function drain(since: number, timedOut: () => boolean): Promise<void> {
+    const quiet = () =>
+      openResponses.size === 0 && Date.now() - Math.max(lastRequestAt, since) >= DRAIN_QUIET_MS;
+    while (!timedOut()) {
+      if (quiet()) {
+        // setImmediate runs after the event loop's I/O phase: connections waiting there are seen first.
+        await new Promise((resolve) => setImmediate(resolve));
+        if (quiet()) return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
 
   async function shutdown(signal: NodeJS.Signals): Promise<void> {
     if (lifecycle.shuttingDown) {
@@ -70,13 +94,18 @@ function main(): void {
     }
     lifecycle.shuttingDown = true;
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    let timedOut = false;
     const force = setTimeout(() => {
+      timedOut = true;
       logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timeout: closing remaining connections');
       server.closeAllConnections();
     }, config.shutdownTimeoutMs);
     for (const res of openResponses) if (!res.headersSent) res.setHeader('Connection', 'close');
+    await drain(Date.now(), () => timedOut);
     // Stops accepting; idle keep-alive sockets close now, busy ones after their response.
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    if (timedOut) server.closeAllConnections();
+    await closed;
     clearTimeout(force);
     await Promise.allSettled([db.close(), redis.close()]);
     logger.info('shutdown complete');

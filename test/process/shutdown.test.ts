@@ -104,7 +104,7 @@ describe('graceful shutdown of the server process', () => {
     await killServers();
   });
 
-  test('when SIGTERM arrives during a request, then that request still gets its full response, new connections are refused, and the process exits 0', async () => {
+  test('when SIGTERM arrives during a request, then that request and any that arrive meanwhile get their full responses, and the process exits 0', async () => {
     const server = await startServer(serverEnv({ SHUTDOWN_TIMEOUT_MS: '10000' }));
     const { socket, rest } = await startLoginRequest(server.port);
     sockets.push(socket);
@@ -113,11 +113,20 @@ describe('graceful shutdown of the server process', () => {
     server.child.kill('SIGTERM');
     await server.waitForLog(/^shutting down/, 5000);
     await sleep(300);
-    const newConnection = await tryConnect(server.port);
+    // Still listening while a request is open: a request already on its way (in a proxy, in the
+    // kernel's accept queue) is served rather than reset, and told not to reuse its connection.
+    const late = await connect(server.port);
+    sockets.push(late);
+    const lateAnswer = collectUntilClosed(late, 5000);
+    late.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    const lateResponse = parseResponse(await lateAnswer);
+    expect({ status: lateResponse.status, connection: lateResponse.headers.connection }).toEqual({
+      status: 200,
+      connection: 'close',
+    });
     socket.write(rest);
 
     const response = parseResponse(await received);
-    expect(newConnection).toBe('ECONNREFUSED');
     expect(response.status).toBe(401);
     expect(Buffer.byteLength(response.body)).toBe(Number(response.headers['content-length']));
     expect(JSON.parse(response.body)).toEqual({
@@ -131,6 +140,7 @@ describe('graceful shutdown of the server process', () => {
     expect(response.headers.connection).toBe('close');
     // A deadline far below SHUTDOWN_TIMEOUT_MS: the exit follows the last response, not the timeout.
     expect(await server.waitForExit(5000)).toEqual({ code: 0, signal: null });
+    expect(await tryConnect(server.port)).toBe('ECONNREFUSED');
     expect(server.logs.map((line) => line.msg)).toContain('shutdown complete');
     expect(server.logs.map((line) => line.msg)).not.toContain(
       'shutdown timeout: closing remaining connections',
