@@ -124,6 +124,8 @@ render() {
   envsubst "$(printf '${%s} ' "${VARIABLES[@]}")" <"$TEMPLATE" >"$dir/conf.d/default.conf"
   rm -f "$dir"/snippets/*.conf
   cp "$SNIPPETS"/*.conf "$dir/snippets/"
+  # The one path of the snippets that the container has and this directory does not.
+  printf 'access_log %s/access.log edge;\n' "$dir" >"$dir/snippets/access-log.conf"
 }
 
 nginx_in() {

@@ -1,4 +1,4 @@
-import { chmod, writeFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import request from 'supertest';
 import { createUser, uniqueEmail } from '../support/factories';
@@ -135,6 +135,22 @@ describeWithTool('nginx', 'apt-get install nginx', 'the nginx edge in front of t
     });
 
     describe('HTTPS through to the app', () => {
+      test('when a request passes, then nginx`s access log and the app`s log carry the same request id', async () => {
+        const answer = await stack.edge.https('/api/no-such-thing');
+        const id = answer.headers['x-request-id'] as string;
+        expect(id).toMatch(/^[0-9a-f]{32}$/);
+        expect(accessLineOf(answer)).toBeDefined();
+        // nginx writes its access log line once the response is sent: poll briefly.
+        let line: string | undefined;
+        for (let i = 0; i < 50 && !line; i++) {
+          const log = await readFile(path.join(stack.edge.dir, 'access.log'), 'utf8').catch(() => '');
+          line = log.split('\n').find((l) => l.includes(`request_id=${id}`));
+          if (!line) await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        expect(line).toMatch(/"GET \/api\/no-such-thing HTTP\/1\.1" 404 /);
+        expect(line).toMatch(/ upstream_time=\d+\.\d{3}$/);
+      });
+
       test('when the app answers 200 or 404, then HSTS appears exactly once, the app’s own copy hidden, and Server has no version', async () => {
         // The app really sends one (HSTS_ENABLED): the edge must drop it and add its own.
         const direct = await request(stack.server.url).get('/healthz');

@@ -96,7 +96,8 @@ export interface Edge {
   stop(): Promise<void>;
 }
 
-function collect(
+/** Reads a whole response into an EdgeAnswer. */
+export function collect(
   res: http.IncomingMessage,
   resolve: (answer: EdgeAnswer) => void,
   reject: (e: Error) => void,
