@@ -75,8 +75,21 @@ describe('Dockerfile runtime stage', () => {
     const runs = of(runtime, 'RUN').map((i) => i.args);
     const install = runs.filter((r) => /\bnpm\b/.test(r));
     expect(install).toHaveLength(1);
-    expect(install[0]).toMatch(/^npm ci --omit=dev --ignore-scripts\b/);
+    expect(install[0]).toMatch(/&& npm ci --omit=dev --ignore-scripts\b/);
     expect(runs.join('\n')).not.toMatch(/npm (install|i)\b/);
+  });
+
+  test('when npm runs, then an extra CA comes only from the optional build secret, and only when one was given', () => {
+    // The secret mount leaves nothing in a layer; without the secret the file is absent and nothing
+    // changes. No `# syntax=` line: it would make BuildKit fetch a frontend image from a registry.
+    const npmRuns = dockerfile.stages.flatMap((s) => of(s, 'RUN')).filter((i) => /\bnpm ci\b/.test(i.args));
+    expect(npmRuns).toHaveLength(2);
+    for (const run of npmRuns) {
+      expect(run.args).toMatch(
+        /^--mount=type=secret,id=build_ca,required=false if \[ -s \/run\/secrets\/build_ca \]; then export NODE_EXTRA_CA_CERTS=\/run\/secrets\/build_ca; fi && npm ci /,
+      );
+    }
+    expect(dockerfileText).not.toMatch(/^#\s*syntax=/m);
   });
 
   test('when the environment is read, then NODE_ENV is production and the app listens on every interface of the container', () => {
