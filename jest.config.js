@@ -5,6 +5,8 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  // The compose test needs a Docker engine and runs on its own: npm run test:compose.
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/compose/'],
   transform: {
     '^.+\\.ts$': [
       '@swc/jest',

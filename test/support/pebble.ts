@@ -50,34 +50,8 @@ export async function startPebble({ dir, httpPort }: { dir: string; httpPort: nu
     `pebble's ports (${ports.join(', ')} on 127.0.0.1) stayed taken: is another pebble still running?`,
   );
 
-  // The Debian package ships no certificate for pebble's HTTPS listener: a small CA and a certificate
-  // for localhost and 127.0.0.1, made now.
-  const caKey = path.join(dir, 'tls-ca.key');
-  const caCert = path.join(dir, 'tls-ca.pem');
-  const key = path.join(dir, 'tls.key');
-  const csr = path.join(dir, 'tls.csr');
-  const cert = path.join(dir, 'tls.pem');
-  const extensions = path.join(dir, 'tls.ext');
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  await openssl([
-    'req',
-    '-x509',
-    ...ec,
-    '-days',
-    '1',
-    '-subj',
-    '/CN=pebble test TLS CA',
-    '-keyout',
-    caKey,
-    '-out',
-    caCert,
-  ]);
-  await openssl(['req', ...ec, '-subj', '/CN=localhost', '-keyout', key, '-out', csr]);
-  await writeFile(extensions, 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-  await openssl([
-    ...['x509', '-req', '-in', csr, '-CA', caCert, '-CAkey', caKey, '-CAcreateserial'],
-    ...['-days', '1', '-extfile', extensions, '-out', cert],
-  ]);
+  // The Debian package ships no certificate for pebble's HTTPS listener.
+  const { caCert, cert, key } = await createPebbleTls(dir, 'DNS:localhost,IP:127.0.0.1');
 
   const config = path.join(dir, 'pebble-config.json');
   await writeFile(
@@ -135,6 +109,43 @@ export async function startPebble({ dir, httpPort }: { dir: string; httpPort: nu
     output,
     stop,
   };
+}
+
+/**
+ * A small CA and a certificate signed by it for pebble's own HTTPS listener (the Debian package ships
+ * none), valid for a day; `subjectAltName` names where certbot will reach pebble.
+ */
+export async function createPebbleTls(
+  dir: string,
+  subjectAltName: string,
+): Promise<{ caCert: string; cert: string; key: string }> {
+  const caKey = path.join(dir, 'tls-ca.key');
+  const caCert = path.join(dir, 'tls-ca.pem');
+  const key = path.join(dir, 'tls.key');
+  const csr = path.join(dir, 'tls.csr');
+  const cert = path.join(dir, 'tls.pem');
+  const extensions = path.join(dir, 'tls.ext');
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  await openssl([
+    'req',
+    '-x509',
+    ...ec,
+    '-days',
+    '1',
+    '-subj',
+    '/CN=pebble test TLS CA',
+    '-keyout',
+    caKey,
+    '-out',
+    caCert,
+  ]);
+  await openssl(['req', ...ec, '-subj', '/CN=pebble', '-keyout', key, '-out', csr]);
+  await writeFile(extensions, `subjectAltName=${subjectAltName}\n`);
+  await openssl([
+    ...['x509', '-req', '-in', csr, '-CA', caCert, '-CAkey', caKey, '-CAcreateserial'],
+    ...['-days', '1', '-extfile', extensions, '-out', cert],
+  ]);
+  return { caCert, cert, key };
 }
 
 function httpsGet(url: string, ca: string): Promise<string> {

@@ -1,0 +1,517 @@
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import {
+  ComposeProject,
+  edgeHttp,
+  edgeHttps,
+  serviceOf,
+  type Answer,
+  type DockerContainer,
+} from '../support/compose-project';
+import { ROOT } from '../support/run-script';
+
+/**
+ * `docker compose up` on a real engine, as a new user runs it: a fresh copy of the repository, no .env,
+ * the README's commands. The tests run in order against one stack: each step leaves it as the next
+ * expects. Images are the official ones or the stand-ins (TEST_IMAGES; run.ts prepares them).
+ */
+
+const project = new ComposeProject();
+const secretsVolume = (name: string) => `${project.name}_${name}-secrets`;
+const ADMIN_EMAIL = `admin-${randomBytes(3).toString('hex')}@example.com`;
+const ADMIN_PASSWORD = `wander ${randomBytes(6).toString('hex')} orchard`;
+const IMAGES = process.env.TEST_IMAGES ?? 'unknown';
+
+let https443 = 0;
+let http80 = 0;
+/** The certificate nginx serves (self-signed for localhost): the one CA the client trusts. */
+let certificate = '';
+let adminCookie = '';
+const secrets: Record<string, string> = {};
+
+const ERASE_LINE = `${String.fromCharCode(27)}[2K`;
+const report = (line: string) => process.stderr.write(`compose-test: ${line}\n`);
+const json = (a: Answer) => JSON.parse(a.body) as Record<string, unknown>;
+const api = (
+  method: string,
+  pathAndQuery: string,
+  { cookie, body }: { cookie?: string; body?: unknown } = {},
+) =>
+  edgeHttps(https443, pathAndQuery, {
+    ca: certificate,
+    method,
+    headers: {
+      ...(cookie ? { Cookie: cookie } : {}),
+      ...(body ? { 'Content-Type': 'application/json' } : {}),
+    },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+const cookieFrom = (a: Answer): string | undefined =>
+  [a.headers['set-cookie'] ?? []]
+    .flat()
+    .find((c) => c.startsWith('__Host-sid='))
+    ?.split(';')[0];
+
+async function login(email = ADMIN_EMAIL, password = ADMIN_PASSWORD): Promise<Answer> {
+  return api('POST', '/api/auth/login', { body: { email, password } });
+}
+
+/** After a start: the published ports (new ones after every `up`) and the served certificate. */
+async function connect(): Promise<void> {
+  https443 = await project.port('nginx', 443);
+  http80 = await project.port('nginx', 80);
+  certificate = await project.mustCompose([
+    'exec',
+    '-T',
+    'nginx',
+    'cat',
+    '/etc/letsencrypt/live/localhost/fullchain.pem',
+  ]);
+  await project.until('nginx answers over https', async () => (await api('GET', '/healthz')).status === 200);
+}
+
+async function up(): Promise<number> {
+  const started = Date.now();
+  await project.mustCompose(['up', '--detach', '--wait'], { timeoutMs: 900_000 });
+  const seconds = (Date.now() - started) / 1000;
+  await connect();
+  return seconds;
+}
+
+/** A helper container that reads a volume as root, with no network. */
+const readVolume = (volume: string, command: string) =>
+  project.docker([
+    'run',
+    '--rm',
+    '--network',
+    'none',
+    '--user',
+    '0',
+    '--entrypoint',
+    'sh',
+    '-v',
+    `${volume}:/v:ro`,
+    project.appImage,
+    '-c',
+    command,
+  ]);
+
+async function readSecrets(): Promise<Record<string, string>> {
+  const file = (volume: string, name: string) => readVolume(secretsVolume(volume), `cat /v/${name}`);
+  const redisConf = await file('redis', 'redis.conf');
+  const found = {
+    sessionSecret: (await file('app', 'session_secret')).trim(),
+    appDbPassword: (await file('postgres', 'app_password')).trim(),
+    superuserPassword: (await file('postgres', 'superuser_password')).trim(),
+    redisPassword: /^requirepass (\S+)$/m.exec(redisConf)?.[1] ?? '',
+  };
+  for (const value of Object.values(found)) expect(value.length).toBeGreaterThanOrEqual(32);
+  // The derived URLs carry the same passwords.
+  expect((await file('app', 'database_url')).trim()).toContain(found.appDbPassword);
+  expect((await file('app', 'redis_url')).trim()).toContain(found.redisPassword);
+  return found;
+}
+
+const all = async (): Promise<DockerContainer[]> => project.inspect(await project.containers());
+const fingerprintOf = (pem: string) => new X509Certificate(pem).fingerprint256;
+
+afterAll(async () => {
+  // The last test removes everything and checks it; this is for a run that stopped before it.
+  if (!cleanedUp) await project.destroy();
+}, 300_000);
+let cleanedUp = false;
+
+describe('docker compose up, as a new user runs it', () => {
+  test('when the stack starts from nothing, then every service is up and healthy, build included', async () => {
+    const seconds = await up();
+    const size = Number(
+      await project.docker(['image', 'inspect', '--format', '{{.Size}}', project.appImage]),
+    );
+    report(
+      `images: ${IMAGES}; docker compose up -d --wait took ${seconds.toFixed(0)} s; app image ${(size / 1e6).toFixed(0)} MB`,
+    );
+
+    const containers = await all();
+    const state = Object.fromEntries(
+      containers.map((c) => [serviceOf(c), c.State.Health?.Status ?? c.State.Status]),
+    );
+    expect(state).toEqual({
+      'secrets-init': 'exited',
+      'certs-init': 'exited',
+      migrate: 'exited',
+      postgres: 'healthy',
+      redis: 'healthy',
+      app: 'healthy',
+      nginx: 'healthy',
+      certbot: 'running',
+    });
+    for (const c of containers.filter((c) => c.State.Status === 'exited'))
+      expect({ service: serviceOf(c), code: c.State.ExitCode }).toEqual({ service: serviceOf(c), code: 0 });
+  });
+
+  test('when nginx is asked over https, then it serves the app with the generated certificate, HSTS once', async () => {
+    expect(new X509Certificate(certificate).subject).toContain('Temporary self-signed certificate');
+    const health = await api('GET', '/healthz');
+    expect(health.status).toBe(200);
+    expect(json(health)).toEqual({ status: 'ok' });
+    const hsts = health.rawHeaders.filter(
+      (_, i) => i % 2 === 0 && health.rawHeaders[i]!.toLowerCase() === 'strict-transport-security',
+    );
+    expect(hsts).toHaveLength(1);
+    expect(health.headers.server).toBe('nginx');
+
+    const page = await api('GET', '/login');
+    expect(page.status).toBe(200);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+    expect(page.body).toMatch(/<form[^>]+method="post"/i);
+    expect(page.rawHeaders.filter((h) => h.toLowerCase() === 'strict-transport-security')).toHaveLength(1);
+  });
+
+  test('when nginx is asked over plain http, then it redirects to https', async () => {
+    const answer = await edgeHttp(http80, '/login?next=%2F');
+    expect(answer.status).toBe(301);
+    expect(answer.headers.location).toBe('https://localhost/login?next=%2F');
+  });
+
+  test('when the README`s admin command runs, then the admin exists and signs in through nginx with a __Host- cookie', async () => {
+    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const command = /^docker compose run --rm -e ADMIN_EMAIL=\S+ -e ADMIN_PASSWORD migrate$/m.exec(
+      readme,
+    )?.[0];
+    expect(command).toBeDefined();
+    const created = await project.shell(
+      command!.replace(/ADMIN_EMAIL=\S+/, `ADMIN_EMAIL=${ADMIN_EMAIL}`),
+      { ADMIN_PASSWORD },
+      300_000,
+    );
+    expect({ code: created.code, output: created.stdout + created.stderr }).toEqual({
+      code: 0,
+      output: expect.stringContaining(`created admin ${ADMIN_EMAIL}`) as string,
+    });
+
+    const signedIn = await login();
+    expect(signedIn.status).toBe(200);
+    const setCookie = [signedIn.headers['set-cookie'] ?? []].flat().find((c) => c.startsWith('__Host-sid='));
+    expect(setCookie).toMatch(/; Path=\//);
+    expect(setCookie).toMatch(/; HttpOnly/i);
+    expect(setCookie).toMatch(/; Secure/i);
+    expect(setCookie).not.toMatch(/; Domain=/i);
+    adminCookie = cookieFrom(signedIn)!;
+    expect(json(await api('GET', '/api/auth/me', { cookie: adminCookie }))).toMatchObject({
+      email: ADMIN_EMAIL,
+      role: 'admin',
+    });
+  });
+
+  test('when an admin manages users through nginx, then create, read, update, list and delete work', async () => {
+    const email = `user-${randomBytes(3).toString('hex')}@example.com`;
+    const created = await api('POST', '/api/users', {
+      cookie: adminCookie,
+      body: {
+        email,
+        password: `copper ${randomBytes(6).toString('hex')} kettle`,
+        name: 'Compose User',
+        role: 'user',
+      },
+    });
+    expect(created.status).toBe(201);
+    const id = json(created).id as string;
+    expect((await api('GET', `/api/users/${id}`, { cookie: adminCookie })).status).toBe(200);
+    const renamed = await api('PATCH', `/api/users/${id}`, {
+      cookie: adminCookie,
+      body: { name: 'Renamed' },
+    });
+    expect(json(renamed)).toMatchObject({ id, name: 'Renamed' });
+    const list = json(await api('GET', '/api/users?limit=100', { cookie: adminCookie })) as {
+      data: { email: string }[];
+    };
+    expect(list.data.map((u) => u.email)).toEqual(expect.arrayContaining([email, ADMIN_EMAIL]));
+    expect((await api('DELETE', `/api/users/${id}`, { cookie: adminCookie })).status).toBe(204);
+    expect((await api('GET', `/api/users/${id}`, { cookie: adminCookie })).status).toBe(404);
+  });
+});
+
+describe('secrets', () => {
+  test('when the stack has started, then each secret exists, long and random, once', async () => {
+    Object.assign(secrets, await readSecrets());
+    expect(new Set(Object.values(secrets)).size).toBe(4);
+  });
+
+  test('when compose`s view, the containers, the image history and every log are searched, then no secret value is in them', async () => {
+    const values = [...Object.values(secrets), ADMIN_PASSWORD];
+    const places: Record<string, string> = {
+      'docker compose config': await project.mustCompose(['config']),
+      'docker inspect (every container)': JSON.stringify(await all()),
+      'docker history': await project.docker([
+        'history',
+        '--no-trunc',
+        '--format',
+        '{{.CreatedBy}}',
+        project.appImage,
+      ]),
+      'docker image inspect': await project.docker(['image', 'inspect', project.appImage]),
+      'docker compose logs': await project.mustCompose(['logs', '--no-color', '--timestamps']),
+    };
+    expect(places['docker compose logs']).toContain('listening');
+    for (const [place, text] of Object.entries(places)) {
+      for (const value of values)
+        expect({ place, leaks: text.includes(value) }).toEqual({ place, leaks: false });
+    }
+  });
+
+  test('when mounts are inspected, then every volume is one the compose file names (no anonymous volume to leak data or be left behind)', async () => {
+    const volumes = (await all()).flatMap((c) =>
+      c.Mounts.filter((m) => m.Type === 'volume').map((m) => m.Name!),
+    );
+    expect(volumes.length).toBeGreaterThan(0);
+    for (const name of volumes) expect(name).toMatch(new RegExp(`^${project.name}_[a-z-]+$`));
+  });
+
+  test('when mounts are inspected, then each secrets volume is mounted by its consumers only, read-only but for secrets-init', async () => {
+    const mounts: Record<string, string[]> = {};
+    for (const c of await all()) {
+      for (const m of c.Mounts.filter((m) => m.Type === 'volume' && m.Name?.endsWith('-secrets'))) {
+        (mounts[m.Name!] ??= []).push(`${serviceOf(c)}${m.RW ? ' rw' : ''}`);
+      }
+    }
+    for (const list of Object.values(mounts)) list.sort();
+    expect(mounts).toEqual({
+      [secretsVolume('app')]: ['app', 'migrate', 'secrets-init rw'],
+      [secretsVolume('postgres')]: ['postgres', 'secrets-init rw'],
+      [secretsVolume('redis')]: ['redis', 'secrets-init rw'],
+    });
+  });
+
+  test('when the volumes are listed, then each is 0700 with 0600 files, owned by its consumer`s user', async () => {
+    const owners = { app: '1000:1000', postgres: '999:999', redis: '999:999' };
+    for (const [volume, owner] of Object.entries(owners)) {
+      const listing = (await readVolume(secretsVolume(volume), 'stat -c "%a %u:%g %n" /v /v/*'))
+        .trim()
+        .split('\n');
+      expect(listing.length).toBeGreaterThan(1);
+      for (const line of listing) {
+        const [mode, who, file] = line.split(' ');
+        expect({ file, mode, who }).toEqual({ file, mode: file === '/v' ? '700' : '600', who: owner });
+      }
+    }
+  });
+});
+
+describe('least privilege', () => {
+  test('when the app container is inspected, then it runs as a non-root user, read-only, with no capabilities and no privilege gain', async () => {
+    const app = await project.container('app');
+    expect(app.State.Health?.Status).toBe('healthy');
+    expect(app.HostConfig.ReadonlyRootfs).toBe(true);
+    expect(app.HostConfig.CapDrop).toEqual(['ALL']);
+    expect(app.HostConfig.CapAdd ?? []).toEqual([]);
+    expect(app.HostConfig.SecurityOpt).toContain('no-new-privileges:true');
+    expect(app.HostConfig.Privileged).toBe(false);
+    // What the kernel says about the running processes, not only what was asked for.
+    const status = await project.mustCompose([
+      'exec',
+      '-T',
+      'app',
+      'sh',
+      '-c',
+      'id -u; grep -E "^(Cap(Eff|Prm|Bnd)|NoNewPrivs):" /proc/1/status',
+    ]);
+    const [uid, ...fields] = status.trim().split('\n');
+    expect(Number(uid)).toBe(1000);
+    expect(Object.fromEntries(fields.map((f) => f.split(/:\s+/)))).toEqual({
+      CapPrm: '0000000000000000',
+      CapEff: '0000000000000000',
+      CapBnd: '0000000000000000',
+      NoNewPrivs: '1',
+    });
+    const write = await project.compose(['exec', '-T', 'app', 'sh', '-c', 'touch /app/dist/x']);
+    expect(write.code).not.toBe(0);
+    expect(write.stderr).toMatch(/Read-only file system/);
+  });
+
+  test('when the data stores and nginx run, then their servers run as their own users, not as root', async () => {
+    // With too few capabilities the redis image silently keeps running as root: the uids prove the
+    // cap_add lists of docker-compose.yml are enough.
+    const uids = async (service: string, command: RegExp) => {
+      // docker top needs the pid column.
+      const top = await project.docker(['top', (await project.container(service)).Id, '-o', 'pid,uid,args']);
+      return [
+        ...new Set(
+          top
+            .split('\n')
+            .slice(1)
+            .filter((line) => command.test(line))
+            .map((line) => line.trim().split(/\s+/)[1]),
+        ),
+      ];
+    };
+    expect(await uids('redis', /redis-server/)).toEqual(['999']);
+    expect(await uids('postgres', /postgres/)).toEqual(['999']);
+    expect(await uids('nginx', /nginx: worker process/)).toEqual(['101']);
+    expect(await uids('nginx', /nginx: master process/)).toEqual(['0']);
+  });
+
+  test('when ports are inspected, then only nginx publishes any, and only on loopback here', async () => {
+    const published = Object.fromEntries(
+      (await all()).map((c) => [
+        serviceOf(c),
+        Object.values(c.NetworkSettings.Ports ?? {})
+          .flatMap((bindings) => bindings ?? [])
+          .map((b) => b.HostIp),
+      ]),
+    );
+    expect(
+      Object.entries(published)
+        .filter(([, hosts]) => hosts.length > 0)
+        .map(([s]) => s),
+    ).toEqual(['nginx']);
+    expect(new Set(published.nginx)).toEqual(new Set(['127.0.0.1']));
+  });
+
+  test('when networks are inspected, then edge and data are internal, and only nginx and certbot are on the public one', async () => {
+    const networks = await project.inspect<{
+      Name: string;
+      Internal: boolean;
+      Containers: Record<string, { Name: string }>;
+    }>(
+      ['public', 'edge', 'data'].map((n) => `${project.name}_${n}`),
+      'network',
+    );
+    const members = async (n: { Containers: Record<string, unknown> }) =>
+      (await project.inspect(Object.keys(n.Containers))).map(serviceOf).sort();
+    expect(networks.map((n) => [n.Name.slice(project.name.length + 1), n.Internal])).toEqual([
+      ['public', false],
+      ['edge', true],
+      ['data', true],
+    ]);
+    expect(await members(networks[0]!)).toEqual(['certbot', 'nginx']);
+    expect(await members(networks[1]!)).toEqual(['app', 'nginx']);
+    expect(await members(networks[2]!)).toEqual(['app', 'postgres', 'redis']);
+  });
+});
+
+describe('restarts', () => {
+  test('when the app is restarted, then users and sessions are kept', async () => {
+    await project.mustCompose(['restart', 'app']);
+    await project.until(
+      'the app is healthy again',
+      async () => (await project.container('app')).State.Health?.Status === 'healthy',
+    );
+    // Compose restarts nginx with the app (depends_on ... restart: true), so its ephemeral ports change.
+    await connect();
+    const me = await api('GET', '/api/auth/me', { cookie: adminCookie });
+    expect(me.status).toBe(200);
+    expect(json(me)).toMatchObject({ email: ADMIN_EMAIL });
+  });
+
+  test('when the app process dies, then its restart policy brings it back and nginx serves again without a restart of its own', async () => {
+    const nginxBefore = await project.container('nginx');
+    const appBefore = await project.container('app');
+    // A crash: the node process killed from outside (SIGKILL cannot be caught). `docker kill` would not
+    // do: Docker treats it as a deliberate stop, which no restart policy undoes.
+    const top = await project.docker(['top', appBefore.Id, '-o', 'pid,args']);
+    const pid = Number(/^\s*(\d+)\s+node\b/m.exec(top)?.[1]);
+    expect(pid).toBeGreaterThan(0);
+    process.kill(pid, 'SIGKILL');
+    const appAfter = await project.until('the app restarted', async () => {
+      const c = await project.container('app');
+      return c.RestartCount > appBefore.RestartCount && c.State.Health?.Status === 'healthy' && c;
+    });
+    expect(appAfter.Id).toBe(appBefore.Id);
+    await project.until(
+      'nginx serves the app again',
+      async () => (await api('GET', '/api/auth/me', { cookie: adminCookie })).status === 200,
+    );
+    const nginxAfter = await project.container('nginx');
+    expect({ started: nginxAfter.State.StartedAt, restarts: nginxAfter.RestartCount }).toEqual({
+      started: nginxBefore.State.StartedAt,
+      restarts: nginxBefore.RestartCount,
+    });
+  });
+
+  test('when the app is stopped with requests in flight, then every one of them completes and it exits 0', async () => {
+    // Hashing and scoring a new password makes each of these take a while: the stop lands among them.
+    const creations = Array.from({ length: 16 }, (_, i) =>
+      api('POST', '/api/users', {
+        cookie: adminCookie,
+        body: {
+          email: `inflight-${i}-${randomBytes(3).toString('hex')}@example.com`,
+          password: `amber ${randomBytes(6).toString('hex')} harbor`,
+          name: 'In Flight',
+          role: 'user',
+        },
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const stop = project.mustCompose(['stop', 'app']);
+    const answers = await Promise.all(creations);
+    await stop;
+    expect(answers.map((a) => a.status)).toEqual(answers.map(() => 201));
+    const app = await project.container('app');
+    expect({ status: app.State.Status, code: app.State.ExitCode }).toEqual({ status: 'exited', code: 0 });
+
+    // The stop really came while requests were being served: the app's own log says so.
+    // Compose starts each line with an erase-line sequence (ESC [2K) even with --no-color.
+    const lines = (await project.mustCompose(['logs', '--no-color', '--no-log-prefix', 'app']))
+      .replaceAll(ERASE_LINE, '')
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            /** ISO 8601, so comparable as strings. */
+            time: string;
+            msg: string;
+            res?: { statusCode: number };
+            req?: { method: string };
+          },
+      );
+    const shutdown = lines.findLast((l) => l.msg.startsWith('shutting down'));
+    expect(shutdown).toBeDefined();
+    const servedAfter = lines.filter(
+      (l) => l.time >= shutdown!.time && l.req?.method === 'POST' && l.res?.statusCode === 201,
+    );
+    expect(servedAfter.length).toBeGreaterThan(0);
+    report(`graceful stop: ${servedAfter.length} of ${answers.length} requests finished after SIGTERM`);
+
+    await project.mustCompose(['up', '--detach', '--wait']);
+    await connect();
+  });
+
+  test('when the stack goes down and up again, then users, sessions, secrets and the certificate are kept', async () => {
+    const served = fingerprintOf(certificate);
+    await project.mustCompose(['down']);
+    await up();
+    expect(fingerprintOf(certificate)).toBe(served);
+    expect(await readSecrets()).toEqual(secrets);
+    expect((await api('GET', '/api/auth/me', { cookie: adminCookie })).status).toBe(200);
+    expect((await login()).status).toBe(200);
+  });
+
+  test('when the stack goes down with its volumes, then it starts clean: no users, new secrets, a new certificate', async () => {
+    const served = fingerprintOf(certificate);
+    await project.mustCompose(['down', '--volumes']);
+    await up();
+    expect(fingerprintOf(certificate)).not.toBe(served);
+    const fresh = await readSecrets();
+    for (const [name, value] of Object.entries(fresh))
+      expect({ name, same: value === secrets[name] }).toEqual({ name, same: false });
+    expect((await login()).status).toBe(401);
+    expect((await api('GET', '/api/auth/me', { cookie: adminCookie })).status).toBe(401);
+  });
+});
+
+describe('clean up', () => {
+  test('when the project is taken down, then no container, network, volume or app image of it is left', async () => {
+    await project.destroy();
+    cleanedUp = true;
+    const label = `label=com.docker.compose.project=${project.name}`;
+    const left = {
+      containers: await project.docker(['ps', '--all', '--quiet', '--filter', label]),
+      networks: await project.docker(['network', 'ls', '--quiet', '--filter', label]),
+      volumes: await project.docker(['volume', 'ls', '--quiet', '--filter', label]),
+      images: await project.docker(['image', 'ls', '--quiet', project.appImage]),
+    };
+    expect(left).toEqual({ containers: '', networks: '', volumes: '', images: '' });
+  });
+});
