@@ -293,6 +293,52 @@ describeWithTool('nginx', 'apt-get install nginx', 'the nginx edge in front of t
         }
       });
 
+      test('when a request is malformed or its headers or URI too long, then nginx answers in the bad_request envelope or its plain page, never with a version', async () => {
+        const raw = (payload: string) =>
+          rawExchange(stack.edge.ports.https, payload, {
+            servername: 'localhost',
+            ca: stack.edge.certificate,
+          });
+        const cases = {
+          'a malformed header line': [
+            'GET /healthz HTTP/1.1\r\nHost: localhost\r\nno colon here\r\n\r\n',
+            400,
+          ],
+          'a header over the header buffers': [
+            `GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'b'.repeat(10_000)}\r\n\r\n`,
+            400,
+          ],
+        } as const;
+        for (const [name, [payload, status]] of Object.entries(cases)) {
+          const answer = await raw(payload);
+          const [head = '', body = ''] = answer.split('\r\n\r\n');
+          const statusLine = head.split('\r\n')[0];
+          expect({ name, statusLine }).toEqual({
+            name,
+            statusLine: expect.stringMatching(new RegExp(`^HTTP/1\\.1 ${status} `)) as string,
+          });
+          expect({ name, body: JSON.parse(body) as unknown }).toEqual({
+            name,
+            body: {
+              error: {
+                code: 'bad_request',
+                message: expect.any(String),
+                requestId: expect.stringMatching(NGINX_REQUEST_ID),
+              },
+            },
+          });
+          expect(head).toMatch(/^Server: nginx\r?$/m);
+          expect(head).toMatch(/^X-Content-Type-Options: nosniff\r?$/im);
+          expect(answer).not.toMatch(/nginx\/\d/);
+        }
+
+        // A URI over the buffers: nginx's own page (a named location cannot take it), with no version.
+        const long = await raw(`GET /${'a'.repeat(10_000)} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+        expect(long).toMatch(/^HTTP\/1\.1 414 /);
+        expect(long).toMatch(/^Server: nginx\r?$/m);
+        expect(long).not.toMatch(/nginx\/\d/);
+      });
+
       test('when the app is down, then nginx answers 502 in the service_unavailable envelope with Retry-After', async () => {
         await stack.server.close();
 
