@@ -144,7 +144,7 @@ describe('docker compose up, as a new user runs it', () => {
       redis: 'healthy',
       app: 'healthy',
       nginx: 'healthy',
-      certbot: 'running',
+      certbot: 'healthy',
     });
     for (const c of containers.filter((c) => c.State.Status === 'exited'))
       expect({ service: serviceOf(c), code: c.State.ExitCode }).toEqual({ service: serviceOf(c), code: 0 });
@@ -166,6 +166,17 @@ describe('docker compose up, as a new user runs it', () => {
     expect(page.headers['content-type']).toMatch(/^text\/html/);
     expect(page.body).toMatch(/<form[^>]+method="post"/i);
     expect(page.rawHeaders.filter((h) => h.toLowerCase() === 'strict-transport-security')).toHaveLength(1);
+  });
+
+  test('when the served certificate expires sooner than the threshold, then the certbot service`s health check fails', async () => {
+    // The placeholder is valid for 30 days: the check passes with the 14 days the file sets, and fails
+    // when asked for 31, as it will when renewals stop working.
+    const check = (await project.container('certbot')).Config.Healthcheck!.Test;
+    expect(check[0]).toBe('CMD-SHELL');
+    const run = (days: number) =>
+      project.compose(['exec', '-T', '-e', `CERT_MIN_VALID_DAYS=${days}`, 'certbot', 'sh', '-c', check[1]!]);
+    expect((await run(14)).code).toBe(0);
+    expect((await run(31)).code).not.toBe(0);
   });
 
   test('when nginx is asked over plain http, then it redirects to https', async () => {
@@ -202,6 +213,18 @@ describe('docker compose up, as a new user runs it', () => {
       email: ADMIN_EMAIL,
       role: 'admin',
     });
+  });
+
+  test('when someone tries to sign up, then the production stack has no public registration', async () => {
+    const attempt = await api('POST', '/api/auth/register', {
+      body: {
+        email: `self-${randomBytes(3).toString('hex')}@example.com`,
+        password: ADMIN_PASSWORD,
+        name: 'Self',
+      },
+    });
+    expect(attempt.status).toBe(404);
+    expect(json(attempt)).toMatchObject({ error: { code: 'not_found' } });
   });
 
   test('when an admin manages users through nginx, then create, read, update, list and delete work', async () => {

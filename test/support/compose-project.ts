@@ -171,6 +171,7 @@ export interface DockerContainer {
   };
   RestartCount: number;
   Config: {
+    Healthcheck?: { Test: string[] };
     User: string;
     Env: string[];
     Cmd: string[] | null;
