@@ -6,7 +6,7 @@ module.exports = {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   // The compose test needs a Docker engine and runs on its own: npm run test:compose.
-  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/compose/'],
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/compose/', '<rootDir>/test/edge/'],
   transform: {
     '^.+\\.ts$': [
       '@swc/jest',

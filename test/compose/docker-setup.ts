@@ -158,3 +158,33 @@ export function ensureComposeV2(trixieImage: string): string {
 /** True when an image with this reference is in the engine's store. */
 export const imageExists = (reference: string): boolean =>
   capture('docker', ['image', 'inspect', reference]).code === 0;
+
+/**
+ * The frame of a test runner that needs the engine (test/compose/run.ts, test/edge/run.ts): without one,
+ * a developer machine skips `what` with one line and CI fails; with one, runs `body` and stops an engine
+ * started here. Exits the process with the body's exit code.
+ */
+export function runWithEngine(what: string, body: (engine: Engine) => Promise<number>): void {
+  const run = async (): Promise<number> => {
+    const engine = await ensureEngine();
+    if (!engine) {
+      if (process.env.CI === 'true') throw new Error('no Docker engine answers, and none could be set up');
+      process.stdout.write(
+        `Skipping ${what}: no Docker engine answers \`docker info\` (start one, or run as root with TEST_COMPOSE_SETUP=1 to install and start it).\n`,
+      );
+      return 0;
+    }
+    try {
+      return await body(engine);
+    } finally {
+      await engine.stop();
+    }
+  };
+  run().then(
+    (code) => process.exit(code),
+    (error: Error) => {
+      log(error.message);
+      process.exit(1);
+    },
+  );
+}

@@ -37,7 +37,7 @@ export const STANDIN_BASE = 'standin/debian:trixie';
 /** The ACME test server the Let's Encrypt test runs as a compose service (not a stand-in: ours in both modes). */
 export const PEBBLE_IMAGE = 'compose-test/pebble:trixie';
 /** Marks an image as built here; its value says what it was built from, so a change rebuilds it. */
-const LABEL = 'org.example.compose-test.standin';
+export const LABEL = 'org.example.compose-test.standin';
 const DEBIAN_MIRROR = process.env.DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
 const NPM_MAJOR = '11';
 
@@ -279,7 +279,7 @@ export async function buildPebbleOnOfficialDebian(): Promise<void> {
   await build({ tag: PEBBLE_IMAGE, dir: path.join(HERE, 'pebble') }, base);
 }
 
-/** Removes every stand-in and the pebble test image (not the app images, which each run removes itself). */
+/** Removes every stand-in, the pebble test image and the edge runner (app images are removed by each run). */
 export function removeStandins(): void {
   const ids = capture('docker', ['image', 'ls', '--quiet', '--filter', `label=${LABEL}`])
     .stdout.split('\n')
@@ -287,6 +287,39 @@ export function removeStandins(): void {
   if (ids.length > 0) show('docker', ['image', 'rm', '--force', ...new Set(ids)]);
   log(`removed ${new Set(ids).size} stand-in image(s)`);
 }
+
+export type ImageMode = 'official' | 'standin';
+
+/**
+ * TEST_IMAGES, or, when it is unset, official if the Dockerfile's base image can be pulled and standin
+ * otherwise; then makes every image the project names available: pulled, or built as stand-ins. The
+ * pebble test image is built either way.
+ */
+export async function prepareImages(): Promise<ImageMode> {
+  const asked = process.env.TEST_IMAGES;
+  if (asked && asked !== 'official' && asked !== 'standin') {
+    throw new Error(`TEST_IMAGES must be official or standin, not ${asked}`);
+  }
+  let mode = asked as ImageMode | undefined;
+  if (!mode) {
+    const first = imageTargets().node;
+    const pulled = capture('docker', ['pull', '--quiet', first]);
+    mode = pulled.code === 0 ? 'official' : 'standin';
+    if (mode === 'standin')
+      log(`cannot pull ${first} (${pulled.stderr.trim().split('\n').pop()}): using stand-ins`);
+  }
+  if (mode === 'standin') {
+    await buildStandins();
+  } else {
+    for (const image of Object.values(imageTargets())) show('docker', ['pull', '--quiet', image]);
+    await buildPebbleOnOfficialDebian();
+  }
+  return mode;
+}
+
+/** A Debian trixie image to install packages in (Compose v2, the edge runner's tools). */
+export const trixieImage = (mode: ImageMode): string =>
+  mode === 'standin' ? STANDIN_BASE : 'debian:trixie-slim';
 
 async function main(): Promise<void> {
   const engine = await ensureEngine();
