@@ -87,7 +87,7 @@ describeWithTool('envsubst', 'apt-get install gettext-base', 'the nginx template
     expect(ours).not.toContain('${');
     expect(ours).toContain('server_name app.example.com;');
     expect(ours).toContain('server app:3000;');
-    expect(ours).toContain('listen 443 ssl http2;');
+    expect(ours).toContain('listen 443 ssl;\n    http2 on;');
     expect(ours).toContain('ssl_certificate /etc/letsencrypt/live/app.example.com/fullchain.pem;');
     expect(ours).toContain('root /var/www/certbot;');
     for (const variable of [
