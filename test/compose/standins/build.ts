@@ -118,10 +118,12 @@ function buildBase(): void {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'standin-rootfs-'));
   try {
     log(`debootstrap --variant=minbase trixie from ${DEBIAN_MIRROR}`);
-    show('debootstrap', ['--variant=minbase', 'trixie', dir, DEBIAN_MIRROR], {
+    // Its hundreds of progress lines are shown only when it fails.
+    const made = capture('debootstrap', ['--variant=minbase', 'trixie', dir, DEBIAN_MIRROR], {
       ...process.env,
       LANG: 'C.UTF-8',
     });
+    if (made.code !== 0) throw new Error(`debootstrap failed:\n${made.stdout}\n${made.stderr}`);
     // Package lists and downloaded packages: each image that installs something fetches fresh lists.
     rmSync(path.join(dir, 'var/lib/apt/lists'), { recursive: true, force: true });
     rmSync(path.join(dir, 'var/cache/apt'), { recursive: true, force: true });
