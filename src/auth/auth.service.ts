@@ -1,7 +1,8 @@
 import { InvalidCredentialsError, InvalidCurrentPasswordError } from '../errors';
 import type { Db } from '../lib/db';
 import type { PasswordHasher } from '../lib/passwords';
-import { createUsersRepository, type User } from '../users/users.repository';
+import type { User } from '../users/user';
+import { createUsersRepository } from '../users/users.repository';
 import type { LoginThrottle } from '../http/rate-limit';
 import type { PasswordPolicy } from './password-policy';
 

@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import { InvalidCredentialsError } from '../errors';
 import { logSecurityEvent } from '../http/security-events';
-import type { User } from '../users/users.repository';
+import type { User } from '../users/user';
 import type { AuthService } from './auth.service';
 import { startSession, type SessionIndex } from './sessions';
 

@@ -3,7 +3,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import session from 'express-session';
 import type { AppConfig } from '../../config/config';
 import type { RedisClient } from '../lib/redis';
-import type { User } from '../users/users.repository';
+import type { User } from '../users/user';
 
 declare module 'express-session' {
   interface SessionData {

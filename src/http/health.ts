@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import type { Db } from '../lib/db';
+import { withDeadline } from '../lib/deadline';
 import type { RedisClient } from '../lib/redis';
 
 export interface Lifecycle {
@@ -9,18 +10,12 @@ export interface Lifecycle {
 
 const READY_TIMEOUT_MS = 1000;
 
-function withDeadline(work: () => Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  const attempt = Promise.resolve()
-    .then(work)
-    .then(
-      () => true,
-      () => false,
-    );
-  return Promise.race([attempt, deadline]).finally(() => clearTimeout(timer));
+/** True when `work` succeeds within `ms`; false when it fails or is too slow. */
+function answersWithin(work: () => Promise<unknown>, ms: number): Promise<boolean> {
+  return withDeadline(Promise.resolve().then(work), ms, () => new Error('no answer in time')).then(
+    () => true,
+    () => false,
+  );
 }
 
 /**
@@ -37,8 +32,8 @@ export function createHealthRouter(deps: { db: Db; redis: RedisClient; lifecycle
     const [database, redis] = deps.lifecycle.shuttingDown
       ? [false, false]
       : await Promise.all([
-          withDeadline(() => deps.db.ping(), READY_TIMEOUT_MS),
-          withDeadline(() => deps.redis.ping(), READY_TIMEOUT_MS),
+          answersWithin(() => deps.db.ping(), READY_TIMEOUT_MS),
+          answersWithin(() => deps.redis.ping(), READY_TIMEOUT_MS),
         ]);
     const ready = database && redis;
     res.status(ready ? 200 : 503).json({

@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import { ForbiddenError, UnauthenticatedError } from '../errors';
-import type { Role } from '../users/users.repository';
+import type { Role } from '../users/user';
 
 export const requireAuth: RequestHandler = (req, _res, next) => {
   next(req.user ? undefined : new UnauthenticatedError());

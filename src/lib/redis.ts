@@ -9,6 +9,7 @@ import {
   TimeoutError,
   createClient,
 } from 'redis';
+import { withDeadline } from './deadline';
 import type { Logger } from './logger';
 
 /** The single Redis client of the app (sessions, the session index, and later the rate limiters). */
@@ -80,7 +81,7 @@ function withReplyDeadline<T extends object>(target: T, ms: number): T {
       return (...args: unknown[]) => {
         const result: unknown = Reflect.apply(value, object, args);
         if (result === object) return wrapped; // chained calls (multi().zAdd(...)) keep the deadline
-        if (types.isPromise(result)) return replyWithin(result, ms);
+        if (types.isPromise(result)) return withDeadline(result, ms, () => new TimeoutError());
         if (key === 'multi' && typeof result === 'object' && result !== null)
           return withReplyDeadline(result, ms);
         return result;
@@ -88,14 +89,6 @@ function withReplyDeadline<T extends object>(target: T, ms: number): T {
     },
   });
   return wrapped;
-}
-
-function replyWithin<R>(reply: Promise<R>, ms: number): Promise<R> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError()), ms);
-  });
-  return Promise.race([reply, deadline]).finally(() => clearTimeout(timer));
 }
 
 /**

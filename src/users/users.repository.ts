@@ -1,21 +1,7 @@
 import { DatabaseError } from 'pg';
 import { EmailTakenError } from '../errors';
 import type { Queryable } from '../lib/db';
-
-export const ROLES = ['user', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
-
-/** A user as the rest of the app sees it: the password hash stays in this file's credential queries. */
-export interface User {
-  id: string;
-  email: string;
-  name: string;
-  role: Role;
-  createdAt: Date;
-  updatedAt: Date;
-  /** Internal: bumped by password and role changes; a session from an older epoch is refused. */
-  sessionEpoch: number;
-}
+import type { Role, User } from './user';
 
 /** Position of a row in the newest-first order: creation time in microseconds, then id. */
 export interface UserPosition {

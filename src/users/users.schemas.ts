@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { ROLES, type User, type UserPosition } from './users.repository';
+import { ROLES, type User } from './user';
+import type { UserPosition } from './users.repository';
 
 const CONTROL_CHARACTERS = /[\p{Cc}\p{Cf}\u2028\u2029]/u;
 

@@ -10,13 +10,8 @@ import {
 } from '../errors';
 import type { Db } from '../lib/db';
 import type { PasswordHasher } from '../lib/passwords';
-import {
-  createUsersRepository,
-  type Role,
-  type User,
-  type UserPosition,
-  type UsersRepository,
-} from './users.repository';
+import type { Role, User } from './user';
+import { createUsersRepository, type UserPosition, type UsersRepository } from './users.repository';
 
 export interface NewUser {
   email: string;

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import request, { type Response } from 'supertest';
 import { createPasswordPolicy, type PasswordPolicy } from '../../src/auth/password-policy';
-import { createUsersRepository, type Role, type User } from '../../src/users/users.repository';
+import type { Role, User } from '../../src/users/user';
+import { createUsersRepository } from '../../src/users/users.repository';
 import { createAccount } from '../../src/users/users.service';
 import { passwords, type TestApp } from './test-app';
 

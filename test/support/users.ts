@@ -1,4 +1,4 @@
-import type { Role, User } from '../../src/users/users.repository';
+import type { Role, User } from '../../src/users/user';
 import { createUsersRepository } from '../../src/users/users.repository';
 import { createIsolatedDatabase } from './databases';
 import { DEFAULT_PASSWORD, uniqueEmail } from './factories';

@@ -1,4 +1,4 @@
-import type { Role } from '../../src/users/users.repository';
+import type { Role } from '../../src/users/user';
 import { createUser, login, type TestUser } from '../support/factories';
 import { sessionKey, sidOf, userSessionsKey } from '../support/sessions';
 import type { TestApp } from '../support/test-app';
