@@ -3,18 +3,12 @@ import net from 'node:net';
 import request, { type Response } from 'supertest';
 import { createUser, sessionCookie, signedIn, uniqueEmail } from '../support/factories';
 import { listen } from '../support/listen';
+import { accessLineOf, eventOf } from '../support/log-lines';
 import { sidOf } from '../support/sessions';
 import { createTestApp, type LogLine, type TestApp } from '../support/test-app';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const secret = (label: string) => `${label}-${randomBytes(12).toString('hex')}`;
-
-const linesOf = (t: TestApp, res: Response): LogLine[] =>
-  t.logs.filter((l) => l.requestId === res.headers['x-request-id']);
-const eventOf = (t: TestApp, res: Response, event: string): LogLine | undefined =>
-  linesOf(t, res).find((l) => l.event === event);
-const accessLineOf = (t: TestApp, res: Response): LogLine | undefined =>
-  linesOf(t, res).find((l) => l.msg === 'request completed' || l.msg === 'request errored');
 
 describe('security events', () => {
   let t: TestApp;

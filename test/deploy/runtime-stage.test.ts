@@ -4,7 +4,8 @@ import path from 'node:path';
 import { createIsolatedDatabase } from '../support/databases';
 import { envOf, execForm, parseDockerfile, type Instruction } from '../support/dockerfile';
 import { runEnv, TEST_REDIS_URL } from '../support/env';
-import { ROOT, runCommand } from '../support/run-script';
+import { runCommand } from '../support/commands';
+import { IGNORE_DOTENV, ROOT } from '../support/run-script';
 import { killServers, startServer } from '../support/server-process';
 
 /**
@@ -20,7 +21,11 @@ const runtime = dockerfile.stages.find((s) => s.name === 'runtime')!;
 const of = (keyword: string): Instruction[] => runtime.instructions.filter((i) => i.keyword === keyword);
 const imageEnv = Object.assign({}, ...of('ENV').map((i) => envOf(i.args))) as Record<string, string>;
 
-const run = runCommand;
+/** A command with exactly `env` (plus PATH, HOME and no `.env`), as the image's processes get. */
+const run = (
+  args: readonly string[],
+  { cwd = ROOT, env, timeoutMs }: { cwd?: string; env: Record<string, string>; timeoutMs?: number },
+) => runCommand(args[0]!, args.slice(1), { cwd, env: { ...IGNORE_DOTENV, ...env }, timeoutMs });
 
 /** `node` in the image is this Node; so the exec-form commands run with it. */
 const nodeArgs = (command: string[]): string[] =>

@@ -11,6 +11,7 @@ import {
   type AppBehindEdge,
   type EdgeAnswer,
 } from '../support/nginx-edge';
+import { accessLineOf as accessLineOfApp } from '../support/log-lines';
 import { scanKeys } from '../support/rate-limit';
 import { parseSetCookie } from '../support/sessions';
 import { describeWithTool } from '../support/tools';
@@ -76,12 +77,7 @@ describeWithTool('nginx', 'apt-get install nginx', 'the nginx edge in front of t
     let appNotFound: EdgeAnswer;
 
     /** The app's access-log line for a response (by the request id it echoed), if it saw the request. */
-    const accessLineOf = (answer: EdgeAnswer) =>
-      stack.t.logs.find(
-        (l) =>
-          l.requestId === answer.headers['x-request-id'] &&
-          (l.msg === 'request completed' || l.msg === 'request errored'),
-      );
+    const accessLineOf = (answer: EdgeAnswer) => accessLineOfApp(stack.t, answer);
 
     beforeAll(async () => {
       // The app sends HSTS itself too, so "exactly once" also proves the edge hides the app's copy.

@@ -1,8 +1,7 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import { runCommand } from '../support/commands';
 import { NGINX_LOCAL } from '../support/nginx-edge';
 import { ROOT } from '../support/run-script';
 import { describeWithTool } from '../support/tools';
@@ -34,17 +33,12 @@ const IMAGE_ENVSUBST =
   'defined_envs=$(printf \'${%s} \' $(awk "END { for (name in ENVIRON) { print ( name ~ // ) ? name : \\"\\" } }" < /dev/null ))\n' +
   'envsubst "$defined_envs" < "$1"';
 
-const exec = promisify(execFile);
-
-async function runScript(command: string, dir: string, env: Record<string, string | undefined>) {
-  try {
-    const { stdout, stderr } = await exec('bash', [NGINX_LOCAL, command, dir], { env, timeout: 10_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: failed.code ?? null, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
-  }
-}
+/** scripts/nginx-local.sh with exactly `env` (unset variables left out). */
+const runScript = (command: string, dir: string, env: Record<string, string | undefined>) =>
+  runCommand('bash', [NGINX_LOCAL, command, dir], {
+    env: Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined)),
+    timeoutMs: 10_000,
+  });
 
 describeWithTool('envsubst', 'apt-get install gettext-base', 'the nginx templates', () => {
   let work: string;
@@ -76,12 +70,12 @@ describeWithTool('envsubst', 'apt-get install gettext-base', 'the nginx template
 
   test('when rendered by nginx-local.sh and the way the official image renders, then both files are the same, with nginx’s variables intact', async () => {
     const dir = path.join(work, 'render');
-    const env = { ...process.env, ...ENV };
+    const env = { ...ENV };
 
     const rendered = await runScript('render', dir, env);
     expect(rendered).toMatchObject({ code: 0, stderr: '' });
     const ours = await readFile(path.join(dir, 'conf.d', 'default.conf'), 'utf8');
-    const image = (await exec('sh', ['-c', IMAGE_ENVSUBST, 'sh', TEMPLATE], { env })).stdout;
+    const image = (await runCommand('sh', ['-c', IMAGE_ENVSUBST, 'sh', TEMPLATE], { env })).stdout;
 
     expect(ours).toBe(image);
     expect(ours).not.toContain('${');
@@ -113,7 +107,6 @@ describeWithTool('envsubst', 'apt-get install gettext-base', 'the nginx template
   test('when a variable is missing or could inject directives, then render refuses and names every problem', async () => {
     const dir = path.join(work, 'refused');
     const env = {
-      ...process.env,
       ...ENV,
       SERVER_NAME: 'app.example.com; include /etc/shadow',
       APP_UPSTREAM: undefined,

@@ -3,20 +3,14 @@ import { randomBytes } from 'node:crypto';
 import request, { type Response } from 'supertest';
 import { createUser } from '../support/factories';
 import { listen, type Listening } from '../support/listen';
-import { eventOf, eventsNamed, fromIp, scanKeys, uniqueIp } from '../support/rate-limit';
+import { accessLineOf, eventOf, eventsNamed } from '../support/log-lines';
+import { fromIp, scanKeys, uniqueIp } from '../support/rate-limit';
 import { createTestApp, type TestApp } from '../support/test-app';
 
 /**
  * Limits are keyed by the client IP: req.ip under exactly TRUST_PROXY hops, in one normal form
  * (`::ffff:a.b.c.d` is a.b.c.d). A client cannot pick its key by sending X-Forwarded-For.
  */
-
-const accessLineOf = (t: TestApp, res: Response) =>
-  t.logs.find(
-    (l) =>
-      l.requestId === res.headers['x-request-id'] &&
-      (l.msg === 'request completed' || l.msg === 'request errored'),
-  );
 
 describe('with TRUST_PROXY=0, behind no proxy', () => {
   // Listening on '::' as a deployment does: an IPv4 client's socket address is ::ffff:127.0.0.1.

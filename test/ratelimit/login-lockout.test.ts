@@ -1,6 +1,7 @@
 import request, { type Response } from 'supertest';
 import { createUser, sessionCookie, uniqueEmail } from '../support/factories';
-import { eventOf, expectRateLimited, fromIp, retryAfterOf, scanKeys, uniqueIp } from '../support/rate-limit';
+import { eventOf } from '../support/log-lines';
+import { expectRateLimited, fromIp, retryAfterOf, scanKeys, uniqueIp } from '../support/rate-limit';
 import { setCookies } from '../support/sessions';
 import { createTestApp, passwords, type TestApp } from '../support/test-app';
 

@@ -2,7 +2,8 @@ import request, { type Response } from 'supertest';
 import { expectServiceUnavailable } from '../support/assertions';
 import { createUser, sleep, type TestUser } from '../support/factories';
 import { createPrivateRedis, type PrivateRedis } from '../support/private-redis';
-import { eventOf, expectRateLimited, fromIp, uniqueIp } from '../support/rate-limit';
+import { eventOf } from '../support/log-lines';
+import { expectRateLimited, fromIp, uniqueIp } from '../support/rate-limit';
 import { createTestApp, type TestApp } from '../support/test-app';
 import { describeWithTool } from '../support/tools';
 

@@ -1,13 +1,7 @@
 import request, { type Response } from 'supertest';
 import { login, sessionCookie, signedIn, uniqueEmail } from '../support/factories';
-import {
-  eventOf,
-  eventsNamed,
-  expectRateLimited,
-  fromIp,
-  strongPassword,
-  uniqueIp,
-} from '../support/rate-limit';
+import { eventOf, eventsNamed } from '../support/log-lines';
+import { expectRateLimited, fromIp, strongPassword, uniqueIp } from '../support/rate-limit';
 import { createTestApp, type TestApp } from '../support/test-app';
 
 /**

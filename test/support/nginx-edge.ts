@@ -1,4 +1,4 @@
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
@@ -8,6 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
+import { runCommand, type CommandResult } from './commands';
 import { listen, type Listening } from './listen';
 import { freePort } from './ports';
 import { ROOT } from './run-script';
@@ -34,25 +35,10 @@ export async function edgePorts(): Promise<EdgePorts> {
   return { http: httpPort, https: httpsPort };
 }
 
-export interface ProcessResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type ProcessResult = CommandResult;
 
-function run(
-  file: string,
-  args: string[],
-  env: NodeJS.ProcessEnv = process.env,
-  timeoutMs = 20_000,
-): Promise<ProcessResult> {
-  return new Promise((resolve) => {
-    execFile(file, args, { env, timeout: timeoutMs, encoding: 'utf8' }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const run = (file: string, args: string[], env: Record<string, string> = {}) =>
+  runCommand(file, args, { env, timeoutMs: 20_000 });
 
 export interface EdgeAnswer {
   status: number;
@@ -137,7 +123,7 @@ export async function startEdge({ ports, upstream }: { ports: EdgePorts; upstrea
     ACME_WEBROOT: acmeWebroot,
   };
   const script = (command: string, extra: Record<string, string> = {}) =>
-    run('bash', [NGINX_LOCAL, command, dir], { ...process.env, ...env, ...extra });
+    run('bash', [NGINX_LOCAL, command, dir], { ...env, ...extra });
 
   const started = await script('start');
   if (started.code !== 0) {

@@ -1,6 +1,6 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import type { Response } from 'supertest';
-import type { LogLine, TestApp } from './test-app';
+import type { TestApp } from './test-app';
 
 /**
  * A client address of the test's own (TEST-NET-3 would be too small to stay unique across a run): with
@@ -33,13 +33,6 @@ export function expectRateLimited(res: Response, retryAfter: { min: number; max:
   expect(retryAfterOf(res)).toBeGreaterThanOrEqual(retryAfter.min);
   expect(retryAfterOf(res)).toBeLessThanOrEqual(retryAfter.max);
 }
-
-/** The log lines of one security event, oldest first. */
-export const eventsNamed = (t: TestApp, event: string): LogLine[] => t.logs.filter((l) => l.event === event);
-
-/** The line of `event` written while serving `res`, if any. */
-export const eventOf = (t: TestApp, res: Response, event: string): LogLine | undefined =>
-  t.logs.find((l) => l.event === event && l.requestId === res.headers['x-request-id']);
 
 /** Every Redis key matching `pattern` (SCAN, never KEYS). */
 export async function scanKeys(t: TestApp, pattern: string): Promise<string[]> {

@@ -1,0 +1,22 @@
+import type { LogLine, TestApp } from './test-app';
+
+/** Anything that carries the request id the app answered with: a supertest response, an edge answer. */
+interface Answered {
+  headers: Record<string, unknown>;
+}
+
+/** The log lines written while serving `res`, by its request id. */
+export const linesOf = (t: Pick<TestApp, 'logs'>, res: Answered): LogLine[] =>
+  t.logs.filter((l) => l.requestId === res.headers['x-request-id']);
+
+/** The line of security event `event` written while serving `res`, if any. */
+export const eventOf = (t: Pick<TestApp, 'logs'>, res: Answered, event: string): LogLine | undefined =>
+  linesOf(t, res).find((l) => l.event === event);
+
+/** Every line of security event `event`, oldest first. */
+export const eventsNamed = (t: Pick<TestApp, 'logs'>, event: string): LogLine[] =>
+  t.logs.filter((l) => l.event === event);
+
+/** pino-http's access line for `res`, if the app saw the request. */
+export const accessLineOf = (t: Pick<TestApp, 'logs'>, res: Answered): LogLine | undefined =>
+  linesOf(t, res).find((l) => l.msg === 'request completed' || l.msg === 'request errored');
