@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the edge's nginx templates (nginx/) outside Docker, the way the official nginx image runs them:
 # the same template rendered with the same variables, the same snippets, a main nginx.conf equivalent to
-# the image's. Everything nginx writes (pid, logs, temp files) stays in DIR.
+# the image's. Everything nginx writes (pid, logs, temp files) stays in DIR. It needs an nginx as recent
+# as the pinned image's configuration does (1.25.1+ for `http2 on`, OpenSSL 3.5+ for X25519MLKEM768):
+# Debian 13's, or the edge test runner (npm run test:edge), where the test suites use it.
 #
 #   scripts/nginx-local.sh render DIR   write DIR/nginx.conf, DIR/conf.d/default.conf, DIR/snippets/
 #   scripts/nginx-local.sh start DIR    render, then start nginx in the background (returns once it runs)

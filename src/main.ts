@@ -10,6 +10,8 @@ import { createRedisClient } from './lib/redis';
 
 /** How long a shutting-down server must see no request before it stops listening (see drain()). */
 const DRAIN_QUIET_MS = 250;
+/** The longest it keeps listening under steady traffic (at most half of SHUTDOWN_TIMEOUT_MS). */
+const DRAIN_MAX_MS = 2000;
 
 /** The only module that touches process state: environment, signals, exit codes. */
 function readConfig(): AppConfig {
@@ -72,12 +74,14 @@ function main(): void {
   // Node (the event loop was busy hashing a password), or written to a keep-alive socket and not yet
   // read. Closing at once resets them, and the proxy answers 502 to requests it had already forwarded
   // (test/compose/stack.test.ts caught this). So the server keeps serving, each response with
-  // `Connection: close`, until nothing is open and nothing has started for DRAIN_QUIET_MS, with an I/O
-  // pass of the event loop between the last check and the close; only then does it stop listening.
-  async function drain(since: number, timedOut: () => boolean): Promise<void> {
-    const quiet = () =>
-      openResponses.size === 0 && Date.now() - Math.max(lastRequestAt, since) >= DRAIN_QUIET_MS;
-    while (!timedOut()) {
+  // `Connection: close`, until nothing is open and nothing has started for a short quiet moment, with
+  // an I/O pass of the event loop between the last check and the close. Steady traffic never goes
+  // quiet, so the drain is capped; then the server stops listening and the requests still open get
+  // the rest of SHUTDOWN_TIMEOUT_MS.
+  async function drain(since: number, limitMs: number): Promise<void> {
+    const quietMs = Math.min(DRAIN_QUIET_MS, limitMs);
+    const quiet = () => openResponses.size === 0 && Date.now() - Math.max(lastRequestAt, since) >= quietMs;
+    while (Date.now() - since < limitMs) {
       if (quiet()) {
         // setImmediate runs after the event loop's I/O phase: connections waiting there are seen first.
         await new Promise((resolve) => setImmediate(resolve));
@@ -101,7 +105,7 @@ function main(): void {
       server.closeAllConnections();
     }, config.shutdownTimeoutMs);
     for (const res of openResponses) if (!res.headersSent) res.setHeader('Connection', 'close');
-    await drain(Date.now(), () => timedOut);
+    await drain(Date.now(), Math.min(DRAIN_MAX_MS, config.shutdownTimeoutMs / 2));
     // Stops accepting; idle keep-alive sockets close now, busy ones after their response.
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     if (timedOut) server.closeAllConnections();

@@ -83,10 +83,9 @@ describe('the Renovate configuration', () => {
     }[];
   };
 
-  test('when it is read, then images and actions are pinned to digests, and images move as one group', () => {
-    expect(renovate.extends).toEqual(
-      expect.arrayContaining(['docker:pinDigests', 'helpers:pinGitHubActionDigests']),
-    );
+  test('when it is read, then actions are pinned to digests, images are not (no stand-in can match one), and images move as one group', () => {
+    expect(renovate.extends).toContain('helpers:pinGitHubActionDigests');
+    expect(renovate.extends).not.toContain('docker:pinDigests');
     const images = renovate.packageRules.find(
       (r) => r.matchDatasources?.includes('docker') && !r.matchUpdateTypes,
     );

@@ -15,15 +15,23 @@ import path from 'node:path';
 
 export const log = (message: string): void => void process.stderr.write(`compose-test: ${message}\n`);
 
+/** A deadline that catches a hung install, pull or build (not a speed claim): 20 minutes. */
+const COMMAND_DEADLINE = { timeout: 20 * 60_000, killSignal: 'SIGKILL' } as const;
+
 /** A command's exit code and output; nothing is thrown. */
 export function capture(file: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
-  const result = spawnSync(file, args, { encoding: 'utf8', env, maxBuffer: 64 * 1024 * 1024 });
+  const result = spawnSync(file, args, {
+    encoding: 'utf8',
+    env,
+    maxBuffer: 64 * 1024 * 1024,
+    ...COMMAND_DEADLINE,
+  });
   return { code: result.status ?? -1, stdout: result.stdout ?? '', stderr: result.stderr ?? '' };
 }
 
 /** Runs a command with its output shown (long installs and builds); throws when it fails. */
 export function show(file: string, args: string[], env: NodeJS.ProcessEnv = process.env): void {
-  const result = spawnSync(file, args, { stdio: ['ignore', 'inherit', 'inherit'], env });
+  const result = spawnSync(file, args, { stdio: ['ignore', 'inherit', 'inherit'], env, ...COMMAND_DEADLINE });
   if (result.status !== 0) throw new Error(`${file} ${args.join(' ')} failed (exit ${result.status})`);
 }
 

@@ -70,294 +70,299 @@ function expectEdgeEnvelope(answer: EdgeAnswer, status: number, code: string): v
   });
 }
 
-describeWithTool('nginx', 'apt-get install nginx', 'the nginx edge in front of the app', () => {
-  describeWithTool('openssl', 'apt-get install openssl', 'in production mode', () => {
-    let stack: AppBehindEdge;
-    /** The app's own API 404 through the edge: the headers nginx's answers must match. */
-    let appNotFound: EdgeAnswer;
+describeWithTool(
+  'nginx',
+  'run these suites with npm run test:edge',
+  'the nginx edge in front of the app',
+  () => {
+    describeWithTool('openssl', 'apt-get install openssl', 'in production mode', () => {
+      let stack: AppBehindEdge;
+      /** The app's own API 404 through the edge: the headers nginx's answers must match. */
+      let appNotFound: EdgeAnswer;
 
-    /** The app's access-log line for a response (by the request id it echoed), if it saw the request. */
-    const accessLineOf = (answer: EdgeAnswer) => accessLineOfApp(stack.t, answer);
+      /** The app's access-log line for a response (by the request id it echoed), if it saw the request. */
+      const accessLineOf = (answer: EdgeAnswer) => accessLineOfApp(stack.t, answer);
 
-    beforeAll(async () => {
-      // The app sends HSTS itself too, so "exactly once" also proves the edge hides the app's copy.
-      stack = await startAppBehindEdge({ HSTS_ENABLED: 'true' });
-      appNotFound = await stack.edge.https('/api/no-such-thing');
-    }, 30_000);
+      beforeAll(async () => {
+        // The app sends HSTS itself too, so "exactly once" also proves the edge hides the app's copy.
+        stack = await startAppBehindEdge({ HSTS_ENABLED: 'true' });
+        appNotFound = await stack.edge.https('/api/no-such-thing');
+      }, 30_000);
 
-    afterAll(() => stack?.close());
+      afterAll(() => stack?.close());
 
-    describe('plain HTTP', () => {
-      test('when a page is asked over http, then it is a 301 to the same URL over https, port kept, without HSTS', async () => {
-        const res = await stack.edge.http('/some/page?x=1&y=2');
+      describe('plain HTTP', () => {
+        test('when a page is asked over http, then it is a 301 to the same URL over https, port kept, without HSTS', async () => {
+          const res = await stack.edge.http('/some/page?x=1&y=2');
 
-        expect(res.status).toBe(301);
-        expect(res.headers.location).toBe(`https://localhost:${stack.edge.ports.https}/some/page?x=1&y=2`);
-        expect(res.headers['strict-transport-security']).toBeUndefined();
-        expect(res.headers.server).toBe('nginx');
-      });
-
-      test('when an ACME challenge is asked over http, then the file in ACME_WEBROOT is served, not redirected', async () => {
-        const token = `token-${Date.now()}`;
-        const file = path.join(stack.edge.acmeWebroot, '.well-known', 'acme-challenge', token);
-        await writeFile(file, `${token}.thumbprint`);
-        await chmod(file, 0o644); // read by nginx's workers (nobody)
-
-        const served = await stack.edge.http(`/.well-known/acme-challenge/${token}`);
-        const missing = await stack.edge.http('/.well-known/acme-challenge/no-such-token');
-
-        expect(served.status).toBe(200);
-        expect(served.body).toBe(`${token}.thumbprint`);
-        expect(served.headers['strict-transport-security']).toBeUndefined();
-        expect(missing.status).toBe(404);
-      });
-
-      test('when a request names another host or none, then the connection closes without an answer (444)', async () => {
-        const { http, https } = stack.edge.ports;
-        expect(await rawExchange(http, 'GET / HTTP/1.1\r\nHost: evil.example\r\n\r\n')).toBe('');
-        expect(await rawExchange(http, 'GET / HTTP/1.0\r\n\r\n')).toBe('');
-        // Over https too: a handshake for our name does not let a request for another Host through.
-        const overTls = { servername: 'localhost', ca: stack.edge.certificate };
-        expect(await rawExchange(https, 'GET / HTTP/1.1\r\nHost: evil.example\r\n\r\n', overTls)).toBe('');
-        // The same exchange with our Host is answered, so the empty answers above are the refusal.
-        expect(
-          await rawExchange(
-            https,
-            'GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
-            overTls,
-          ),
-        ).toMatch(/^HTTP\/1\.1 200 /);
-      });
-    });
-
-    describe('HTTPS through to the app', () => {
-      test('when a request passes, then nginx`s access log and the app`s log carry the same request id', async () => {
-        const answer = await stack.edge.https('/api/no-such-thing');
-        const id = answer.headers['x-request-id'] as string;
-        expect(id).toMatch(/^[0-9a-f]{32}$/);
-        expect(accessLineOf(answer)).toBeDefined();
-        // nginx writes its access log line once the response is sent: poll briefly.
-        let line: string | undefined;
-        for (let i = 0; i < 50 && !line; i++) {
-          const log = await readFile(path.join(stack.edge.dir, 'access.log'), 'utf8').catch(() => '');
-          line = log.split('\n').find((l) => l.includes(`request_id=${id}`));
-          if (!line) await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-        expect(line).toMatch(/"GET \/api\/no-such-thing HTTP\/1\.1" 404 /);
-        expect(line).toMatch(/ upstream_time=\d+\.\d{3}$/);
-      });
-
-      test('when the app answers 200 or 404, then HSTS appears exactly once, the app’s own copy hidden, and Server has no version', async () => {
-        // The app really sends one (HSTS_ENABLED): the edge must drop it and add its own.
-        const direct = await request(stack.server.url).get('/healthz');
-        expect(direct.headers['strict-transport-security']).toBe(HSTS);
-
-        const ok = await stack.edge.https('/healthz');
-        expect(ok.status).toBe(200);
-        expect(headerCount(ok, 'strict-transport-security')).toBe(1);
-        expect(ok.headers['strict-transport-security']).toBe(HSTS);
-        expect(ok.headers.server).toBe('nginx');
-
-        expect(appNotFound.status).toBe(404);
-        expect(JSON.parse(appNotFound.body)).toMatchObject({ error: { code: 'not_found' } });
-        expect(headerCount(appNotFound, 'strict-transport-security')).toBe(1);
-        expect(appNotFound.headers['content-security-policy']).toBe(API_CSP);
-      });
-
-      test('when a user logs in through the edge, then the session cookie is __Host-sid, Secure and HttpOnly, and works', async () => {
-        const { email, password } = await createUser(stack.t);
-
-        const res = await stack.edge.https('/api/auth/login', {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ email, password }),
+          expect(res.status).toBe(301);
+          expect(res.headers.location).toBe(`https://localhost:${stack.edge.ports.https}/some/page?x=1&y=2`);
+          expect(res.headers['strict-transport-security']).toBeUndefined();
+          expect(res.headers.server).toBe('nginx');
         });
 
-        expect(res.status).toBe(200);
-        const cookies = (res.headers['set-cookie'] ?? []).map(parseSetCookie);
-        const sid = cookies.find((c) => c.name === '__Host-sid');
-        expect(sid).toBeDefined();
-        expect(sid!.attributes.has('secure')).toBe(true);
-        expect(sid!.attributes.has('httponly')).toBe(true);
-        expect(sid!.attributes.get('path')).toBe('/');
-        expect(sid!.attributes.has('domain')).toBe(false);
+        test('when an ACME challenge is asked over http, then the file in ACME_WEBROOT is served, not redirected', async () => {
+          const token = `token-${Date.now()}`;
+          const file = path.join(stack.edge.acmeWebroot, '.well-known', 'acme-challenge', token);
+          await writeFile(file, `${token}.thumbprint`);
+          await chmod(file, 0o644); // read by nginx's workers (nobody)
 
-        const me = await stack.edge.https('/api/auth/me', {
-          headers: { cookie: `__Host-sid=${sid!.value}` },
-        });
-        expect(me.status).toBe(200);
-        expect(JSON.parse(me.body)).toMatchObject({ email });
-      });
+          const served = await stack.edge.http(`/.well-known/acme-challenge/${token}`);
+          const missing = await stack.edge.http('/.well-known/acme-challenge/no-such-token');
 
-      test('when a client forges X-Forwarded-For, X-Forwarded-Host and X-Request-Id, then the app logs and limits its real address under nginx’s request id', async () => {
-        // A client address of its own (any 127.x works on loopback): the app can only learn it from nginx.
-        const res = await stack.edge.https('/api/auth/me', {
-          localAddress: '127.0.0.3',
-          headers: {
-            'x-forwarded-for': '203.0.113.66',
-            'x-forwarded-host': 'evil.example',
-            'x-request-id': 'client-chosen-id-123',
-          },
+          expect(served.status).toBe(200);
+          expect(served.body).toBe(`${token}.thumbprint`);
+          expect(served.headers['strict-transport-security']).toBeUndefined();
+          expect(missing.status).toBe(404);
         });
 
-        expect(res.status).toBe(401);
-        expect(res.headers['x-request-id']).toMatch(NGINX_REQUEST_ID);
-        const line = accessLineOf(res) as { clientIp?: string; req?: { headers?: Record<string, string> } };
-        expect(line?.clientIp).toBe('127.0.0.3');
-        // Set, not appended: the client's value never reaches the app.
-        expect(line?.req?.headers).toMatchObject({
-          'x-forwarded-for': '127.0.0.3',
-          'x-forwarded-proto': 'https',
-          'x-forwarded-host': 'localhost',
-          host: 'localhost',
-        });
-        expect(stack.t.rawLogs()).not.toContain('203.0.113.66');
-        expect(stack.t.rawLogs()).not.toContain('evil.example');
-        const keys = await scanKeys(stack.t, `${stack.t.config.redisKeyPrefix}rl:*`);
-        expect(keys.some((k) => k.endsWith(':127.0.0.3'))).toBe(true);
-        expect(keys.filter((k) => k.includes('203.0.113.66'))).toEqual([]);
-      });
-    });
-
-    describe('the answers nginx writes itself', () => {
-      test('when a body is larger than 100 kB, then nginx answers 413 in the app’s envelope with the app’s security headers, and the app never sees it', async () => {
-        const body = JSON.stringify({ padding: 'x'.repeat(150 * 1024) });
-
-        // An .html path too: the answer stays JSON whatever the URI's extension says.
-        for (const target of ['/api/users', '/api/page.html']) {
-          const res = await stack.edge.https(target, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body,
-          });
-          expectEdgeEnvelope(res, 413, 'payload_too_large');
-          expect(securityHeadersOf(res)).toEqual(securityHeadersOf(appNotFound));
-          expect(accessLineOf(res)).toBeUndefined();
-        }
-      });
-
-      test('when one client bursts logins, then the excess gets nginx’s 429 envelope with Retry-After, before reaching the app', async () => {
-        const attempt = () =>
-          stack.edge.https('/api/auth/login', {
-            method: 'POST',
-            localAddress: '127.0.0.2',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ email: uniqueEmail('burst'), password: 'wrong password' }),
-          });
-
-        const started = Date.now();
-        const answers = await Promise.all(Array.from({ length: 20 }, attempt));
-        const elapsedS = (Date.now() - started) / 1000;
-
-        const refused = answers.filter((a) => a.status === 429);
-        const passed = answers.filter((a) => a.status !== 429);
-        // 5 a second with a burst of 10: 11 pass at once, one more per 200 ms the burst lasted.
-        expect(refused.length).toBeGreaterThan(0);
-        expect(passed.length).toBeLessThanOrEqual(11 + Math.ceil(elapsedS * 5));
-        expect(passed.map((a) => a.status)).toEqual(passed.map(() => 401));
-        for (const res of refused) {
-          expectEdgeEnvelope(res, 429, 'rate_limited');
-          expect(res.headers['retry-after']).toBe('1');
-          expect(securityHeadersOf(res)).toEqual(securityHeadersOf(appNotFound));
-          expect(accessLineOf(res)).toBeUndefined();
-        }
-
-        // Reading the login page is not limited, even for this client and more than the burst.
-        const pages = await Promise.all(
-          Array.from({ length: 12 }, () => stack.edge.https('/login', { localAddress: '127.0.0.2' })),
-        );
-        expect(pages.map((p) => p.status)).toEqual(pages.map(() => 200));
-      });
-
-      test('when logins are posted under spellings Express also routes (case, trailing slash), then they are limited too', async () => {
-        const spellings = ['/API/Auth/Login', '/api/auth/login/', '/LOGIN'];
-        for (const [i, spelling] of spellings.entries()) {
-          const answers = await Promise.all(
-            Array.from({ length: 25 }, () =>
-              stack.edge.https(spelling, {
-                method: 'POST',
-                localAddress: `127.0.0.${10 + i}`,
-                headers: { 'content-type': 'application/json' },
-                body: '{}',
-              }),
+        test('when a request names another host or none, then the connection closes without an answer (444)', async () => {
+          const { http, https } = stack.edge.ports;
+          expect(await rawExchange(http, 'GET / HTTP/1.1\r\nHost: evil.example\r\n\r\n')).toBe('');
+          expect(await rawExchange(http, 'GET / HTTP/1.0\r\n\r\n')).toBe('');
+          // Over https too: a handshake for our name does not let a request for another Host through.
+          const overTls = { servername: 'localhost', ca: stack.edge.certificate };
+          expect(await rawExchange(https, 'GET / HTTP/1.1\r\nHost: evil.example\r\n\r\n', overTls)).toBe('');
+          // The same exchange with our Host is answered, so the empty answers above are the refusal.
+          expect(
+            await rawExchange(
+              https,
+              'GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
+              overTls,
             ),
-          );
-          expect({ spelling, refused: answers.some((a) => a.status === 429) }).toEqual({
-            spelling,
-            refused: true,
-          });
-        }
+          ).toMatch(/^HTTP\/1\.1 200 /);
+        });
       });
 
-      test('when a request is malformed or its headers or URI too long, then nginx answers in the bad_request envelope or its plain page, never with a version', async () => {
-        const raw = (payload: string) =>
-          rawExchange(stack.edge.ports.https, payload, {
-            servername: 'localhost',
-            ca: stack.edge.certificate,
+      describe('HTTPS through to the app', () => {
+        test('when a request passes, then nginx`s access log and the app`s log carry the same request id', async () => {
+          const answer = await stack.edge.https('/api/no-such-thing');
+          const id = answer.headers['x-request-id'] as string;
+          expect(id).toMatch(/^[0-9a-f]{32}$/);
+          expect(accessLineOf(answer)).toBeDefined();
+          // nginx writes its access log line once the response is sent: poll briefly.
+          let line: string | undefined;
+          for (let i = 0; i < 50 && !line; i++) {
+            const log = await readFile(path.join(stack.edge.dir, 'access.log'), 'utf8').catch(() => '');
+            line = log.split('\n').find((l) => l.includes(`request_id=${id}`));
+            if (!line) await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+          expect(line).toMatch(/"GET \/api\/no-such-thing HTTP\/1\.1" 404 /);
+          expect(line).toMatch(/ upstream_time=\d+\.\d{3}$/);
+        });
+
+        test('when the app answers 200 or 404, then HSTS appears exactly once, the app’s own copy hidden, and Server has no version', async () => {
+          // The app really sends one (HSTS_ENABLED): the edge must drop it and add its own.
+          const direct = await request(stack.server.url).get('/healthz');
+          expect(direct.headers['strict-transport-security']).toBe(HSTS);
+
+          const ok = await stack.edge.https('/healthz');
+          expect(ok.status).toBe(200);
+          expect(headerCount(ok, 'strict-transport-security')).toBe(1);
+          expect(ok.headers['strict-transport-security']).toBe(HSTS);
+          expect(ok.headers.server).toBe('nginx');
+
+          expect(appNotFound.status).toBe(404);
+          expect(JSON.parse(appNotFound.body)).toMatchObject({ error: { code: 'not_found' } });
+          expect(headerCount(appNotFound, 'strict-transport-security')).toBe(1);
+          expect(appNotFound.headers['content-security-policy']).toBe(API_CSP);
+        });
+
+        test('when a user logs in through the edge, then the session cookie is __Host-sid, Secure and HttpOnly, and works', async () => {
+          const { email, password } = await createUser(stack.t);
+
+          const res = await stack.edge.https('/api/auth/login', {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ email, password }),
           });
-        const cases = {
-          'a malformed header line': [
-            'GET /healthz HTTP/1.1\r\nHost: localhost\r\nno colon here\r\n\r\n',
-            400,
-          ],
-          'a header over the header buffers': [
-            `GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'b'.repeat(10_000)}\r\n\r\n`,
-            400,
-          ],
-        } as const;
-        for (const [name, [payload, status]] of Object.entries(cases)) {
-          const answer = await raw(payload);
-          const [head = '', body = ''] = answer.split('\r\n\r\n');
-          const statusLine = head.split('\r\n')[0];
-          expect({ name, statusLine }).toEqual({
-            name,
-            statusLine: expect.stringMatching(new RegExp(`^HTTP/1\\.1 ${status} `)) as string,
+
+          expect(res.status).toBe(200);
+          const cookies = (res.headers['set-cookie'] ?? []).map(parseSetCookie);
+          const sid = cookies.find((c) => c.name === '__Host-sid');
+          expect(sid).toBeDefined();
+          expect(sid!.attributes.has('secure')).toBe(true);
+          expect(sid!.attributes.has('httponly')).toBe(true);
+          expect(sid!.attributes.get('path')).toBe('/');
+          expect(sid!.attributes.has('domain')).toBe(false);
+
+          const me = await stack.edge.https('/api/auth/me', {
+            headers: { cookie: `__Host-sid=${sid!.value}` },
           });
-          expect({ name, body: JSON.parse(body) as unknown }).toEqual({
-            name,
-            body: {
-              error: {
-                code: 'bad_request',
-                message: expect.any(String),
-                requestId: expect.stringMatching(NGINX_REQUEST_ID),
-              },
+          expect(me.status).toBe(200);
+          expect(JSON.parse(me.body)).toMatchObject({ email });
+        });
+
+        test('when a client forges X-Forwarded-For, X-Forwarded-Host and X-Request-Id, then the app logs and limits its real address under nginx’s request id', async () => {
+          // A client address of its own (any 127.x works on loopback): the app can only learn it from nginx.
+          const res = await stack.edge.https('/api/auth/me', {
+            localAddress: '127.0.0.3',
+            headers: {
+              'x-forwarded-for': '203.0.113.66',
+              'x-forwarded-host': 'evil.example',
+              'x-request-id': 'client-chosen-id-123',
             },
           });
-          expect(head).toMatch(/^Server: nginx\r?$/m);
-          expect(head).toMatch(/^X-Content-Type-Options: nosniff\r?$/im);
-          expect(answer).not.toMatch(/nginx\/\d/);
-        }
 
-        // A URI over the buffers: nginx's own page (a named location cannot take it), with no version.
-        const long = await raw(`GET /${'a'.repeat(10_000)} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
-        expect(long).toMatch(/^HTTP\/1\.1 414 /);
-        expect(long).toMatch(/^Server: nginx\r?$/m);
-        expect(long).not.toMatch(/nginx\/\d/);
+          expect(res.status).toBe(401);
+          expect(res.headers['x-request-id']).toMatch(NGINX_REQUEST_ID);
+          const line = accessLineOf(res) as { clientIp?: string; req?: { headers?: Record<string, string> } };
+          expect(line?.clientIp).toBe('127.0.0.3');
+          // Set, not appended: the client's value never reaches the app.
+          expect(line?.req?.headers).toMatchObject({
+            'x-forwarded-for': '127.0.0.3',
+            'x-forwarded-proto': 'https',
+            'x-forwarded-host': 'localhost',
+            host: 'localhost',
+          });
+          expect(stack.t.rawLogs()).not.toContain('203.0.113.66');
+          expect(stack.t.rawLogs()).not.toContain('evil.example');
+          const keys = await scanKeys(stack.t, `${stack.t.config.redisKeyPrefix}rl:*`);
+          expect(keys.some((k) => k.endsWith(':127.0.0.3'))).toBe(true);
+          expect(keys.filter((k) => k.includes('203.0.113.66'))).toEqual([]);
+        });
       });
 
-      test('when the app is down, then nginx answers 502 in the service_unavailable envelope with Retry-After', async () => {
-        await stack.server.close();
+      describe('the answers nginx writes itself', () => {
+        test('when a body is larger than 100 kB, then nginx answers 413 in the app’s envelope with the app’s security headers, and the app never sees it', async () => {
+          const body = JSON.stringify({ padding: 'x'.repeat(150 * 1024) });
 
-        const res = await stack.edge.https('/api/auth/me');
+          // An .html path too: the answer stays JSON whatever the URI's extension says.
+          for (const target of ['/api/users', '/api/page.html']) {
+            const res = await stack.edge.https(target, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body,
+            });
+            expectEdgeEnvelope(res, 413, 'payload_too_large');
+            expect(securityHeadersOf(res)).toEqual(securityHeadersOf(appNotFound));
+            expect(accessLineOf(res)).toBeUndefined();
+          }
+        });
 
-        expectEdgeEnvelope(res, 502, 'service_unavailable');
-        expect(res.headers['retry-after']).toBe('5');
-        expect(securityHeadersOf(res)).toEqual(securityHeadersOf(appNotFound));
+        test('when one client bursts logins, then the excess gets nginx’s 429 envelope with Retry-After, before reaching the app', async () => {
+          const attempt = () =>
+            stack.edge.https('/api/auth/login', {
+              method: 'POST',
+              localAddress: '127.0.0.2',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ email: uniqueEmail('burst'), password: 'wrong password' }),
+            });
+
+          const started = Date.now();
+          const answers = await Promise.all(Array.from({ length: 20 }, attempt));
+          const elapsedS = (Date.now() - started) / 1000;
+
+          const refused = answers.filter((a) => a.status === 429);
+          const passed = answers.filter((a) => a.status !== 429);
+          // 5 a second with a burst of 10: 11 pass at once, one more per 200 ms the burst lasted.
+          expect(refused.length).toBeGreaterThan(0);
+          expect(passed.length).toBeLessThanOrEqual(11 + Math.ceil(elapsedS * 5));
+          expect(passed.map((a) => a.status)).toEqual(passed.map(() => 401));
+          for (const res of refused) {
+            expectEdgeEnvelope(res, 429, 'rate_limited');
+            expect(res.headers['retry-after']).toBe('1');
+            expect(securityHeadersOf(res)).toEqual(securityHeadersOf(appNotFound));
+            expect(accessLineOf(res)).toBeUndefined();
+          }
+
+          // Reading the login page is not limited, even for this client and more than the burst.
+          const pages = await Promise.all(
+            Array.from({ length: 12 }, () => stack.edge.https('/login', { localAddress: '127.0.0.2' })),
+          );
+          expect(pages.map((p) => p.status)).toEqual(pages.map(() => 200));
+        });
+
+        test('when logins are posted under spellings Express also routes (case, trailing slash), then they are limited too', async () => {
+          const spellings = ['/API/Auth/Login', '/api/auth/login/', '/LOGIN'];
+          for (const [i, spelling] of spellings.entries()) {
+            const answers = await Promise.all(
+              Array.from({ length: 25 }, () =>
+                stack.edge.https(spelling, {
+                  method: 'POST',
+                  localAddress: `127.0.0.${10 + i}`,
+                  headers: { 'content-type': 'application/json' },
+                  body: '{}',
+                }),
+              ),
+            );
+            expect({ spelling, refused: answers.some((a) => a.status === 429) }).toEqual({
+              spelling,
+              refused: true,
+            });
+          }
+        });
+
+        test('when a request is malformed or its headers or URI too long, then nginx answers in the bad_request envelope or its plain page, never with a version', async () => {
+          const raw = (payload: string) =>
+            rawExchange(stack.edge.ports.https, payload, {
+              servername: 'localhost',
+              ca: stack.edge.certificate,
+            });
+          const cases = {
+            'a malformed header line': [
+              'GET /healthz HTTP/1.1\r\nHost: localhost\r\nno colon here\r\n\r\n',
+              400,
+            ],
+            'a header over the header buffers': [
+              `GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'b'.repeat(10_000)}\r\n\r\n`,
+              400,
+            ],
+          } as const;
+          for (const [name, [payload, status]] of Object.entries(cases)) {
+            const answer = await raw(payload);
+            const [head = '', body = ''] = answer.split('\r\n\r\n');
+            const statusLine = head.split('\r\n')[0];
+            expect({ name, statusLine }).toEqual({
+              name,
+              statusLine: expect.stringMatching(new RegExp(`^HTTP/1\\.1 ${status} `)) as string,
+            });
+            expect({ name, body: JSON.parse(body) as unknown }).toEqual({
+              name,
+              body: {
+                error: {
+                  code: 'bad_request',
+                  message: expect.any(String),
+                  requestId: expect.stringMatching(NGINX_REQUEST_ID),
+                },
+              },
+            });
+            expect(head).toMatch(/^Server: nginx\r?$/m);
+            expect(head).toMatch(/^X-Content-Type-Options: nosniff\r?$/im);
+            expect(answer).not.toMatch(/nginx\/\d/);
+          }
+
+          // A URI over the buffers: nginx's own page (a named location cannot take it), with no version.
+          const long = await raw(`GET /${'a'.repeat(10_000)} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+          expect(long).toMatch(/^HTTP\/1\.1 414 /);
+          expect(long).toMatch(/^Server: nginx\r?$/m);
+          expect(long).not.toMatch(/nginx\/\d/);
+        });
+
+        test('when the app is down, then nginx answers 502 in the service_unavailable envelope with Retry-After', async () => {
+          await stack.server.close();
+
+          const res = await stack.edge.https('/api/auth/me');
+
+          expectEdgeEnvelope(res, 502, 'service_unavailable');
+          expect(res.headers['retry-after']).toBe('5');
+          expect(securityHeadersOf(res)).toEqual(securityHeadersOf(appNotFound));
+        });
+      });
+
+      describe('at the end', () => {
+        test('when the edge is stopped, then no nginx process of it is left', async () => {
+          const master = await stack.edge.masterPid();
+          expect(master).toBeDefined();
+          const workers = pgrep('-P', String(master));
+          expect(workers.length).toBeGreaterThan(0);
+
+          await stack.edge.stop();
+
+          expect(pgrep('-f', stack.edge.dir)).toEqual([]);
+          expect([master!, ...workers].filter(isRunning)).toEqual([]);
+        });
       });
     });
-
-    describe('at the end', () => {
-      test('when the edge is stopped, then no nginx process of it is left', async () => {
-        const master = await stack.edge.masterPid();
-        expect(master).toBeDefined();
-        const workers = pgrep('-P', String(master));
-        expect(workers.length).toBeGreaterThan(0);
-
-        await stack.edge.stop();
-
-        expect(pgrep('-f', stack.edge.dir)).toEqual([]);
-        expect([master!, ...workers].filter(isRunning)).toEqual([]);
-      });
-    });
-  });
-});
+  },
+);

@@ -40,7 +40,7 @@ const runScript = (command: string, dir: string, env: Record<string, string | un
     timeoutMs: 10_000,
   });
 
-describeWithTool('envsubst', 'apt-get install gettext-base', 'the nginx templates', () => {
+describeWithTool('envsubst', 'run these suites with npm run test:edge', 'the nginx templates', () => {
   let work: string;
 
   beforeAll(async () => {

@@ -147,6 +147,29 @@ describe('graceful shutdown of the server process', () => {
     );
   });
 
+  test('when requests keep coming after SIGTERM, then the drain still ends, well before SHUTDOWN_TIMEOUT_MS, and the process exits 0', async () => {
+    const server = await startServer(serverEnv({ SHUTDOWN_TIMEOUT_MS: '10000' }));
+    let sending = true;
+    // A request every 50 ms: never the quiet moment that ends the drain on its own.
+    const traffic = (async () => {
+      while (sending) {
+        await fetch(`http://127.0.0.1:${server.port}/healthz`).catch(() => undefined);
+        await sleep(50);
+      }
+    })();
+    await sleep(200);
+
+    server.child.kill('SIGTERM');
+    const exit = await server.waitForExit(8000);
+    sending = false;
+    await traffic;
+
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(server.logs.map((line) => line.msg)).not.toContain(
+      'shutdown timeout: closing remaining connections',
+    );
+  });
+
   test('when SIGINT arrives, then the process shuts down the same way and exits 0', async () => {
     const server = await startServer(serverEnv());
 

@@ -149,9 +149,28 @@ export class ComposeProject {
     }
   }
 
-  /** Everything gone: containers, networks, volumes and the app image; then the copy. */
+  /**
+   * Everything gone: containers, networks, volumes and the app image; then the copy. When `down` fails,
+   * whatever carries the project's label is removed directly, so a failed run leaves nothing behind.
+   */
   async destroy(): Promise<void> {
-    await this.compose(['down', '--volumes', '--remove-orphans', '--timeout', '5'], { timeoutMs: 180_000 });
+    const down = await this.compose(['down', '--volumes', '--remove-orphans', '--timeout', '5'], {
+      timeoutMs: 180_000,
+    });
+    if (down.code !== 0) {
+      const label = `label=com.docker.compose.project=${this.name}`;
+      const ids = async (kind: string[]) =>
+        (await runCommand('docker', [...kind, '--quiet', '--filter', label], { env: this.env })).stdout
+          .split('\n')
+          .filter(Boolean);
+      const remove = async (kind: string[], list: string[]) => {
+        if (list.length > 0)
+          await runCommand('docker', [...kind, ...list], { env: this.env, timeoutMs: 120_000 });
+      };
+      await remove(['rm', '--force', '--volumes'], await ids(['ps', '--all']));
+      await remove(['network', 'rm'], await ids(['network', 'ls']));
+      await remove(['volume', 'rm', '--force'], await ids(['volume', 'ls']));
+    }
     await runCommand('docker', ['image', 'rm', '--force', this.appImage], { env: this.env });
     rmSync(this.dir, { recursive: true, force: true });
   }

@@ -38,6 +38,10 @@ if [ "$1" = postgres ]; then
     exec setpriv --reuid=postgres --regid=postgres --init-groups "${BASH_SOURCE[0]}" "$@"
   fi
 
+  # Started as postgres or any other user (--user): no chown, but PGDATA must exist and be private.
+  mkdir -p "$PGDATA"
+  chmod 0700 "$PGDATA" || true
+
   if [ ! -s "$PGDATA/PG_VERSION" ]; then
     file_env POSTGRES_PASSWORD
     file_env POSTGRES_USER postgres
