@@ -35,7 +35,11 @@ export interface AppConfig {
   readonly trustProxy: number;
   readonly logLevel: LogLevel;
   readonly shutdownTimeoutMs: number;
-  readonly admin: { readonly email: string | undefined; readonly password: string | undefined };
+  readonly admin: {
+    readonly email: string | undefined;
+    readonly password: string | undefined;
+    readonly name: string | undefined;
+  };
   readonly registrationEnabled: boolean;
   readonly passwordMinLength: number;
   /** Minimum zxcvbn score (0-4) a new password needs. */
@@ -129,6 +133,8 @@ const envSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: intInRange(100, 600_000).default(10_000),
   ADMIN_EMAIL: z.string().trim().toLowerCase().pipe(z.email().max(254)).optional(),
   ADMIN_PASSWORD: z.string().optional(),
+  // Checked by the seed with the same rules as every user's name (src/users/users.schemas.ts).
+  ADMIN_NAME: z.string().optional(),
   REGISTRATION_ENABLED: z
     .enum(['true', 'false'])
     .transform((v) => v === 'true')
@@ -228,7 +234,7 @@ export function loadConfig(
     trustProxy: e.TRUST_PROXY,
     logLevel: e.LOG_LEVEL,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
-    admin: Object.freeze({ email: e.ADMIN_EMAIL, password: e.ADMIN_PASSWORD }),
+    admin: Object.freeze({ email: e.ADMIN_EMAIL, password: e.ADMIN_PASSWORD, name: e.ADMIN_NAME }),
     registrationEnabled: e.REGISTRATION_ENABLED,
     passwordMinLength: e.PASSWORD_MIN_LENGTH,
     passwordMinScore: e.PASSWORD_MIN_SCORE,

@@ -6,7 +6,7 @@ import { createDb } from '../src/lib/db';
 import { createLogger } from '../src/lib/logger';
 import { createPasswordHasher } from '../src/lib/passwords';
 import { createUsersRepository } from '../src/users/users.repository';
-import { emailSchema } from '../src/users/users.schemas';
+import { emailSchema, nameSchema } from '../src/users/users.schemas';
 import { createAccount } from '../src/users/users.service';
 
 /**
@@ -14,6 +14,9 @@ import { createAccount } from '../src/users/users.service';
  * email. Idempotent, and the only way an admin appears from nothing: there are no default credentials.
  * The password goes through the same policy as every other, and is never printed.
  */
+/** The first admin's display name when ADMIN_NAME is not set. */
+const DEFAULT_ADMIN_NAME = 'Administrator';
+
 async function main(): Promise<number> {
   dotenv.config({ quiet: true });
   const config = loadConfig(process.env);
@@ -21,6 +24,11 @@ async function main(): Promise<number> {
   if (!email || !password) {
     process.stdout.write('seed: ADMIN_EMAIL and ADMIN_PASSWORD are not both set; no admin created\n');
     return 0;
+  }
+  // Checked before anything touches the database; an empty ADMIN_NAME (.env.example's) means the default.
+  const name = nameSchema.safeParse(config.admin.name || DEFAULT_ADMIN_NAME);
+  if (!name.success) {
+    throw new ConfigError([`ADMIN_NAME ${name.error.issues[0]?.message ?? 'is not a valid name'}`]);
   }
   const logger = createLogger({ level: 'warn', pretty: false });
   const db = createDb({ url: config.databaseUrl, logger });
@@ -37,7 +45,7 @@ async function main(): Promise<number> {
     });
     const created = await createAccount(
       { users, passwords: createPasswordHasher(), passwordPolicy },
-      { email: normalized, name: 'Administrator', password, role: 'admin' },
+      { email: normalized, name: name.data, password, role: 'admin' },
     ).then(
       () => true,
       (error: unknown) => {

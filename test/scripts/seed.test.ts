@@ -67,6 +67,37 @@ describe('seed', () => {
     expect(output(result)).not.toContain(password);
   });
 
+  test('when ADMIN_NAME is set, then the admin gets that name; unset or empty, the name is Administrator', async () => {
+    const named = adminEmail();
+    expect(
+      (await seed({ ADMIN_EMAIL: named, ADMIN_PASSWORD: goodPassword(), ADMIN_NAME: '  Ada Admin ' })).code,
+    ).toBe(0);
+    const unnamed = adminEmail();
+    expect((await seed({ ADMIN_EMAIL: unnamed, ADMIN_PASSWORD: goodPassword(), ADMIN_NAME: '' })).code).toBe(
+      0,
+    );
+
+    const nameOf = async (email: string) =>
+      (await db.query<{ name: string }>('SELECT name FROM users WHERE email = $1', [email.toLowerCase()]))
+        .rows[0]?.name;
+    expect(await nameOf(named)).toBe('Ada Admin');
+    expect(await nameOf(unnamed)).toBe('Administrator');
+  });
+
+  test('when ADMIN_NAME breaks the name rules, then it exits non-zero naming the variable and creates nobody', async () => {
+    const email = adminEmail();
+    const result = await seed({
+      ADMIN_EMAIL: email,
+      ADMIN_PASSWORD: goodPassword(),
+      ADMIN_NAME: 'x'.repeat(101),
+    });
+
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('ADMIN_NAME');
+    expect(result.stderr).not.toMatch(/\n\s+at /); // a message, not a stack trace
+    expect(await usersWithEmail(email.toLowerCase())).toEqual([]);
+  });
+
   test('when it runs again with the same admin, then nothing changes: same id, same password hash', async () => {
     const email = adminEmail();
     const password = goodPassword();
