@@ -9,14 +9,14 @@ import { createUsersRepository } from '../src/users/users.repository';
 import { emailSchema, nameSchema } from '../src/users/users.schemas';
 import { createAccount } from '../src/users/users.service';
 
+/** The first admin's display name when ADMIN_NAME is not set. */
+const DEFAULT_ADMIN_NAME = 'Administrator';
+
 /**
  * Creates the first admin from ADMIN_EMAIL / ADMIN_PASSWORD when both are set and no account has that
  * email. Idempotent, and the only way an admin appears from nothing: there are no default credentials.
  * The password goes through the same policy as every other, and is never printed.
  */
-/** The first admin's display name when ADMIN_NAME is not set. */
-const DEFAULT_ADMIN_NAME = 'Administrator';
-
 async function main(): Promise<number> {
   dotenv.config({ quiet: true });
   const config = loadConfig(process.env);

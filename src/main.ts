@@ -98,18 +98,15 @@ function main(): void {
     }
     lifecycle.shuttingDown = true;
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
-    let timedOut = false;
     const force = setTimeout(() => {
-      timedOut = true;
       logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timeout: closing remaining connections');
       server.closeAllConnections();
     }, config.shutdownTimeoutMs);
     for (const res of openResponses) if (!res.headersSent) res.setHeader('Connection', 'close');
     await drain(Date.now(), Math.min(DRAIN_MAX_MS, config.shutdownTimeoutMs / 2));
-    // Stops accepting; idle keep-alive sockets close now, busy ones after their response.
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    if (timedOut) server.closeAllConnections();
-    await closed;
+    // Stops accepting; idle keep-alive sockets close now, busy ones after their response (the drain
+    // ends by half of SHUTDOWN_TIMEOUT_MS, so `force` is still armed for them).
+    await new Promise<void>((resolve) => server.close(() => resolve()));
     clearTimeout(force);
     await Promise.allSettled([db.close(), redis.close()]);
     logger.info('shutdown complete');

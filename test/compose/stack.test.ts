@@ -1,14 +1,9 @@
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import {
-  ComposeProject,
-  edgeHttp,
-  edgeHttps,
-  serviceOf,
-  type Answer,
-  type DockerContainer,
-} from '../support/compose-project';
+import { ComposeProject, serviceOf, type DockerContainer } from '../support/compose-project';
+import { log } from './docker-setup';
+import { requestEdge, type EdgeAnswer as Answer } from '../support/nginx-edge';
 import { ROOT } from '../support/run-script';
 
 /**
@@ -31,15 +26,13 @@ let adminCookie = '';
 const secrets: Record<string, string> = {};
 
 const ERASE_LINE = `${String.fromCharCode(27)}[2K`;
-const report = (line: string) => process.stderr.write(`compose-test: ${line}\n`);
 const json = (a: Answer) => JSON.parse(a.body) as Record<string, unknown>;
 const api = (
   method: string,
   pathAndQuery: string,
   { cookie, body }: { cookie?: string; body?: unknown } = {},
 ) =>
-  edgeHttps(https443, pathAndQuery, {
-    ca: certificate,
+  requestEdge({ port: https443, secure: true, ca: certificate, timeoutMs: 30_000 }, pathAndQuery, {
     method,
     headers: {
       ...(cookie ? { Cookie: cookie } : {}),
@@ -131,7 +124,7 @@ describe('docker compose up, as a new user runs it', () => {
     const size = Number(
       await project.docker(['image', 'inspect', '--format', '{{.Size}}', project.appImage]),
     );
-    report(
+    log(
       `images: ${IMAGES}; docker compose up -d --wait took ${seconds.toFixed(0)} s; app image ${(size / 1e6).toFixed(0)} MB`,
     );
 
@@ -183,7 +176,7 @@ describe('docker compose up, as a new user runs it', () => {
   });
 
   test('when nginx is asked over plain http, then it redirects to https', async () => {
-    const answer = await edgeHttp(http80, '/login?next=%2F');
+    const answer = await requestEdge({ port: http80, secure: false }, '/login?next=%2F');
     expect(answer.status).toBe(301);
     expect(answer.headers.location).toBe('https://localhost/login?next=%2F');
   });
@@ -497,7 +490,7 @@ describe('restarts', () => {
       (l) => l.time >= shutdown!.time && l.req?.method === 'POST' && l.res?.statusCode === 201,
     );
     expect(servedAfter.length).toBeGreaterThan(0);
-    report(`graceful stop: ${servedAfter.length} of ${answers.length} requests finished after SIGTERM`);
+    log(`graceful stop: ${servedAfter.length} of ${answers.length} requests finished after SIGTERM`);
 
     await project.mustCompose(['up', '--detach', '--wait']);
     await connect();

@@ -152,6 +152,9 @@ describe('compose app hardening', () => {
       nginx: ['CHOWN', 'NET_BIND_SERVICE', 'SETGID', 'SETUID'],
       certbot: [],
     });
+    // Without a capability, a root entrypoint could not switch user: these start as the user.
+    expect(service('postgres').user).toBe('999:999');
+    expect(service('redis').user).toBe('999:999');
   });
 
   test('when the app is stopped, then Docker waits longer than the app`s own shutdown deadline', () => {

@@ -7,8 +7,9 @@ import { ROOT } from '../support/run-script';
 /**
  * npm run test:edge: the nginx edge suites (test/edge) inside a container made from the nginx image the
  * stack names (runner/Dockerfile), so they test that release and its OpenSSL rather than whatever nginx
- * the host has (with TEST_IMAGES=official; a stand-in run tests Debian trixie's nginx 1.26). The container shares the host's network: the suites start the app, nginx, pebble and
- * their clients on 127.0.0.1, and reach the host's Postgres and Redis there. Arguments go to jest.
+ * the host has (with TEST_IMAGES=official; a stand-in run tests Debian trixie's nginx 1.26). The
+ * container shares the host's network: the suites start the app, nginx, pebble and their clients on
+ * 127.0.0.1, and reach the host's Postgres and Redis there. Arguments go to jest.
  *
  * Images, engine and skipping as for the compose test (test/compose/run.ts, TEST_IMAGES).
  */

@@ -1,12 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { describeResult, runCommand, type CommandResult } from './commands';
-import { collect, type EdgeAnswer } from './nginx-edge';
 import { ROOT } from './run-script';
 
 /**
@@ -15,8 +12,6 @@ import { ROOT } from './run-script';
  * only publishes nginx on ephemeral ports of 127.0.0.1. Every `docker compose` command runs in that copy
  * with COMPOSE_PROJECT_NAME and COMPOSE_FILE set, so the README's commands work there as written.
  */
-
-export type Answer = EdgeAnswer;
 
 export interface ProjectOptions {
   /** Extra compose files (YAML text), merged after the ports override. */
@@ -248,50 +243,4 @@ function copyWorkingTree(target: string): void {
     mkdirSync(path.dirname(path.join(target, file)), { recursive: true });
     cpSync(from, path.join(target, file), { preserveTimestamps: true });
   }
-}
-
-/** An HTTPS request to nginx on 127.0.0.1:port for `host` (SNI and Host), trusting `ca`. */
-export function edgeHttps(
-  port: number,
-  pathAndQuery: string,
-  {
-    host = 'localhost',
-    ca,
-    method = 'GET',
-    headers = {},
-    body,
-  }: { host?: string; ca?: string; method?: string; headers?: http.OutgoingHttpHeaders; body?: string } = {},
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      {
-        host: '127.0.0.1',
-        port,
-        servername: host,
-        path: pathAndQuery,
-        method,
-        ca,
-        headers: { Host: host, ...headers, ...(body ? { 'Content-Length': Buffer.byteLength(body) } : {}) },
-        agent: false,
-        timeout: 30_000,
-      },
-      (res) => collect(res, resolve, reject),
-    );
-    req.on('timeout', () => req.destroy(new Error(`${method} ${pathAndQuery}: no answer within 30 s`)));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-/** A plain HTTP request to nginx on 127.0.0.1:port with Host `host`. */
-export function edgeHttp(port: number, pathAndQuery: string, host = 'localhost'): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: '127.0.0.1', port, path: pathAndQuery, headers: { Host: host }, agent: false, timeout: 30_000 },
-      (res) => collect(res, resolve, reject),
-    );
-    req.on('timeout', () => req.destroy(new Error(`GET ${pathAndQuery}: no answer within 30 s`)));
-    req.on('error', reject);
-    req.end();
-  });
 }

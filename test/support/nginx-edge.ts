@@ -82,8 +82,46 @@ export interface Edge {
   stop(): Promise<void>;
 }
 
+/** Where a request to an nginx edge goes: always 127.0.0.1, with `host` as Host (and SNI over TLS). */
+export interface EdgeTarget {
+  port: number;
+  secure: boolean;
+  /** Default: localhost. */
+  host?: string;
+  /** The CA a TLS client trusts (the served certificate, for a self-signed one). */
+  ca?: string;
+  /** A deadline that catches a hung answer (default 10 s). */
+  timeoutMs?: number;
+}
+
+/** One request to an nginx edge, on a fresh connection; resolves with the whole answer. */
+export function requestEdge(
+  { port, secure, host = 'localhost', ca, timeoutMs = 10_000 }: EdgeTarget,
+  pathAndQuery: string,
+  { method = 'GET', headers = {}, body, localAddress }: EdgeRequest = {},
+): Promise<EdgeAnswer> {
+  return new Promise((resolve, reject) => {
+    const common = {
+      host: '127.0.0.1',
+      port,
+      method,
+      path: pathAndQuery,
+      headers: { host, ...headers },
+      agent: false as const,
+      timeout: timeoutMs,
+      ...(localAddress ? { localAddress } : {}),
+    };
+    const req = secure
+      ? https.request({ ...common, servername: host, ca }, (res) => collect(res, resolve, reject))
+      : http.request(common, (res) => collect(res, resolve, reject));
+    req.on('timeout', () => req.destroy(new Error(`${method} ${pathAndQuery} timed out`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 /** Reads a whole response into an EdgeAnswer. */
-export function collect(
+function collect(
   res: http.IncomingMessage,
   resolve: (answer: EdgeAnswer) => void,
   reject: (e: Error) => void,
@@ -131,30 +169,12 @@ export async function startEdge({ ports, upstream }: { ports: EdgePorts; upstrea
     throw new Error(`nginx-local.sh start failed (${started.code}):\n${started.stdout}\n${started.stderr}`);
   }
 
-  const request = (
-    secure: boolean,
-    pathAndQuery: string,
-    { method = 'GET', headers = {}, body, localAddress }: EdgeRequest = {},
-  ): Promise<EdgeAnswer> =>
-    new Promise((resolve, reject) => {
-      const common = {
-        host: '127.0.0.1',
-        method,
-        path: pathAndQuery,
-        headers: { host: 'localhost', ...headers },
-        agent: false as const,
-        timeout: 10_000,
-        ...(localAddress ? { localAddress } : {}),
-      };
-      const req = secure
-        ? https.request({ ...common, port: ports.https, servername: 'localhost', ca: cert }, (res) =>
-            collect(res, resolve, reject),
-          )
-        : http.request({ ...common, port: ports.http }, (res) => collect(res, resolve, reject));
-      req.on('timeout', () => req.destroy(new Error(`${method} ${pathAndQuery} timed out`)));
-      req.on('error', reject);
-      req.end(body);
-    });
+  const request = (secure: boolean, pathAndQuery: string, options?: EdgeRequest) =>
+    requestEdge(
+      secure ? { port: ports.https, secure, ca: cert } : { port: ports.http, secure },
+      pathAndQuery,
+      options,
+    );
 
   const masterPid = async () => {
     const pid = Number(await readFile(path.join(dir, 'nginx.pid'), 'utf8').catch(() => ''));
