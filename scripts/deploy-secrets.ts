@@ -50,12 +50,12 @@ export const DATABASE = { host: 'postgres', port: 5432, name: 'app', user: 'app'
 export const REDIS = { host: 'redis', port: 6379 } as const;
 
 /** 256 bits, URL-safe (no escaping inside a connection URL or a config file). */
-export function randomPassword(): string {
+function randomPassword(): string {
   return randomBytes(32).toString('base64url');
 }
 
 /** 384 bits: 64 characters, twice the minimum the app accepts. */
-export function randomSessionSecret(): string {
+function randomSessionSecret(): string {
   return randomBytes(48).toString('base64url');
 }
 
@@ -71,7 +71,7 @@ export function redisConf(password: string): string {
   return `# Written by scripts/deploy-secrets.ts; the rest of the configuration is in docker-compose.yml.\nrequirepass ${password}\n`;
 }
 
-export function passwordFromRedisConf(conf: string): string | undefined {
+function passwordFromRedisConf(conf: string): string | undefined {
   return /^requirepass (\S+)$/m.exec(conf)?.[1];
 }
 

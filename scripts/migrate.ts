@@ -4,11 +4,6 @@ import dotenv from 'dotenv';
 import { Client, escapeIdentifier } from 'pg';
 import { ConfigError, loadConfig } from '../config/config';
 
-/**
- * Applies pending SQL migrations from migrations/ with node-pg-migrate: each migration in its own
- * transaction and recorded in `pgmigrations`, so re-running is a no-op. An advisory lock makes a
- * second concurrent run wait and then find nothing to do, instead of applying twice.
- */
 /** The folder holding package.json, whether this runs from scripts/ (tsx) or dist/scripts/ (built). */
 function projectRoot(): string {
   let dir = __dirname;
@@ -49,6 +44,11 @@ async function createDatabaseIfMissing(databaseUrl: string): Promise<void> {
   }
 }
 
+/**
+ * Applies pending SQL migrations from migrations/ with node-pg-migrate: each migration in its own
+ * transaction and recorded in `pgmigrations`, so re-running is a no-op. An advisory lock makes a
+ * second concurrent run wait and then find nothing to do, instead of applying twice.
+ */
 async function main(): Promise<void> {
   dotenv.config({ quiet: true });
   const config = loadConfig(process.env);

@@ -39,12 +39,8 @@ async function main(): Promise<number> {
       process.stdout.write(`seed: ${normalized} already exists; nothing changed\n`);
       return 0;
     }
-    const passwordPolicy = createPasswordPolicy({
-      minLength: config.passwordMinLength,
-      minScore: config.passwordMinScore,
-    });
     const created = await createAccount(
-      { users, passwords: createPasswordHasher(), passwordPolicy },
+      { users, passwords: createPasswordHasher(), passwordPolicy: createPasswordPolicy(config) },
       { email: normalized, name: name.data, password, role: 'admin' },
     ).then(
       () => true,

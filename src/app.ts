@@ -3,13 +3,15 @@ import { pinoHttp } from 'pino-http';
 import type { AppConfig } from '../config/config';
 import { createAuthRouter } from './auth/auth.routes';
 import { createAuthService } from './auth/auth.service';
+import { createLoginThrottle } from './auth/login-throttle';
 import { createPasswordPolicy } from './auth/password-policy';
+import { createReauthentication } from './auth/reauthentication';
 import { createSessionIndex, createSessionMiddleware, loadSessionUser } from './auth/sessions';
 import { createErrorHandler, notFound } from './http/error-handler';
 import { crossOriginGuard } from './http/cross-origin';
 import { createHealthRouter, type Lifecycle } from './http/health';
 import { jsonBody } from './http/json-body';
-import { createLoginThrottle, createRequestLimits } from './http/rate-limit';
+import { createRequestLimits } from './http/rate-limit';
 import { requestContext } from './http/request-context';
 import { noStore, securityHeaders } from './http/security-headers';
 import type { Db } from './lib/db';
@@ -35,14 +37,12 @@ export interface AppDeps {
 export function buildApp(deps: AppDeps): Express {
   const { config, db, redis, logger, passwords, lifecycle } = deps;
 
-  const passwordPolicy = createPasswordPolicy({
-    minLength: config.passwordMinLength,
-    minScore: config.passwordMinScore,
-  });
+  const passwordPolicy = createPasswordPolicy(config);
   const sessions = createSessionIndex(config, redis);
-  const usersService = createUsersService({ db, passwords, passwordPolicy, sessions });
+  const reauthentication = createReauthentication({ config, redis, db, passwords });
+  const usersService = createUsersService({ db, passwords, passwordPolicy, sessions, reauthentication });
   const loginThrottle = createLoginThrottle(config, redis);
-  const authService = createAuthService({ db, passwords, passwordPolicy, loginThrottle });
+  const authService = createAuthService({ db, passwords, passwordPolicy, loginThrottle, reauthentication });
   const limits = createRequestLimits(config, redis);
 
   const app = express();
@@ -83,7 +83,7 @@ export function buildApp(deps: AppDeps): Express {
   const api = express.Router();
   api.use(jsonBody);
   api.use('/auth', createAuthRouter({ config, authService, usersService, sessions, limits }));
-  api.use('/users', createUsersRouter({ usersService, sessions, config, limits }));
+  api.use('/users', createUsersRouter({ usersService, sessions, config }));
   app.use('/api', api);
 
   // Pages (src/web): login, home, logout; browser routes get HTML error pages, /api keeps JSON.

@@ -1,9 +1,25 @@
+import type { LoginLockout } from './auth/login-throttle';
+import type { SecurityEvent } from './http/security-events';
+
+/**
+ * A security event that a refusal stands for. The error carries it and `logRefusal` writes it, so a
+ * refused request is logged the same way whichever layer refused it (ASVS 16.3.1-16.3.3), and a
+ * layer never logs and throws by hand.
+ */
+export interface RefusalEvent {
+  name: SecurityEvent;
+  fields?: Record<string, unknown>;
+}
+
 /**
  * Errors the app means to show. Each has a stable `code` clients can branch on and an HTTP status;
  * the error handler turns them into the JSON envelope. Anything that is not an AppError is a bug
  * (or an outage) and is answered with a generic message.
  */
 export class AppError extends Error {
+  /** What the log records about this refusal, beyond the access line; most errors record nothing. */
+  readonly events: readonly RefusalEvent[] = [];
+
   constructor(
     readonly status: number,
     readonly code: string,
@@ -39,20 +55,34 @@ export class UnauthenticatedError extends AppError {
   }
 }
 
+/**
+ * One error for an unknown email and a wrong password. The attempted email is logged so guessing
+ * against one account shows up (never the password); `lockout` is set when this failure engaged a lock.
+ */
 export class InvalidCredentialsError extends AppError {
-  /** Set when this failure engaged a login lock, so the route can log `auth.locked`. */
-  constructor(readonly lockout?: 'consecutive_failures' | 'daily_failures') {
+  override readonly events: readonly RefusalEvent[];
+
+  constructor(email: string, lockout?: LoginLockout) {
     super(401, 'invalid_credentials', 'The email or password is incorrect.');
+    this.events = [
+      { name: 'auth.login_failed', fields: { email } },
+      ...(lockout ? [{ name: 'auth.locked' as const, fields: { email, reason: lockout } }] : []),
+    ];
   }
 }
 
+/** Every refused authorization is a security event (ASVS 16.3.2), whichever layer refused it. */
 export class ForbiddenError extends AppError {
+  override readonly events: readonly RefusalEvent[] = [{ name: 'authz.denied' }];
+
   constructor(message = 'You are not allowed to do this.') {
     super(403, 'forbidden', message);
   }
 }
 
 export class InvalidCurrentPasswordError extends AppError {
+  override readonly events: readonly RefusalEvent[] = [{ name: 'auth.reauth_failed' }];
+
   constructor() {
     super(403, 'invalid_current_password', 'The current password is incorrect.');
   }
@@ -68,7 +98,9 @@ export class NotFoundError extends AppError {
  * A 404 that stands for "not yours": the client cannot tell it from a missing resource, but the log
  * records the refusal as `authz.denied`.
  */
-export class ConcealedError extends NotFoundError {}
+export class ConcealedError extends NotFoundError {
+  override readonly events: readonly RefusalEvent[] = [{ name: 'authz.denied' }];
+}
 
 export class EmailTakenError extends AppError {
   constructor() {
@@ -84,13 +116,18 @@ export class LastAdminError extends AppError {
 
 /** 403 from the cross-origin guard: a state-changing request sent by another site. */
 export class CrossOriginRequestError extends AppError {
-  constructor() {
+  override readonly events: readonly RefusalEvent[];
+
+  constructor(headers: { origin: string | null; secFetchSite: string | null }) {
     super(403, 'cross_origin_request', 'Cross-origin requests are not allowed.');
+    this.events = [{ name: 'request.cross_origin_rejected', fields: headers }];
   }
 }
 
 /** 403: an HTML form post without a valid CSRF token. */
 export class CsrfInvalidError extends AppError {
+  override readonly events: readonly RefusalEvent[] = [{ name: 'csrf.rejected' }];
+
   constructor() {
     super(
       403,
@@ -100,33 +137,41 @@ export class CsrfInvalidError extends AppError {
   }
 }
 
-/**
- * 429, with the seconds to wait in Retry-After. `event` names the security event to log for it
- * (left out for refusals after the first, so a flood does not become a log flood).
- */
-export class RateLimitedError extends AppError {
-  constructor(
-    readonly retryAfterS: number,
-    readonly event?: 'ratelimit.blocked' | 'auth.locked',
-    readonly eventDetails: Record<string, unknown> = {},
-  ) {
-    super(429, 'rate_limited', 'Too many requests. Try again later.');
+/** 415: a body of a type the route does not read (OWASP REST Security Cheat Sheet). */
+export class UnsupportedMediaTypeError extends AppError {
+  constructor(message: string) {
+    super(415, 'unsupported_media_type', message);
   }
 }
 
-/** Postgres or Redis cannot be reached; the request may succeed later. */
+/**
+ * 429, with the seconds to wait in Retry-After. `event` is given for the first refusals of a limit
+ * only, so a flood does not become a log flood.
+ */
+export class RateLimitedError extends AppError {
+  override readonly events: readonly RefusalEvent[];
+
+  constructor(
+    readonly retryAfterS: number,
+    event?: RefusalEvent & { name: 'ratelimit.blocked' | 'auth.locked' },
+  ) {
+    super(429, 'rate_limited', 'Too many requests. Try again later.');
+    this.events = event ? [event] : [];
+  }
+}
+
+/** Postgres or Redis cannot be reached; the request may succeed later (see lib/outages.ts). */
 export class ServiceUnavailableError extends AppError {
-  constructor(service: 'database' | 'redis', cause?: unknown) {
+  constructor(
+    readonly service: 'database' | 'redis',
+    cause?: unknown,
+  ) {
     super(
       503,
       'service_unavailable',
       'The service is temporarily unavailable. Try again shortly.',
       undefined,
-      {
-        cause,
-      },
+      { cause },
     );
-    this.service = service;
   }
-  readonly service: 'database' | 'redis';
 }

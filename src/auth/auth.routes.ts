@@ -17,7 +17,7 @@ export function createAuthRouter(deps: {
   authService: AuthService;
   usersService: UsersService;
   sessions: SessionIndex;
-  limits: Pick<RequestLimits, 'registration' | 'reauthentication'>;
+  limits: Pick<RequestLimits, 'registration'>;
 }): Router {
   const { config, authService, usersService, sessions, limits } = deps;
   const router = Router();
@@ -49,7 +49,7 @@ export function createAuthRouter(deps: {
     res.status(201).location(`/api/users/${user.id}`).json(toUserResponse(user));
   });
 
-  router.put('/password', requireAuth, limits.reauthentication, async (req, res) => {
+  router.put('/password', requireAuth, async (req, res) => {
     const { currentPassword, newPassword } = validate(changePasswordBody, req.body, 'body');
     const userId = req.user!.id;
     const epoch = await authService.changePassword(userId, currentPassword, newPassword);

@@ -3,8 +3,9 @@ import type { Db } from '../lib/db';
 import type { PasswordHasher } from '../lib/passwords';
 import type { User } from '../users/user';
 import { createUsersRepository } from '../users/users.repository';
-import type { LoginThrottle } from '../http/rate-limit';
+import type { LoginThrottle } from './login-throttle';
 import type { PasswordPolicy } from './password-policy';
+import type { Reauthentication } from './reauthentication';
 
 export type AuthService = ReturnType<typeof createAuthService>;
 
@@ -13,8 +14,9 @@ export function createAuthService(deps: {
   passwords: PasswordHasher;
   passwordPolicy: PasswordPolicy;
   loginThrottle: LoginThrottle;
+  reauthentication: Reauthentication;
 }) {
-  const { passwords, passwordPolicy, loginThrottle } = deps;
+  const { passwords, passwordPolicy, loginThrottle, reauthentication } = deps;
   const users = createUsersRepository(deps.db);
 
   return {
@@ -29,17 +31,16 @@ export function createAuthService(deps: {
       const valid = found
         ? await passwords.verify(found.passwordHash, password)
         : await passwords.verifyAgainstDummy(password);
-      if (!found || !valid) throw new InvalidCredentialsError(await attempt.failed());
+      if (!found || !valid) throw new InvalidCredentialsError(email, await attempt.failed());
       await attempt.succeeded();
       return found.user;
     },
 
     /** Returns the new session epoch: every session from before the change is now refused. */
     async changePassword(userId: string, currentPassword: string, newPassword: string): Promise<number> {
-      const hash = await users.findPasswordHash(userId);
-      if (!hash || !(await passwords.verify(hash, currentPassword))) throw new InvalidCurrentPasswordError();
+      await reauthentication.verifyCurrentPassword(userId, currentPassword);
       const user = await users.findById(userId);
-      if (!user) throw new InvalidCurrentPasswordError(); // deleted between the two reads
+      if (!user) throw new InvalidCurrentPasswordError(); // deleted since the check
       passwordPolicy.check(newPassword, { email: user.email, name: user.name, currentPassword });
       const epoch = await users.updatePasswordHash(userId, await passwords.hash(newPassword));
       if (epoch === null) throw new InvalidCurrentPasswordError();

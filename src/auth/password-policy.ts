@@ -1,10 +1,11 @@
 import { ZxcvbnFactory } from '@zxcvbn-ts/core';
 import * as zxcvbnCommon from '@zxcvbn-ts/language-common';
 import * as zxcvbnEn from '@zxcvbn-ts/language-en';
+import type { AppConfig } from '../../config/config';
 import { PasswordRejectedError } from '../errors';
 
 /** Upper bound on what we hash: long enough for any passphrase, short enough to not be a DoS lever. */
-export const PASSWORD_MAX_LENGTH = 128;
+const PASSWORD_MAX_LENGTH = 128;
 
 /** Shorter email local parts and name words are not checked for: see `personalWords`. */
 const MIN_PERSONAL_WORD_LENGTH = 3;
@@ -29,14 +30,12 @@ export interface PasswordPolicy {
  * checked against lists of common passwords (ASVS 6.2.4) and against words from the account itself
  * (ASVS 6.2.11; 800-63B: "context-specific words, such as ... the username").
  */
-export function createPasswordPolicy({
-  minLength,
-  minScore,
-}: {
-  minLength: number;
-  /** zxcvbn score (0-4) a password needs; 0 turns the strength estimate off. */
-  minScore: number;
-}): PasswordPolicy {
+export function createPasswordPolicy(
+  config: Pick<AppConfig, 'passwordMinLength' | 'passwordMinScore'>,
+): PasswordPolicy {
+  const minLength = config.passwordMinLength;
+  // The zxcvbn score (0-4) a password needs; 0 turns the strength estimate off.
+  const minScore = config.passwordMinScore;
   // Built once per policy: ranking the dictionaries takes ~100 ms and ~15 MB.
   const zxcvbn = new ZxcvbnFactory({
     dictionary: { ...zxcvbnCommon.dictionary, ...zxcvbnEn.dictionary },

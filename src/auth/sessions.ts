@@ -2,6 +2,7 @@ import { RedisStore } from 'connect-redis';
 import type { Request, RequestHandler, Response } from 'express';
 import session from 'express-session';
 import type { AppConfig } from '../../config/config';
+import { cookieAttributes } from '../http/cookies';
 import type { RedisClient } from '../lib/redis';
 import type { User } from '../users/user';
 
@@ -50,13 +51,7 @@ export function createSessionMiddleware(config: AppConfig, redis: RedisClient): 
     // and deletes it from the store, logging the user out once Redis answers again. Sessions end through
     // endSession(), never by unsetting req.session.
     unset: 'keep',
-    cookie: {
-      httpOnly: true,
-      secure: config.isProduction,
-      sameSite: 'lax',
-      path: '/',
-      maxAge: s.idleTimeoutS * 1000,
-    },
+    cookie: { ...cookieAttributes(config), maxAge: s.idleTimeoutS * 1000 },
   });
 }
 
@@ -154,12 +149,7 @@ export async function endSession(
 
 /** Expires the cookie in the browser, with the attributes it was set with (or browsers ignore it). */
 function clearSessionCookie(res: Response, config: AppConfig): void {
-  res.clearCookie(config.session.cookieName, {
-    path: '/',
-    httpOnly: true,
-    secure: config.isProduction,
-    sameSite: 'lax',
-  });
+  res.clearCookie(config.session.cookieName, cookieAttributes(config));
 }
 
 /**

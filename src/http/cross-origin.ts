@@ -17,11 +17,12 @@ export function crossOriginGuard(publicOrigin: string): RequestHandler {
   return (req, _res, next) => {
     if (SAFE_METHODS.has(req.method)) return next();
     const site = req.get('sec-fetch-site');
-    if (site !== undefined) {
-      return next(site === 'same-origin' || site === 'none' ? undefined : new CrossOriginRequestError());
-    }
     const origin = req.get('origin');
-    if (origin === undefined || origin === publicOrigin) return next();
-    next(new CrossOriginRequestError());
+    const allowed =
+      site !== undefined
+        ? site === 'same-origin' || site === 'none'
+        : origin === undefined || origin === publicOrigin;
+    if (allowed) return next();
+    next(new CrossOriginRequestError({ origin: origin ?? null, secFetchSite: site ?? null }));
   };
 }

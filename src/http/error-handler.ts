@@ -1,26 +1,39 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import {
   AppError,
-  ConcealedError,
-  CrossOriginRequestError,
-  InvalidCurrentPasswordError,
-  ForbiddenError,
   NotFoundError,
   RateLimitedError,
   ServiceUnavailableError,
+  UnsupportedMediaTypeError,
   type ErrorDetail,
 } from '../errors';
-import { isRedisUnavailableError } from '../lib/redis';
+import { asServiceUnavailable } from '../lib/outages';
 import { isJsonPath } from './request-context';
-import { logSecurityEvent } from './security-events';
+import { logRefusal } from './security-events';
 
-/** Errors raised by Express's body parser, keyed by their `type`. */
-const BODY_PARSER_ERRORS: Record<string, [status: number, code: string, message: string]> = {
-  'entity.parse.failed': [400, 'invalid_json', 'The request body is not valid JSON.'],
-  'entity.too.large': [413, 'payload_too_large', 'The request body is too large.'],
-  'encoding.unsupported': [415, 'unsupported_media_type', 'The request body encoding is not supported.'],
-  'charset.unsupported': [415, 'unsupported_media_type', 'The request body charset is not supported.'],
+/** Errors raised by Express's body parsers, keyed by their `type`, as the errors we answer them with. */
+const BODY_PARSER_ERRORS: Record<string, () => AppError> = {
+  'entity.parse.failed': () => new AppError(400, 'invalid_json', 'The request body is not valid JSON.'),
+  'entity.too.large': () => new AppError(413, 'payload_too_large', 'The request body is too large.'),
+  'encoding.unsupported': () => new UnsupportedMediaTypeError('The request body encoding is not supported.'),
+  'charset.unsupported': () => new UnsupportedMediaTypeError('The request body charset is not supported.'),
 };
+
+/** The AppError an error is answered as, or undefined for a bug (a 500). */
+function asAppError(err: unknown): AppError | undefined {
+  if (err instanceof AppError) return err;
+  const outage = asServiceUnavailable(err);
+  if (outage) return outage;
+  const type = (err as { type?: unknown } | null)?.type;
+  const bodyParserError = typeof type === 'string' ? BODY_PARSER_ERRORS[type] : undefined;
+  if (bodyParserError) return bodyParserError();
+  // Other client errors raised by Express itself (a malformed percent-encoding in the path, say).
+  const status = (err as { status?: unknown } | null)?.status;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new AppError(status, 'bad_request', 'The request is malformed.');
+  }
+  return undefined;
+}
 
 interface Envelope {
   error: {
@@ -85,44 +98,20 @@ export function createErrorHandler({
       res.status(status).type('html').send(html);
     };
 
-    if (isRedisUnavailableError(err)) err = new ServiceUnavailableError('redis', err);
-    if (err instanceof ServiceUnavailableError) {
-      req.log.warn({ err: err.cause, service: err.service }, `${err.service} unavailable`);
+    const known = asAppError(err);
+    if (known instanceof ServiceUnavailableError) {
+      req.log.warn({ err: known.cause, service: known.service }, `${known.service} unavailable`);
       res.setHeader('Retry-After', '5');
     }
-    if (err instanceof RateLimitedError) {
-      res.setHeader('Retry-After', String(err.retryAfterS));
-      if (err.event) logSecurityEvent(req, err.event, err.eventDetails);
-    }
-    if (err instanceof InvalidCurrentPasswordError) {
-      logSecurityEvent(req, 'auth.reauth_failed', {
-        method: req.method,
-        path: req.originalUrl.split('?')[0],
+    if (known instanceof RateLimitedError) res.setHeader('Retry-After', String(known.retryAfterS));
+    if (known) {
+      logRefusal(req, known);
+      return send(res, known.status, {
+        code: known.code,
+        message: known.message,
+        requestId,
+        details: known.details,
       });
-    }
-    if (err instanceof CrossOriginRequestError) {
-      logSecurityEvent(req, 'request.cross_origin_rejected', {
-        method: req.method,
-        origin: req.get('origin') ?? null,
-        secFetchSite: req.get('sec-fetch-site') ?? null,
-      });
-    }
-    // Every refused authorization is a security event (ASVS 16.3), whichever layer refused it.
-    if (err instanceof ForbiddenError || err instanceof ConcealedError) {
-      logSecurityEvent(req, 'authz.denied', { method: req.method, path: req.originalUrl.split('?')[0] });
-    }
-    if (err instanceof AppError) {
-      return send(res, err.status, { code: err.code, message: err.message, requestId, details: err.details });
-    }
-
-    const type = (err as { type?: unknown } | null)?.type;
-    const known = typeof type === 'string' ? BODY_PARSER_ERRORS[type] : undefined;
-    if (known) return send(res, known[0], { code: known[1], message: known[2], requestId });
-
-    // Other client errors raised by Express itself (a malformed percent-encoding in the path, say).
-    const status = (err as { status?: unknown } | null)?.status;
-    if (typeof status === 'number' && status >= 400 && status < 500) {
-      return send(res, status, { code: 'bad_request', message: 'The request is malformed.', requestId });
     }
 
     req.log.error({ err }, 'unhandled error');

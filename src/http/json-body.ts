@@ -1,7 +1,7 @@
 import express, { type RequestHandler } from 'express';
-import { AppError } from '../errors';
+import { UnsupportedMediaTypeError } from '../errors';
 
-export const JSON_BODY_LIMIT = '100kb';
+const JSON_BODY_LIMIT = '100kb';
 
 const parseJson = express.json({ limit: JSON_BODY_LIMIT, strict: true });
 
@@ -14,7 +14,7 @@ export const jsonBody: RequestHandler = (req, res, next) => {
   const hasBody =
     req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
   if (hasBody && !req.is('application/json')) {
-    return next(new AppError(415, 'unsupported_media_type', 'Send the request body as application/json.'));
+    return next(new UnsupportedMediaTypeError('Send the request body as application/json.'));
   }
   parseJson(req, res, next);
 };

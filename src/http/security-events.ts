@@ -1,4 +1,5 @@
 import type { Request } from 'express';
+import type { AppError } from '../errors';
 
 export type SecurityEvent =
   | 'auth.login_succeeded'
@@ -40,4 +41,15 @@ export function logSecurityEvent(
     { event, userId: req.user?.id ?? null, clientIp: req.clientIp, ...fields },
     event,
   );
+}
+
+/**
+ * Logs the security events a refusal carries (see AppError.events), each with the method and path it
+ * refused. The error handler calls this for every error it answers; a route that answers a refusal
+ * itself (the login form re-rendered after wrong credentials) calls it too, so both pathways log alike.
+ */
+export function logRefusal(req: Request, error: AppError): void {
+  for (const { name, fields } of error.events) {
+    logSecurityEvent(req, name, { method: req.method, path: req.originalUrl.split('?')[0], ...fields });
+  }
 }

@@ -2,12 +2,6 @@ import type { RequestHandler } from 'express';
 import helmet from 'helmet';
 import { isJsonPath } from './request-context';
 
-/**
- * Response headers that make the browser enforce our intent (OWASP HTTP Headers Cheat Sheet).
- * helmet is configured here line by line, not defaulted: its defaults include HSTS (owned by the nginx
- * edge), X-Frame-Options SAMEORIGIN and a CSP allowing inline styles, none of which we want.
- */
-
 /** JSON never needs to load, run, frame or submit anything. */
 const API_CSP = {
   'default-src': ["'none'"],
@@ -73,6 +67,11 @@ function headersWith(csp: Record<string, string[]>, hsts: boolean): RequestHandl
   });
 }
 
+/**
+ * Response headers that make the browser enforce our intent (OWASP HTTP Headers Cheat Sheet).
+ * helmet is configured here line by line, not defaulted: its defaults include HSTS (owned by the nginx
+ * edge), X-Frame-Options SAMEORIGIN and a CSP allowing inline styles, none of which we want.
+ */
 export function securityHeaders({ hsts }: { hsts: boolean }): RequestHandler {
   const api = headersWith(API_CSP, hsts);
   const pages = headersWith(PAGE_CSP, hsts);

@@ -1,6 +1,5 @@
 import { types } from 'node:util';
 import { Pool, type PoolClient, type QueryResultRow } from 'pg';
-import { ServiceUnavailableError } from '../errors';
 import type { Logger } from './logger';
 
 /** What repositories see of Postgres: parameterized queries and transactions, nothing else. */
@@ -51,24 +50,15 @@ export function createDb({
     text: string,
     params?: readonly unknown[],
   ) => {
-    try {
-      const result = await client.query<R>(text, params as unknown[] | undefined);
-      return result.rows;
-    } catch (error) {
-      throw isUnavailable(error) ? new ServiceUnavailableError('database', error) : error;
-    }
+    const result = await client.query<R>(text, params as unknown[] | undefined);
+    return result.rows;
   };
 
   return {
     query: (text, params) => run(pool, text, params),
 
     async withTransaction(work) {
-      let client: PoolClient;
-      try {
-        client = await pool.connect();
-      } catch (error) {
-        throw new ServiceUnavailableError('database', error);
-      }
+      const client = await pool.connect();
       let broken = false;
       // pg-pool detaches its own 'error' listener while a client is checked out; a connection lost
       // mid-transaction (failover, network reset, idle-in-transaction timeout) would then be an
@@ -105,9 +95,9 @@ export function createDb({
 
 /**
  * Errors that mean "try again later" rather than "this query is wrong": socket errors, pool/connect
- * timeouts, and the SQLSTATEs below. They become 503 with Retry-After instead of 500.
+ * timeouts, and the SQLSTATEs below. They become 503 with Retry-After instead of 500 (lib/outages.ts).
  */
-function isUnavailable(error: unknown): boolean {
+export function isPostgresUnavailableError(error: unknown): boolean {
   // Not `instanceof Error`: socket errors are made by Node's own modules, which under a vm-based runner
   // (jest) belong to another realm, so the check failed there and an outage was answered with 500.
   if (!types.isNativeError(error)) return false;

@@ -8,7 +8,7 @@ export type { Logger };
  * password-like field (OWASP Logging Cheat Sheet: "data to exclude").
  */
 const SECRET_FIELDS = ['password', 'currentPassword', 'newPassword', 'passwordHash', 'password_hash'];
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   'req.headers.cookie',
   'req.headers.authorization',
   'req.headers["proxy-authorization"]',

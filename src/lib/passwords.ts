@@ -6,7 +6,7 @@ import { hash, hashSync, verify, type Options } from '@node-rs/argon2';
  * `algorithm: 2` is Argon2id: the package exposes it as a const enum, which per-file transpilers
  * (SWC in tests) cannot inline, so the number is written out.
  */
-export const ARGON2_OPTIONS: Options = { algorithm: 2, memoryCost: 19456, timeCost: 2, parallelism: 1 };
+const ARGON2_OPTIONS: Options = { algorithm: 2, memoryCost: 19456, timeCost: 2, parallelism: 1 };
 
 export interface PasswordHasher {
   hash(password: string): Promise<string>;

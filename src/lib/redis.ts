@@ -12,7 +12,7 @@ import {
 import { withDeadline } from './deadline';
 import type { Logger } from './logger';
 
-/** The single Redis client of the app (sessions, the session index, and later the rate limiters). */
+/** The single Redis client of the app: sessions, the session index and the rate limiters. */
 export type RedisClient = ReturnType<typeof createRedisClient>;
 
 export interface RedisOptions {

@@ -1,7 +1,6 @@
-import { Router, type RequestHandler } from 'express';
+import { Router } from 'express';
 import { endSession, type SessionIndex } from '../auth/sessions';
 import type { AppConfig } from '../../config/config';
-import type { RequestLimits } from '../http/rate-limit';
 import { requireAuth, requireRole } from '../http/require-auth';
 import { logSecurityEvent } from '../http/security-events';
 import { validate } from '../http/validate';
@@ -19,14 +18,8 @@ export function createUsersRouter(deps: {
   usersService: UsersService;
   sessions: SessionIndex;
   config: AppConfig;
-  limits: Pick<RequestLimits, 'reauthentication'>;
 }): Router {
-  const { usersService, sessions, config, limits } = deps;
-  // Only a request that asks us to check a password spends from the per-user re-authentication budget.
-  const reauthentication: RequestHandler = (req, res, next) =>
-    (req.body as { currentPassword?: unknown } | undefined)?.currentPassword === undefined
-      ? next()
-      : limits.reauthentication(req, res, next);
+  const { usersService, sessions, config } = deps;
   const router = Router();
 
   router.get('/', requireRole('admin'), async (req, res) => {
@@ -50,7 +43,7 @@ export function createUsersRouter(deps: {
     res.json(toUserResponse(await usersService.getUser(req.user!, id)));
   });
 
-  router.patch('/:id', requireAuth, reauthentication, async (req, res) => {
+  router.patch('/:id', requireAuth, async (req, res) => {
     const { id } = validate(userIdParams, req.params, 'params');
     const changes = validate(updateUserBody, req.body, 'body');
     const user = await usersService.updateUser(req.user!, id, changes);

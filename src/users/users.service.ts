@@ -1,13 +1,7 @@
 import type { PasswordPolicy } from '../auth/password-policy';
+import type { Reauthentication } from '../auth/reauthentication';
 import type { SessionIndex } from '../auth/sessions';
-import {
-  ConcealedError,
-  ForbiddenError,
-  InvalidCurrentPasswordError,
-  LastAdminError,
-  NotFoundError,
-  ValidationError,
-} from '../errors';
+import { ConcealedError, ForbiddenError, LastAdminError, NotFoundError, ValidationError } from '../errors';
 import type { Db } from '../lib/db';
 import type { PasswordHasher } from '../lib/passwords';
 import type { Role, User } from './user';
@@ -47,8 +41,9 @@ export function createUsersService(deps: {
   passwords: PasswordHasher;
   passwordPolicy: PasswordPolicy;
   sessions: SessionIndex;
+  reauthentication: Reauthentication;
 }) {
-  const { db, passwords, passwordPolicy, sessions } = deps;
+  const { db, passwords, passwordPolicy, sessions, reauthentication } = deps;
   const users = createUsersRepository(db);
 
   /**
@@ -85,10 +80,7 @@ export function createUsersService(deps: {
             { path: 'body.currentPassword', message: 'is required to change your email' },
           ]);
         }
-        const hash = await users.findPasswordHash(id);
-        if (!hash || !(await passwords.verify(hash, changes.currentPassword))) {
-          throw new InvalidCurrentPasswordError();
-        }
+        await reauthentication.verifyCurrentPassword(id, changes.currentPassword);
       }
 
       const { before, after } = await db.withTransaction(async (tx) => {

@@ -1,9 +1,9 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { doubleCsrf } from 'csrf-csrf';
-import type { CookieOptions, Request, RequestHandler, Response } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import type { AppConfig } from '../../config/config';
 import { CsrfInvalidError } from '../errors';
-import { logSecurityEvent } from '../http/security-events';
+import { cookieAttributes } from '../http/cookies';
 
 /** The form field that carries the token. */
 export const CSRF_FIELD = '_csrf';
@@ -40,12 +40,7 @@ export interface Csrf {
 export function createCsrf(config: AppConfig): Csrf {
   const prefix = config.isProduction ? '__Host-' : '';
   const identityCookie = `${prefix}pre`;
-  const cookieOptions: CookieOptions = {
-    httpOnly: true,
-    secure: config.isProduction,
-    sameSite: 'lax',
-    path: '/',
-  };
+  const cookieOptions = cookieAttributes(config);
 
   // Derived from SESSION_SECRET rather than a variable of its own: one secret to provision, and rotating
   // SESSION_SECRET rotates these too (the first signs, all verify). HMAC-SHA256(secret, 'csrf-token') is a
@@ -95,7 +90,6 @@ export function createCsrf(config: AppConfig): Csrf {
     verify(req, _res, next) {
       // A request without any identity never gets a token from us, so it cannot have a valid one.
       if (identityOf(req) !== '' && validateRequest(req)) return next();
-      logSecurityEvent(req, 'csrf.rejected', { path: req.originalUrl.split('?')[0] });
       next(new CsrfInvalidError());
     },
   };

@@ -4,7 +4,7 @@
  * phishing relay (OWASP Unvalidated Redirects and Forwards Cheat Sheet; ASVS 5.0 3.7.2).
  * Only a same-origin relative path passes; anything else becomes `/`.
  */
-export const DEFAULT_REDIRECT = '/';
+const DEFAULT_REDIRECT = '/';
 
 /** Longer than any path of ours; a bigger value is an attack or a mistake, not a destination. */
 export const MAX_REDIRECT_LENGTH = 1024;

@@ -3,7 +3,7 @@ import { Eta } from 'eta';
 import type { AppConfig } from '../../config/config';
 
 /** Templates sit next to this file, in src/ under tsx and jest and in dist/ once built (`npm run build` copies them). */
-export const VIEWS_DIR = path.join(__dirname, 'views');
+const VIEWS_DIR = path.join(__dirname, 'views');
 
 export interface Views {
   /** Renders `views/<name>.eta` with `data` as `it`. */

@@ -7,13 +7,13 @@ import type { AuthService } from '../auth/auth.service';
 import { loginBody } from '../auth/auth.schemas';
 import { logIn } from '../auth/login';
 import { endSession, type SessionIndex } from '../auth/sessions';
-import { AppError, InvalidCredentialsError } from '../errors';
-import { logSecurityEvent } from '../http/security-events';
+import { InvalidCredentialsError, UnsupportedMediaTypeError } from '../errors';
+import { logRefusal, logSecurityEvent } from '../http/security-events';
 import { CSRF_FIELD, createCsrf } from './csrf';
 import { safeRedirectTarget } from './safe-redirect';
 import type { Views } from './views';
 
-export const STATIC_DIR = path.join(__dirname, 'static');
+const STATIC_DIR = path.join(__dirname, 'static');
 
 /** A login form is two short fields and two hidden ones: anything much bigger is not our form. */
 const FORM_BODY_LIMIT = '4kb';
@@ -32,7 +32,7 @@ const parseForm = express.urlencoded({
  */
 const formBody: RequestHandler = (req, res, next) => {
   if (!req.is('application/x-www-form-urlencoded')) {
-    return next(new AppError(415, 'unsupported_media_type', 'This form accepts only a form submission.'));
+    return next(new UnsupportedMediaTypeError('This form accepts only a form submission.'));
   }
   parseForm(req, res, next);
 };
@@ -107,6 +107,8 @@ export function createWebRouter(deps: {
       await logIn(req, { authService, sessions }, email, password);
     } catch (error) {
       if (!(error instanceof InvalidCredentialsError)) throw error; // 429, outages: the error page
+      // Answered here rather than by the error handler, so logged here, through the same function.
+      logRefusal(req, error);
       // One message for an unknown email and a wrong password (ASVS 5.0 6.3.8).
       return renderLogin(req, res, 401, { next, email, message: error.message });
     }

@@ -4,7 +4,7 @@ import { BOUNDARY_PASSWORDS } from '../support/factories';
 
 /** The policy on its own: every rule, its message, and the order the rules apply in. */
 
-const policy = createPasswordPolicy({ minLength: 12, minScore: 3 });
+const policy = createPasswordPolicy({ passwordMinLength: 12, passwordMinScore: 3 });
 const ALICE: PasswordContext = { email: 'alice.wonder@example.test', name: 'Alice Wonder' };
 const STRONG = 'otters juggle brass lanterns';
 
@@ -112,14 +112,14 @@ describe('password policy', () => {
   });
 
   test('when the minimum score is 0, then a weak but long password passes and the personal rules still apply', () => {
-    const lenient = createPasswordPolicy({ minLength: 12, minScore: 0 });
+    const lenient = createPasswordPolicy({ passwordMinLength: 12, passwordMinScore: 0 });
 
     expect(refusal('password1234', ALICE, lenient)).toBeUndefined();
     expect(refusal('alice.wonder-2024!x', ALICE, lenient)).toMatch(/email address/);
   });
 
   test('when the minimum score is 4, then a password that scores 3 is refused', () => {
-    const strict = createPasswordPolicy({ minLength: 12, minScore: 4 });
+    const strict = createPasswordPolicy({ passwordMinLength: 12, passwordMinScore: 4 });
     const scoresThree = 'Summer2024!!';
     expect(refusal(scoresThree)).toBeUndefined();
 

@@ -38,7 +38,7 @@ function passwordPolicy(config: TestApp['config']): PasswordPolicy {
   const key = `${config.passwordMinLength}/${config.passwordMinScore}`;
   let policy = policies.get(key);
   if (!policy) {
-    policy = createPasswordPolicy({ minLength: config.passwordMinLength, minScore: config.passwordMinScore });
+    policy = createPasswordPolicy(config);
     policies.set(key, policy);
   }
   return policy;

@@ -1,0 +1,116 @@
+import type { AppConfig } from '../../config/config';
+import { RateLimitedError } from '../errors';
+import { clientLimitKey } from '../http/request-context';
+import {
+  createLimiter,
+  DAY_S,
+  HOUR_S,
+  isRefused,
+  retryAfterS,
+  spendPoint,
+  type Limiter,
+} from '../lib/rate-limiter';
+import type { RedisClient } from '../lib/redis';
+
+/** Which lock a failed login engaged. */
+export type LoginLockout = 'consecutive_failures' | 'daily_failures';
+
+interface Counter {
+  limiter: Limiter;
+  reason: LoginLockout;
+  /** The counter's key for an attempt on `email` from `client` (a clientLimitKey). */
+  key(email: string, client: string): string;
+}
+
+/**
+ * Brute-force protection for login, after rate-limiter-flexible's "login endpoint protection" recipe
+ * (the one the Express security best practices point to), OWASP Authentication Cheat Sheet:
+ * - failures in a row per (email, client): blocked for an hour at the limit. Keyed by the pair, an
+ *   attacker guessing one account from one address is stopped without locking the real owner out from
+ *   their own address;
+ * - failures per client per day, across all emails: blocked for a day (password spraying).
+ * An attempt spends its point on both counters BEFORE the password is checked: Redis counts
+ * atomically, so a burst of parallel attempts cannot all pass a check that only reads (exactly the
+ * allowed number are verified), and a refused attempt costs no hashing.
+ */
+export function createLoginThrottle(config: AppConfig, redis: RedisClient) {
+  const limits = config.rateLimits;
+  const daily: Counter = {
+    limiter: createLimiter(config, redis, {
+      name: 'login-ip-day',
+      points: limits.loginFailsPerIpPerDay,
+      durationS: DAY_S,
+      blockS: DAY_S,
+    }),
+    reason: 'daily_failures',
+    key: (_email, client) => client,
+  };
+  const consecutive: Counter = {
+    limiter: createLimiter(config, redis, {
+      name: 'login-email-ip',
+      points: limits.loginConsecutiveFails,
+      // Long window: "in a row" ends with a success (which resets the count), not with the clock.
+      durationS: 90 * DAY_S,
+      blockS: HOUR_S,
+    }),
+    reason: 'consecutive_failures',
+    key: (email, client) => `${email}|${client}`,
+  };
+  const counters = [daily, consecutive];
+
+  return {
+    /**
+     * Spends one attempt; throws 429 when either counter was already spent. Returns what to call once
+     * the password has been checked.
+     */
+    async beginAttempt(email: string, ip: string) {
+      const client = clientLimitKey(ip);
+      const spent = await Promise.all(counters.map((c) => spendPoint(c.limiter, c.key(email, client))));
+      const refusedBy = counters.findIndex((c, i) => isRefused(c.limiter, spent[i]!));
+      if (refusedBy >= 0) {
+        const { limiter, reason } = counters[refusedBy]!;
+        const state = spent[refusedBy]!;
+        // A refused attempt is not a failure: give back the point it took from the other counter.
+        await Promise.all(
+          counters.map((c, i) =>
+            isRefused(c.limiter, spent[i]!) ? null : c.limiter.reward(c.key(email, client), 1),
+          ),
+        );
+        // Logged for the first refusals of a lock only (the count passes points+1 when the lock is
+        // set): a flood of refused attempts stays a couple of log lines.
+        const logged = state.consumedPoints <= limiter.points + 2;
+        throw new RateLimitedError(
+          retryAfterS(state),
+          logged ? { name: 'auth.locked', fields: { reason } } : undefined,
+        );
+      }
+
+      return {
+        /** A wrong password. Says which lock, if any, this failure engaged. */
+        async failed(): Promise<LoginLockout | undefined> {
+          let engaged: LoginLockout | undefined;
+          await Promise.all(
+            counters.map(async ({ limiter, key, reason }, i) => {
+              if (spent[i]!.consumedPoints !== limiter.points) return;
+              // This failure spent the last point: the lock starts now and lasts blockS. (The library
+              // applies blockDuration only to a consume past the points; without this the lock would
+              // last as long as the counting window.)
+              await limiter.block(key(email, client), limiter.blockDuration);
+              if (reason === 'consecutive_failures' || !engaged) engaged = reason;
+            }),
+          );
+          return engaged;
+        },
+        /** The right password: the run of failures ends, and this attempt does not count as one. */
+        async succeeded(): Promise<void> {
+          await Promise.all([
+            consecutive.limiter.delete(consecutive.key(email, client)),
+            daily.limiter.reward(daily.key(email, client), 1),
+          ]);
+        },
+      };
+    },
+  };
+}
+
+export type LoginThrottle = ReturnType<typeof createLoginThrottle>;
