@@ -112,3 +112,13 @@ export function parseVolume(entry: string): { source: string; target: string; re
   const [source, target, mode] = entry.split(':');
   return { source: source!, target: target!, readOnly: mode?.split(',').includes('ro') ?? false };
 }
+
+/** The tag compose gives the image it builds from this repository (the app, migrate, secrets-init). */
+export const APP_IMAGE = 'express-hardened-starter:local';
+
+/** A service the deploy tests expect to exist: a missing one fails the test by name, not with a TypeError. */
+export function requireService(file: ComposeFile, name: string): ComposeService {
+  const found = file.services[name];
+  if (!found) throw new Error(`no service ${name}`);
+  return found;
+}

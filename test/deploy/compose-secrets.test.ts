@@ -1,0 +1,146 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../../config/config';
+import { DATABASE, initSecrets, REDIS, SecretsStore } from '../../scripts/deploy-secrets';
+import {
+  loadCompose,
+  loadRawCompose,
+  parseVolume,
+  requireService,
+  stringsIn,
+  type ComposeService,
+} from '../support/compose';
+import { ROOT } from '../support/run-script';
+
+/**
+ * docker-compose.yml read as on a fresh clone: no secret is written in the file, each consumer reads
+ * only its own secrets volume, and the files scripts/deploy-secrets.ts generates are the ones the app,
+ * postgres and redis read, through the same volumes.
+ */
+
+const compose = loadCompose({});
+const services = compose.services;
+const service = (name: string): ComposeService => requireService(compose, name);
+const app = service('app');
+
+/** The named volume mounted at a path prefix of `file` in `service`, and the rest of the path. */
+function volumeHolding(s: ComposeService, file: string): { volume: string; rest: string } {
+  for (const mount of (s.volumes ?? []).map(parseVolume)) {
+    if (file.startsWith(`${mount.target}/`))
+      return { volume: mount.source, rest: file.slice(mount.target.length) };
+  }
+  throw new Error(`${file} is on no volume`);
+}
+
+describe('compose secrets', () => {
+  test('when the app`s environment is read, then every secret is a *_FILE path, never a value', () => {
+    const env = app.environment!;
+    for (const name of ['DATABASE_URL', 'REDIS_URL', 'SESSION_SECRET']) {
+      expect(env[name]).toBeUndefined();
+      expect(env[`${name}_FILE`]).toMatch(/^\/run\/secrets\//);
+    }
+    expect(env.ADMIN_PASSWORD).toBeUndefined();
+    expect(service('postgres').environment).toEqual({
+      POSTGRES_PASSWORD_FILE: expect.stringMatching(/^\/run\/secrets\//),
+    });
+  });
+
+  test('when every value in the file is read, then none is a literal secret', () => {
+    for (const { path: at, value } of stringsIn(loadRawCompose())) {
+      const key = at.split('.').at(-1)!;
+      if (/(PASSWORD|SECRETS?|TOKEN|_KEY)$/i.test(key)) {
+        throw new Error(`${at} gives a secret as a value`);
+      }
+      expect({ at, value }).not.toEqual({ at, value: expect.stringMatching(/:\/\/[^/\s:@]*:[^/\s@]+@/) });
+      expect({ at, value }).not.toEqual({
+        at,
+        value: expect.stringMatching(/--requirepass|\brequirepass\s+[\w-]{8,}/),
+      });
+    }
+  });
+
+  test('when a service reads a secrets volume, then it is its own and mounted read-only; only secrets-init writes them', () => {
+    const owners: Record<string, string> = {
+      'app-secrets': 'app',
+      'postgres-secrets': 'postgres',
+      'redis-secrets': 'redis',
+    };
+    for (const [name, s] of Object.entries(services)) {
+      for (const mount of (s.volumes ?? []).map(parseVolume)) {
+        const owner = owners[mount.source];
+        if (!owner || name === 'secrets-init') continue;
+        expect({ name, volume: mount.source, readOnly: mount.readOnly }).toEqual({
+          name,
+          volume: mount.source,
+          readOnly: true,
+        });
+        expect([owner, ...(owner === 'app' ? ['migrate'] : [])]).toContain(name);
+      }
+    }
+    const initVolumes = (service('secrets-init').volumes ?? []).map(parseVolume).map((m) => m.source);
+    expect(initVolumes.sort()).toEqual(Object.keys(owners).sort());
+  });
+
+  describe('with the secrets secrets-init generates', () => {
+    let dir: string;
+    beforeAll(() => {
+      dir = mkdtempSync(path.join(tmpdir(), 'compose-secrets-'));
+      initSecrets(new SecretsStore(dir, false));
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    /** Where secrets-init writes the file that `consumer` reads at `file`, through the same volume. */
+    function generatedFile(consumer: ComposeService, file: string): string {
+      const { volume, rest } = volumeHolding(consumer, file);
+      const init = service('secrets-init');
+      const mount = (init.volumes ?? []).map(parseVolume).find((m) => m.source === volume);
+      expect(mount).toBeDefined();
+      const secretsDir = init.environment!.SECRETS_DIR!;
+      return path.join(dir, path.relative(secretsDir, `${mount!.target}${rest}`));
+    }
+
+    test('when the app`s configuration is loaded with them, then it passes every production check', () => {
+      const env = app.environment!;
+      const config = loadConfig(env, (file) => readFileSync(generatedFile(app, file), 'utf8'));
+      expect(config.isProduction).toBe(true);
+      expect(config.publicOrigin).toBe('https://localhost');
+      expect(config.trustProxy).toBe(1);
+      expect(config.session.secrets[0]!.length).toBeGreaterThanOrEqual(32);
+      // The URLs name the compose services the app shares a network with, and the role the
+      // postgres init script creates.
+      const database = new URL(config.databaseUrl);
+      expect([database.hostname, database.username, database.pathname]).toEqual([
+        DATABASE.host,
+        DATABASE.user,
+        `/${DATABASE.name}`,
+      ]);
+      expect(new URL(config.redisUrl).hostname).toBe(REDIS.host);
+      for (const host of [DATABASE.host, REDIS.host]) {
+        expect(service(host).networks!.some((n) => app.networks!.includes(n))).toBe(true);
+      }
+    });
+
+    test('when a domain is set, then the public URL follows it', () => {
+      const withDomain = loadCompose({ SERVER_NAME: 'app.example.com' }).services.app!;
+      const config = loadConfig(withDomain.environment!, (file) =>
+        readFileSync(generatedFile(app, file), 'utf8'),
+      );
+      expect(config.publicOrigin).toBe('https://app.example.com');
+    });
+
+    test('when postgres and redis start, then the files they read are there', () => {
+      const postgres = service('postgres');
+      expect(existsSync(generatedFile(postgres, postgres.environment!.POSTGRES_PASSWORD_FILE!))).toBe(true);
+      // The init script's default password file, through the same volume.
+      const script = readFileSync(path.join(ROOT, 'docker/postgres/initdb/10-app-role.sh'), 'utf8');
+      const passwordFile = /APP_DB_PASSWORD_FILE:-([^}]+)\}/.exec(script)![1]!;
+      expect(existsSync(generatedFile(postgres, passwordFile))).toBe(true);
+      const redis = service('redis');
+      const conf = (redis.command as string[])[1]!;
+      expect(readFileSync(generatedFile(redis, conf), 'utf8')).toMatch(/^requirepass \S+$/m);
+      expect((redis.healthcheck!.test as string[]).join(' ')).toContain(conf);
+      expect((redis.command as string[]).join(' ')).not.toMatch(/requirepass/);
+    });
+  });
+});
