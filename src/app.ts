@@ -1,5 +1,4 @@
 import express, { type Express } from 'express';
-import { pinoHttp } from 'pino-http';
 import type { AppConfig } from '../config/config';
 import { createAuthRouter } from './auth/auth.routes';
 import { createAuthService } from './auth/auth.service';
@@ -7,6 +6,7 @@ import { createLoginThrottle } from './auth/login-throttle';
 import { createPasswordPolicy } from './auth/password-policy';
 import { createReauthentication } from './auth/reauthentication';
 import { createSessionIndex, createSessionMiddleware, loadSessionUser } from './auth/sessions';
+import { createAccessLog } from './http/access-log';
 import { createErrorHandler, notFound } from './http/error-handler';
 import { crossOriginGuard } from './http/cross-origin';
 import { createHealthRouter, type Lifecycle } from './http/health';
@@ -54,18 +54,8 @@ export function buildApp(deps: AppDeps): Express {
   app.set('query parser', 'simple');
 
   app.use(requestContext);
-  app.use(
-    pinoHttp({
-      logger,
-      genReqId: (req) => (req as express.Request).requestId,
-      // req.log carries only the request id; the access line also gets the normalized client IP.
-      quietReqLogger: true,
-      customAttributeKeys: { reqId: 'requestId' },
-      customProps: (req) => ({ clientIp: (req as express.Request).clientIp }),
-      // Health probes every few seconds would drown the access log.
-      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
-    }),
-  );
+  // A developer's terminal gets one short line per request; every other mode the full structured line.
+  app.use(createAccessLog({ logger, verbose: config.env !== 'development' }));
 
   app.use(securityHeaders({ hsts: config.hstsEnabled }));
   // Probes are neither rate limited nor tied to sessions: an orchestrator polls them constantly.

@@ -34,7 +34,14 @@ export function createLogger({ level, pretty, destination }: LoggerOptions): Log
   };
   if (pretty && !destination) {
     // pino-pretty is a development dependency: only loaded when a developer asks for pretty output.
-    return pino({ ...options, transport: { target: 'pino-pretty', options: { singleLine: true } } });
+    // The request id follows the message on every line that has one (an access line, a security
+    // event, an error), so a developer can grep one request's lines without reading a JSON tail.
+    const prettyOptions = {
+      singleLine: true,
+      messageFormat: '{msg}{if requestId} {requestId}{end}',
+      ignore: 'requestId',
+    };
+    return pino({ ...options, transport: { target: 'pino-pretty', options: prettyOptions } });
   }
   return destination ? pino(options, destination) : pino(options);
 }
