@@ -18,6 +18,7 @@ import type { Db } from './lib/db';
 import type { Logger } from './lib/logger';
 import type { PasswordHasher } from './lib/passwords';
 import type { RedisClient } from './lib/redis';
+import { createOpenApiRouter } from './openapi/openapi.routes';
 import { createUsersRouter } from './users/users.routes';
 import { createUsersService } from './users/users.service';
 import { createErrorPageRenderer } from './web/error-page';
@@ -72,6 +73,8 @@ export function buildApp(deps: AppDeps): Express {
 
   const api = express.Router();
   api.use(jsonBody);
+  // The API description is a development aid; production answers 404 here like any unknown path.
+  if (config.env === 'development') api.use(createOpenApiRouter());
   api.use('/auth', createAuthRouter({ config, authService, usersService, sessions, limits }));
   api.use('/users', createUsersRouter({ usersService, sessions, config }));
   app.use('/api', api);

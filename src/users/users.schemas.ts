@@ -71,12 +71,32 @@ export const listUsersQuery = z.strictObject({
     .regex(/^\d{1,3}$/, 'must be a whole number from 1 to 100')
     .transform(Number)
     .pipe(z.number().int().min(1).max(100))
-    .default(20),
-  cursor: cursorSchema.optional(),
+    .default(20)
+    .meta({ description: 'Users per page, 1 to 100 (default 20).' }),
+  cursor: cursorSchema.optional().meta({ description: "The previous page's `nextCursor`." }),
 });
 
-/** The only shape a user leaves the API in: no hash, no internal columns. */
-export function toUserResponse(user: User) {
+/**
+ * The only shape a user leaves the API in: no hash, no internal columns. toUserResponse is typed by it,
+ * so the published description (src/openapi) and what the routes send cannot drift apart.
+ */
+export const userResponse = z.strictObject({
+  id: z.uuid(),
+  email: z.email(),
+  name: z.string(),
+  role: roleSchema,
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+});
+export type UserResponse = z.output<typeof userResponse>;
+
+/** A page of `GET /api/users`; `nextCursor` is null on the last page. */
+export const userListResponse = z.strictObject({
+  data: z.array(userResponse),
+  nextCursor: z.string().nullable(),
+});
+
+export function toUserResponse(user: User): UserResponse {
   return {
     id: user.id,
     email: user.email,

@@ -1,0 +1,268 @@
+import request, { type Response } from 'supertest';
+import { createOpenApiDocument } from '../../src/openapi/openapi';
+import { createIsolatedDatabase } from '../support/databases';
+import { createUser, DEFAULT_PASSWORD, signedIn, uniqueEmail } from '../support/factories';
+import { createResponseChecker, errorCodesOf, operationsOf } from '../support/openapi';
+import { createTestApp, type TestApp } from '../support/test-app';
+
+/**
+ * Every operation, through the real app, for its success and its main failures: each answer must have
+ * the status the scenario expects, and that status, body and headers must be what the description
+ * (the one docs/openapi.json holds) says the operation answers.
+ */
+const doc = createOpenApiDocument();
+const described = createResponseChecker(doc);
+
+function expectAnswer(operation: string, res: Response, status: number): void {
+  // One comparison, so a wrong status shows the body that came with it.
+  expect({ operation, status: res.status, body: res.body as unknown }).toMatchObject({ operation, status });
+  described.check(operation, res);
+}
+
+const NEW_PASSWORD = 'violet kettles hum beneath seven bridges';
+
+describe('the answers of the API, checked against its description', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp();
+  });
+  afterAll(() => t.close());
+
+  test('when logging in, then each answer is one POST /api/auth/login describes', async () => {
+    const op = 'POST /api/auth/login';
+    const { email, password } = await createUser(t);
+    const post = () => request(t.app).post('/api/auth/login');
+
+    expectAnswer(op, await post().send({ email, password }), 200);
+    expectAnswer(op, await post().send({ email, password: 'not the password' }), 401);
+    expectAnswer(op, await post().send({ email, password, extra: true }), 400);
+    expectAnswer(op, await post().set('Content-Type', 'application/json').send('{"email":'), 400);
+    expectAnswer(op, await post().set('Content-Type', 'text/plain').send('email and password'), 415);
+    expectAnswer(op, await post().send({ email, password: 'x'.repeat(110 * 1024) }), 413);
+    expectAnswer(op, await post().set('Sec-Fetch-Site', 'cross-site').send({ email, password }), 403);
+  });
+
+  test('when logging out or asking who is signed in, then each answer is one their descriptions allow', async () => {
+    const { cookie } = await signedIn(t);
+
+    expectAnswer('GET /api/auth/me', await request(t.app).get('/api/auth/me').set('Cookie', cookie), 200);
+    expectAnswer('GET /api/auth/me', await request(t.app).get('/api/auth/me'), 401);
+    expectAnswer(
+      'POST /api/auth/logout',
+      await request(t.app).post('/api/auth/logout').set('Cookie', cookie),
+      204,
+    );
+    expectAnswer(
+      'POST /api/auth/logout',
+      await request(t.app).post('/api/auth/logout').set('Cookie', cookie),
+      401,
+    );
+  });
+
+  test('when registering, then each answer is one POST /api/auth/register describes', async () => {
+    const op = 'POST /api/auth/register';
+    const taken = await createUser(t);
+    const post = (body: object) => request(t.app).post('/api/auth/register').send(body);
+    const account = { email: uniqueEmail('registered'), password: DEFAULT_PASSWORD, name: 'New Person' };
+
+    const created = await post(account);
+    expectAnswer(op, created, 201);
+    expect(created.headers.location).toBe(`/api/users/${created.body.id}`);
+    expectAnswer(op, await post({ ...account, email: uniqueEmail(), name: undefined }), 400);
+    expectAnswer(op, await post({ ...account, email: uniqueEmail(), password: 'short' }), 400);
+    expectAnswer(op, await post({ ...account, email: taken.email }), 409);
+  });
+
+  test('when changing the password, then each answer is one PUT /api/auth/password describes', async () => {
+    const op = 'PUT /api/auth/password';
+    const { cookie, password } = await signedIn(t);
+    const put = (body: object) => request(t.app).put('/api/auth/password').set('Cookie', cookie).send(body);
+
+    expectAnswer(op, await put({ currentPassword: 'not the password', newPassword: NEW_PASSWORD }), 403);
+    expectAnswer(op, await put({ currentPassword: password, newPassword: 'short' }), 400);
+    expectAnswer(op, await put({ currentPassword: password, newPassword: NEW_PASSWORD }), 204);
+    expectAnswer(op, await request(t.app).put('/api/auth/password').send({}), 401);
+  });
+
+  test('when listing users, then each answer is one GET /api/users describes', async () => {
+    const op = 'GET /api/users';
+    const admin = await signedIn(t, 'admin');
+    const user = await signedIn(t);
+    const get = (query: string, cookie?: string) =>
+      request(t.app)
+        .get(`/api/users${query}`)
+        .set(cookie ? { Cookie: cookie } : {});
+
+    const page = await get('?limit=1', admin.cookie);
+    expectAnswer(op, page, 200);
+    expectAnswer(op, await get(`?limit=1&cursor=${page.body.nextCursor}`, admin.cookie), 200);
+    expectAnswer(op, await get('?limit=0', admin.cookie), 400);
+    expectAnswer(op, await get('', user.cookie), 403);
+    expectAnswer(op, await get(''), 401);
+  });
+
+  test('when creating users, then each answer is one POST /api/users describes', async () => {
+    const op = 'POST /api/users';
+    const admin = await signedIn(t, 'admin');
+    const user = await signedIn(t);
+    const post = (cookie: string, body: object) =>
+      request(t.app).post('/api/users').set('Cookie', cookie).send(body);
+    const account = { email: uniqueEmail('created'), password: DEFAULT_PASSWORD, name: 'Made By Admin' };
+
+    const created = await post(admin.cookie, { ...account, role: 'admin' });
+    expectAnswer(op, created, 201);
+    expect(created.headers.location).toBe(`/api/users/${created.body.id}`);
+    expectAnswer(op, await post(admin.cookie, { ...account, email: uniqueEmail(), role: 'root' }), 400);
+    expectAnswer(op, await post(admin.cookie, { ...account }), 409);
+    expectAnswer(op, await post(user.cookie, { ...account, email: uniqueEmail() }), 403);
+  });
+
+  test('when reading a user, then each answer is one GET /api/users/{id} describes', async () => {
+    const op = 'GET /api/users/{id}';
+    const user = await signedIn(t);
+    const other = await createUser(t);
+    const get = (id: string, cookie?: string) =>
+      request(t.app)
+        .get(`/api/users/${id}`)
+        .set(cookie ? { Cookie: cookie } : {});
+
+    expectAnswer(op, await get(user.user.id, user.cookie), 200);
+    expectAnswer(op, await get(other.user.id, user.cookie), 404);
+    expectAnswer(op, await get('not-a-user-id', user.cookie), 400);
+    expectAnswer(op, await get('%E0%A4%A', user.cookie), 400);
+    expectAnswer(op, await get(user.user.id), 401);
+  });
+
+  test('when changing a user, then each answer is one PATCH /api/users/{id} describes', async () => {
+    const op = 'PATCH /api/users/{id}';
+    const admin = await signedIn(t, 'admin');
+    const user = await signedIn(t);
+    const other = await createUser(t);
+    const patch = (id: string, cookie: string, body: object) =>
+      request(t.app).patch(`/api/users/${id}`).set('Cookie', cookie).send(body);
+
+    expectAnswer(op, await patch(user.user.id, user.cookie, { name: 'Renamed' }), 200);
+    expectAnswer(op, await patch(user.user.id, user.cookie, {}), 400);
+    expectAnswer(op, await patch(user.user.id, user.cookie, { role: 'admin' }), 403);
+    const wrongPassword = { email: uniqueEmail(), currentPassword: 'not the password' };
+    expectAnswer(op, await patch(user.user.id, user.cookie, wrongPassword), 403);
+    expectAnswer(op, await patch(other.user.id, user.cookie, { name: 'Not Mine' }), 404);
+    expectAnswer(op, await patch(other.user.id, admin.cookie, { email: user.email }), 409);
+    expectAnswer(op, await request(t.app).patch(`/api/users/${user.user.id}`).send({ name: 'Anyone' }), 401);
+  });
+
+  test('when deleting users, then each answer is one DELETE /api/users/{id} describes', async () => {
+    const op = 'DELETE /api/users/{id}';
+    const admin = await signedIn(t, 'admin');
+    const user = await signedIn(t);
+    const other = await createUser(t);
+    const del = (id: string, cookie?: string) =>
+      request(t.app)
+        .delete(`/api/users/${id}`)
+        .set(cookie ? { Cookie: cookie } : {});
+
+    expectAnswer(op, await del(other.user.id, user.cookie), 404);
+    expectAnswer(op, await del('not-a-user-id', user.cookie), 400);
+    expectAnswer(op, await del(other.user.id), 401);
+    expectAnswer(op, await del(other.user.id, admin.cookie), 204);
+    const self = await del(user.user.id, user.cookie);
+    expectAnswer(op, self, 204);
+    expect(self.headers['set-cookie']).toBeDefined();
+  });
+
+  test('when the probes are asked, then each answer is one the description of /healthz and /readyz allows', async () => {
+    expectAnswer('GET /healthz', await request(t.app).get('/healthz'), 200);
+    expectAnswer('GET /readyz', await request(t.app).get('/readyz'), 200);
+    t.lifecycle.shuttingDown = true;
+    try {
+      expectAnswer('GET /readyz', await request(t.app).get('/readyz'), 503);
+    } finally {
+      t.lifecycle.shuttingDown = false;
+    }
+  });
+
+  describe('with a small request limit and registration closed', () => {
+    let limited: TestApp;
+    beforeAll(async () => {
+      limited = await createTestApp({ RATE_LIMIT_PER_MINUTE: '2', REGISTRATION_ENABLED: 'false' });
+    });
+    afterAll(() => limited.close());
+
+    test('when registering or exceeding the limit, then the 404 and the 429 are described answers', async () => {
+      const account = { email: uniqueEmail(), password: DEFAULT_PASSWORD, name: 'Nobody' };
+
+      expectAnswer(
+        'POST /api/auth/register',
+        await request(limited.app).post('/api/auth/register').send(account),
+        404,
+      );
+      expectAnswer('GET /api/auth/me', await request(limited.app).get('/api/auth/me'), 401);
+      const refused = await request(limited.app).get('/api/auth/me');
+      expectAnswer('GET /api/auth/me', refused, 429);
+      expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    });
+  });
+
+  describe('with the only admin of a database of its own', () => {
+    let lonely: TestApp;
+    beforeAll(async () => {
+      lonely = await createTestApp({ DATABASE_URL: await createIsolatedDatabase('openapi_answers') });
+    });
+    afterAll(() => lonely.close());
+
+    test('when the last admin would be demoted or deleted, then the 409s are described answers', async () => {
+      const admin = await signedIn(lonely, 'admin');
+      const self = `/api/users/${admin.user.id}`;
+
+      const demote = await request(lonely.app).patch(self).set('Cookie', admin.cookie).send({ role: 'user' });
+      expectAnswer('PATCH /api/users/{id}', demote, 409);
+      expectAnswer(
+        'DELETE /api/users/{id}',
+        await request(lonely.app).delete(self).set('Cookie', admin.cookie),
+        409,
+      );
+    });
+  });
+
+  describe('when a backing service fails', () => {
+    test('when Redis is gone, then the 503 is a described answer', async () => {
+      const outage = await createTestApp();
+      try {
+        const { cookie } = await signedIn(outage);
+        await outage.redis.close();
+
+        const res = await request(outage.app).get('/api/auth/me').set('Cookie', cookie);
+
+        expectAnswer('GET /api/auth/me', res, 503);
+      } finally {
+        await outage.close();
+      }
+    });
+
+    test('when Postgres fails in a way that is not an outage, then the 500 is a described answer', async () => {
+      const broken = await createTestApp();
+      // A real failure, not a mock: the pool is ended, so the login query throws a plain Error.
+      await broken.db.close();
+      try {
+        const res = await request(broken.app)
+          .post('/api/auth/login')
+          .send({ email: uniqueEmail(), password: 'whatever it is' });
+
+        expectAnswer('POST /api/auth/login', res, 500);
+      } finally {
+        await broken.redis.close();
+      }
+    });
+  });
+
+  // Runs after the tests above (jest runs a file's tests in order): what they never reached is listed.
+  test('when the tests above have run, then every operation answered its success and every described code was seen', () => {
+    const withoutSuccess = operationsOf(doc).filter(
+      (op) => ![...(described.statuses.get(op) ?? [])].some((status) => status >= 200 && status < 300),
+    );
+    const neverSeen = [...errorCodesOf(doc)].filter((code) => !described.codes.has(code));
+
+    expect(withoutSuccess).toEqual([]);
+    expect(neverSeen.sort()).toEqual([]);
+  });
+});
