@@ -1,13 +1,9 @@
 import request from 'supertest';
 import { createUser, login, sessionCookie } from '../support/factories';
-import { createTestApp, type TestApp } from '../support/test-app';
+import { useTestApp } from '../support/use-test-app';
 
 describe('a request that carries a dead session', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   test('when a revoked cookie is sent with a login, then the login succeeds under a new session', async () => {
     const alice = await createUser(t);

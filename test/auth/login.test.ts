@@ -1,9 +1,11 @@
 import { performance } from 'node:perf_hooks';
 import request from 'supertest';
+import { expectError } from '../support/assertions';
 import { createUser, login, sessionCookie, uniqueEmail } from '../support/factories';
 import { listen } from '../support/listen';
 import { setCookies, sidOf, signedSessionCookie } from '../support/sessions';
-import { createTestApp, TEST_SESSION_SECRET, type TestApp } from '../support/test-app';
+import { TEST_SESSION_SECRET } from '../support/test-app';
+import { useTestApp } from '../support/use-test-app';
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -12,11 +14,7 @@ const median = (values: number[]) => {
 };
 
 describe('POST /api/auth/login', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   test('when the credentials are right, then 200 with the user and a session cookie that works', async () => {
     const { user, email, password } = await createUser(t, { name: 'Ada' });
@@ -63,8 +61,7 @@ describe('POST /api/auth/login', () => {
     const wrong = await request(t.app).post('/api/auth/login').send({ email, password: 'some password 123' });
 
     for (const res of [unknown, wrong]) {
-      expect(res.status).toBe(401);
-      expect(res.body.error.code).toBe('invalid_credentials');
+      expectError(res, 401, 'invalid_credentials');
       expect(res.body.error.requestId).toBe(res.headers['x-request-id']);
       expect(setCookies(res)).toEqual([]);
     }
@@ -126,8 +123,7 @@ describe('POST /api/auth/login', () => {
   ])('when the body has %s, then 400 validation_failed naming the field', async (_case, body, path) => {
     const res = await request(t.app).post('/api/auth/login').send(body);
 
-    expect(res.status).toBe(400);
-    expect(res.body.error.code).toBe('validation_failed');
+    expectError(res, 400, 'validation_failed');
     expect(res.body.error.details).toEqual(expect.arrayContaining([{ path, message: expect.any(String) }]));
     expect(setCookies(res)).toEqual([]);
   });
@@ -137,18 +133,13 @@ describe('POST /api/auth/login', () => {
     const res = await request(t.app)
       .post('/api/auth/login')
       .send({ email, password: 'y'.repeat(1025) });
-    expect(res.status).toBe(400);
-    expect(res.body.error.code).toBe('validation_failed');
+    expectError(res, 400, 'validation_failed');
     expect(res.body.error.details).toEqual([{ path: 'body.password', message: expect.any(String) }]);
   });
 });
 
 describe('session fixation on login', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   test('when a client already holding a session logs in again, then it gets a new id and the old cookie is dead', async () => {
     const creds = await createUser(t);
@@ -164,8 +155,7 @@ describe('session fixation on login', () => {
     expect(cookieB).toBeDefined();
     expect(sidOf(cookieB!)).not.toBe(sidOf(cookieA));
     const oldMe = await request(t.app).get('/api/auth/me').set('Cookie', cookieA);
-    expect(oldMe.status).toBe(401);
-    expect(oldMe.body.error.code).toBe('unauthenticated');
+    expectError(oldMe, 401, 'unauthenticated');
     const newMe = await request(t.app).get('/api/auth/me').set('Cookie', cookieB!);
     expect(newMe.status).toBe(200);
     expect(newMe.body.id).toBe(creds.user.id);

@@ -1,14 +1,11 @@
 import request from 'supertest';
+import { expectError } from '../support/assertions';
 import { login, signedIn } from '../support/factories';
 import { parseSetCookie, setCookies, sessionKey, sidOf, userSessionsKey } from '../support/sessions';
-import { createTestApp, type TestApp } from '../support/test-app';
+import { useTestApp } from '../support/use-test-app';
 
 describe('POST /api/auth/logout', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   test('when signed in, then 204, the cookie is cleared and dead, and Redis forgets the session', async () => {
     const { user, cookie } = await signedIn(t);
@@ -29,8 +26,7 @@ describe('POST /api/auth/logout', () => {
     expect(await t.redis.exists(sessionKey(t, sid))).toBe(0);
     expect(await t.redis.zScore(userSessionsKey(t, user.id), sid)).toBeNull();
     const after = await request(t.app).get('/api/auth/me').set('Cookie', cookie);
-    expect(after.status).toBe(401);
-    expect(after.body.error.code).toBe('unauthenticated');
+    expectError(after, 401, 'unauthenticated');
   });
 
   test('when a user logs out of one session, then their other sessions continue', async () => {
@@ -44,8 +40,7 @@ describe('POST /api/auth/logout', () => {
 
   test('when there is no session, then 401 unauthenticated and no cookie is set', async () => {
     const res = await request(t.app).post('/api/auth/logout');
-    expect(res.status).toBe(401);
-    expect(res.body.error.code).toBe('unauthenticated');
+    expectError(res, 401, 'unauthenticated');
     expect(setCookies(res)).toEqual([]);
   });
 
@@ -55,7 +50,6 @@ describe('POST /api/auth/logout', () => {
 
     const res = await request(t.app).post('/api/auth/logout').set('Cookie', cookie);
 
-    expect(res.status).toBe(401);
-    expect(res.body.error.code).toBe('unauthenticated');
+    expectError(res, 401, 'unauthenticated');
   });
 });

@@ -1,14 +1,12 @@
 import request from 'supertest';
+import { expectError } from '../support/assertions';
 import { signedIn } from '../support/factories';
 import { sidOf, signedSessionCookie } from '../support/sessions';
-import { createTestApp, TEST_SESSION_SECRET, type TestApp } from '../support/test-app';
+import { TEST_SESSION_SECRET } from '../support/test-app';
+import { useTestApp } from '../support/use-test-app';
 
 describe('GET /api/auth/me', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   test('when signed in, then 200 with exactly the public user fields and no password hash', async () => {
     const { user, email, cookie } = await signedIn(t);
@@ -44,8 +42,7 @@ describe('GET /api/auth/me', () => {
     ['an empty value', 'sid='],
   ])('when the cookie is %s, then 401 unauthenticated', async (_case, cookie) => {
     const res = await request(t.app).get('/api/auth/me').set('Cookie', cookie);
-    expect(res.status).toBe(401);
-    expect(res.body.error.code).toBe('unauthenticated');
+    expectError(res, 401, 'unauthenticated');
   });
 
   test('when the signature of a real session cookie is tampered with, then 401 and the session itself survives', async () => {
@@ -55,8 +52,7 @@ describe('GET /api/auth/me', () => {
 
     const res = await request(t.app).get('/api/auth/me').set('Cookie', tampered);
 
-    expect(res.status).toBe(401);
-    expect(res.body.error.code).toBe('unauthenticated');
+    expectError(res, 401, 'unauthenticated');
     expect((await request(t.app).get('/api/auth/me').set('Cookie', cookie)).status).toBe(200);
   });
 
@@ -66,8 +62,7 @@ describe('GET /api/auth/me', () => {
 
     const res = await request(t.app).get('/api/auth/me').set('Cookie', forged);
 
-    expect(res.status).toBe(401);
-    expect(res.body.error.code).toBe('unauthenticated');
+    expectError(res, 401, 'unauthenticated');
   });
 
   test('when the session id part of a real cookie is changed, then 401', async () => {
@@ -78,7 +73,6 @@ describe('GET /api/auth/me', () => {
 
     const res = await request(t.app).get('/api/auth/me').set('Cookie', tampered);
 
-    expect(res.status).toBe(401);
-    expect(res.body.error.code).toBe('unauthenticated');
+    expectError(res, 401, 'unauthenticated');
   });
 });

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
+import { expectError } from '../support/assertions';
 import { createUser, login, signedIn, uniqueEmail } from '../support/factories';
 import { countUsersWithEmail } from '../support/users';
-import { createTestApp, type TestApp } from '../support/test-app';
+import { useTestApp } from '../support/use-test-app';
 
 /**
  * The strength rules (common passwords, words from the account, reuse of the current password) on every
@@ -18,18 +19,13 @@ const TOO_COMMON = /^The password is too common or easy to guess\./;
 const aliceEmail = () => `alice.wonder@${randomBytes(6).toString('hex')}.example.test`;
 
 function expectRejected(res: request.Response, message: RegExp | string): void {
-  expect(res.status).toBe(400);
-  expect(res.body.error.code).toBe('password_rejected');
+  expectError(res, 400, 'password_rejected');
   if (typeof message === 'string') expect(res.body.error.message).toBe(message);
   else expect(res.body.error.message).toMatch(message);
 }
 
 describe('password strength', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   const register = (body: { email: string; password: string; name: string }) =>
     request(t.app).post('/api/auth/register').send(body);
@@ -178,11 +174,7 @@ describe('password strength', () => {
 });
 
 describe('password strength with PASSWORD_MIN_SCORE=0', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp({ PASSWORD_MIN_SCORE: '0' });
-  });
-  afterAll(() => t.close());
+  const t = useTestApp({ PASSWORD_MIN_SCORE: '0' });
 
   test('when the password is weak but long enough, then 201', async () => {
     const res = await request(t.app)

@@ -1,20 +1,17 @@
 import request from 'supertest';
-import { login, sessionCookie, signedIn } from '../support/factories';
+import { expectError } from '../support/assertions';
+import { login, me, sessionCookie, signedIn } from '../support/factories';
 import { sessionKey, setCookies, sidOf, userSessionsKey } from '../support/sessions';
-import { createTestApp, type TestApp } from '../support/test-app';
+import type { TestApp } from '../support/test-app';
+import { useTestApp } from '../support/use-test-app';
 
 const NEW_PASSWORD = 'a brand new passphrase 77';
 
-const me = (t: TestApp, cookie: string) => request(t.app).get('/api/auth/me').set('Cookie', cookie);
 const loginStatus = async (t: TestApp, email: string, password: string) =>
   (await request(t.app).post('/api/auth/login').send({ email, password })).status;
 
 describe('PUT /api/auth/password', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   test('when the current password is right, then 204 and this session continues under a new id', async () => {
     const { user, password, cookie } = await signedIn(t);
@@ -66,8 +63,7 @@ describe('PUT /api/auth/password', () => {
     expect(res.status).toBe(204);
     for (const other of [ownerElsewhere, ownerThird]) {
       const ended = await me(t, other);
-      expect(ended.status).toBe(401);
-      expect(ended.body.error.code).toBe('unauthenticated');
+      expectError(ended, 401, 'unauthenticated');
       expect(await t.redis.exists(sessionKey(t, sidOf(other)))).toBe(0);
     }
     expect((await me(t, sessionCookie(res)!)).status).toBe(200);
@@ -88,8 +84,7 @@ describe('PUT /api/auth/password', () => {
       .set('Cookie', cookie)
       .send({ currentPassword: 'not my password at all', newPassword: NEW_PASSWORD });
 
-    expect(res.status).toBe(403);
-    expect(res.body.error.code).toBe('invalid_current_password');
+    expectError(res, 403, 'invalid_current_password');
     // Rolling sessions re-send the cookie on every response, but under the same id.
     for (const line of setCookies(res)) expect(sidOf(line.split(';')[0]!)).toBe(sidOf(cookie));
     expect((await me(t, cookie)).status).toBe(200);
@@ -108,8 +103,7 @@ describe('PUT /api/auth/password', () => {
       .set('Cookie', cookie)
       .send({ currentPassword: password, newPassword: 'short' });
 
-    expect(res.status).toBe(400);
-    expect(res.body.error.code).toBe('password_rejected');
+    expectError(res, 400, 'password_rejected');
     expect(res.body.error.message).toMatch(/at least 12 characters/);
     expect((await me(t, cookie)).status).toBe(200);
     expect((await me(t, other)).status).toBe(200);
@@ -122,15 +116,13 @@ describe('PUT /api/auth/password', () => {
       .put('/api/auth/password')
       .set('Cookie', cookie)
       .send({ currentPassword: password, newPassword: NEW_PASSWORD, confirm: NEW_PASSWORD });
-    expect(res.status).toBe(400);
-    expect(res.body.error.code).toBe('validation_failed');
+    expectError(res, 400, 'validation_failed');
   });
 
   test('when there is no session, then 401 unauthenticated', async () => {
     const res = await request(t.app)
       .put('/api/auth/password')
       .send({ currentPassword: 'whatever it was', newPassword: NEW_PASSWORD });
-    expect(res.status).toBe(401);
-    expect(res.body.error.code).toBe('unauthenticated');
+    expectError(res, 401, 'unauthenticated');
   });
 });

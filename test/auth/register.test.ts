@@ -1,21 +1,14 @@
 import request from 'supertest';
+import { expectError } from '../support/assertions';
 import { BOUNDARY_PASSWORDS, createUser, sessionCookie, uniqueEmail } from '../support/factories';
 import { setCookies } from '../support/sessions';
-import { createTestApp, type TestApp } from '../support/test-app';
+import { useTestApp } from '../support/use-test-app';
+import { countUsersWithEmail } from '../support/users';
 
 const PASSWORD = 'correct horse battery staple';
 
-async function countUsersWithEmail(t: TestApp, email: string): Promise<number> {
-  const rows = await t.db.query<{ count: string }>('SELECT count(*) FROM users WHERE email = $1', [email]);
-  return Number(rows[0]!.count);
-}
-
 describe('POST /api/auth/register', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   test('when the details are valid, then 201 with the user, role user, and a session that works', async () => {
     const email = uniqueEmail('register');
@@ -57,8 +50,7 @@ describe('POST /api/auth/register', () => {
       .post('/api/auth/register')
       .send({ email: email.toUpperCase(), password: PASSWORD, name: 'Copycat' });
 
-    expect(res.status).toBe(409);
-    expect(res.body.error.code).toBe('email_taken');
+    expectError(res, 409, 'email_taken');
     expect(setCookies(res)).toEqual([]);
     expect(await countUsersWithEmail(t, email)).toBe(1);
   });
@@ -71,8 +63,7 @@ describe('POST /api/auth/register', () => {
 
     const res = await request(t.app).post('/api/auth/register').send({ email, password, name: 'Weak' });
 
-    expect(res.status).toBe(400);
-    expect(res.body.error.code).toBe('password_rejected');
+    expectError(res, 400, 'password_rejected');
     expect(res.body.error.message).toMatch(rule);
     expect(setCookies(res)).toEqual([]);
     expect(await countUsersWithEmail(t, email)).toBe(0);
@@ -94,8 +85,7 @@ describe('POST /api/auth/register', () => {
       .post('/api/auth/register')
       .send({ email, password: PASSWORD, name: 'Sneaky', role: 'admin' });
 
-    expect(res.status).toBe(400);
-    expect(res.body.error.code).toBe('validation_failed');
+    expectError(res, 400, 'validation_failed');
     expect(JSON.stringify(res.body.error.details)).toMatch(/role/);
     expect(setCookies(res)).toEqual([]);
     expect(await countUsersWithEmail(t, email)).toBe(0);
@@ -112,26 +102,20 @@ describe('POST /api/auth/register', () => {
     ['a blank name', { email: 'n@example.test', password: PASSWORD, name: '   ' }, 'body.name'],
   ])('when the body has %s, then 400 validation_failed naming the field', async (_case, body, path) => {
     const res = await request(t.app).post('/api/auth/register').send(body);
-    expect(res.status).toBe(400);
-    expect(res.body.error.code).toBe('validation_failed');
+    expectError(res, 400, 'validation_failed');
     expect(res.body.error.details).toEqual(expect.arrayContaining([{ path, message: expect.any(String) }]));
   });
 });
 
 describe('POST /api/auth/register with PASSWORD_MIN_LENGTH=16', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp({ PASSWORD_MIN_LENGTH: '16' });
-  });
-  afterAll(() => t.close());
+  const t = useTestApp({ PASSWORD_MIN_LENGTH: '16' });
 
   test('when the password has 15 characters, then 400 password_rejected naming 16', async () => {
     const email = uniqueEmail('min16');
     const res = await request(t.app)
       .post('/api/auth/register')
       .send({ email, password: 'x'.repeat(15), name: 'Fifteen' });
-    expect(res.status).toBe(400);
-    expect(res.body.error.code).toBe('password_rejected');
+    expectError(res, 400, 'password_rejected');
     expect(res.body.error.message).toMatch(/at least 16 characters/);
     expect(await countUsersWithEmail(t, email)).toBe(0);
   });
@@ -145,11 +129,7 @@ describe('POST /api/auth/register with PASSWORD_MIN_LENGTH=16', () => {
 });
 
 describe('POST /api/auth/register with REGISTRATION_ENABLED=false', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp({ REGISTRATION_ENABLED: 'false' });
-  });
-  afterAll(() => t.close());
+  const t = useTestApp({ REGISTRATION_ENABLED: 'false' });
 
   test('when someone registers, then 404 not_found like any missing route and no user is created', async () => {
     const email = uniqueEmail('closed');
@@ -158,8 +138,7 @@ describe('POST /api/auth/register with REGISTRATION_ENABLED=false', () => {
       .post('/api/auth/register')
       .send({ email, password: PASSWORD, name: 'Closed' });
 
-    expect(res.status).toBe(404);
-    expect(res.body.error.code).toBe('not_found');
+    expectError(res, 404, 'not_found');
     const missing = await request(t.app).post('/api/auth/no-such-route').send({});
     expect(res.body.error.message).toBe(missing.body.error.message);
     expect(setCookies(res)).toEqual([]);

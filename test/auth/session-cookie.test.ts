@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
+import { expectError } from '../support/assertions';
 import { createUser, login, sessionCookie, sessionSetCookie, signedIn, sleep } from '../support/factories';
 import { parseSetCookie, sessionKey, setCookies, sidOf } from '../support/sessions';
-import { createTestApp, type TestApp } from '../support/test-app';
+import { createTestApp } from '../support/test-app';
+import { useTestApp } from '../support/use-test-app';
 
 const randomSecret = () => randomBytes(30).toString('base64url'); // 40 characters
 const HTTPS = { 'X-Forwarded-Proto': 'https' };
@@ -17,11 +19,7 @@ function expectExpiresAboutIdleFromNow(expires: string | undefined, idleS: numbe
 }
 
 describe.each(['test', 'development'])('the session cookie when NODE_ENV=%s', (nodeEnv) => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp({ NODE_ENV: nodeEnv, SESSION_IDLE_TIMEOUT_S: '900' });
-  });
-  afterAll(() => t.close());
+  const t = useTestApp({ NODE_ENV: nodeEnv, SESSION_IDLE_TIMEOUT_S: '900' });
 
   test('when logging in, then the cookie is sid, HttpOnly, SameSite=Lax, Path=/, host-only, not Secure, and lives for the idle timeout', async () => {
     const creds = await createUser(t);
@@ -47,11 +45,7 @@ describe.each(['test', 'development'])('the session cookie when NODE_ENV=%s', (n
 });
 
 describe('rolling sessions', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp({ SESSION_IDLE_TIMEOUT_S: '900' });
-  });
-  afterAll(() => t.close());
+  const t = useTestApp({ SESSION_IDLE_TIMEOUT_S: '900' });
 
   test('when an authenticated request is made later, then the same session cookie is re-sent with a later expiry and the Redis TTL is renewed', async () => {
     const { cookie } = await signedIn(t);
@@ -78,16 +72,12 @@ describe('rolling sessions', () => {
 });
 
 describe('the session cookie in production behind one proxy', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp({
-      NODE_ENV: 'production',
-      PUBLIC_URL: 'https://app.example.test',
-      TRUST_PROXY: '1',
-      SESSION_SECRET: randomSecret(),
-    });
+  const t = useTestApp({
+    NODE_ENV: 'production',
+    PUBLIC_URL: 'https://app.example.test',
+    TRUST_PROXY: '1',
+    SESSION_SECRET: randomSecret(),
   });
-  afterAll(() => t.close());
 
   test('when logging in over https (X-Forwarded-Proto), then the cookie is __Host-sid, Secure, HttpOnly, SameSite=Lax, Path=/, no Domain', async () => {
     const creds = await createUser(t);
@@ -173,8 +163,7 @@ describe('the session cookie in production behind one proxy', () => {
         .set(HTTPS)
         .send({ email: 'someone@example.test', password: 'whatever it is' });
 
-      expect(res.status).toBe(500);
-      expect(res.body.error.code).toBe('internal_error');
+      expectError(res, 500, 'internal_error');
       expect(res.body.error.stack).toBeUndefined();
       expect(res.text).not.toMatch(/\.ts:\d|at .*\(|node_modules|pool/i);
     } finally {
@@ -186,19 +175,11 @@ describe('the session cookie in production behind one proxy', () => {
 describe('session secret rotation', () => {
   const OLD = `old-secret-${randomSecret()}`;
   const NEW = `new-secret-${randomSecret()}`;
-  let signer: TestApp;
-  let rotated: TestApp;
-  let newOnly: TestApp;
-  beforeAll(async () => {
-    // One key prefix for the three apps: they share sessions the way successive deployments do.
-    const REDIS_KEY_PREFIX = `${process.env.TEST_RUN_KEY_PREFIX}${randomBytes(4).toString('hex')}:`;
-    signer = await createTestApp({ REDIS_KEY_PREFIX, SESSION_SECRET: OLD });
-    rotated = await createTestApp({ REDIS_KEY_PREFIX, SESSION_SECRET: `${NEW},${OLD}` });
-    newOnly = await createTestApp({ REDIS_KEY_PREFIX, SESSION_SECRET: NEW });
-  });
-  afterAll(async () => {
-    await Promise.all([signer.close(), rotated.close(), newOnly.close()]);
-  });
+  // One key prefix for the three apps: they share sessions the way successive deployments do.
+  const REDIS_KEY_PREFIX = `${process.env.TEST_RUN_KEY_PREFIX}${randomBytes(4).toString('hex')}:`;
+  const signer = useTestApp({ REDIS_KEY_PREFIX, SESSION_SECRET: OLD });
+  const rotated = useTestApp({ REDIS_KEY_PREFIX, SESSION_SECRET: `${NEW},${OLD}` });
+  const newOnly = useTestApp({ REDIS_KEY_PREFIX, SESSION_SECRET: NEW });
 
   test('when the secret list is "new,old", then cookies signed with the old secret still work and come back signed with the new one', async () => {
     const creds = await createUser(signer);
@@ -220,8 +201,7 @@ describe('session secret rotation', () => {
 
     const res = await request(newOnly.app).get('/api/auth/me').set('Cookie', oldCookie);
 
-    expect(res.status).toBe(401);
-    expect(res.body.error.code).toBe('unauthenticated');
+    expectError(res, 401, 'unauthenticated');
     // Refusing a cookie it cannot verify does not end the session for apps that can.
     expect((await request(rotated.app).get('/api/auth/me').set('Cookie', oldCookie)).status).toBe(200);
   });

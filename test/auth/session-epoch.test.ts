@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { createUser, login, signedIn } from '../support/factories';
 import { sidOf, userSessionsKey } from '../support/sessions';
-import { createTestApp, type TestApp } from '../support/test-app';
+import { useTestApp } from '../support/use-test-app';
 
 /**
  * The Redis index deletes a user's sessions when their password or role changes, but a login that
@@ -10,11 +10,7 @@ import { createTestApp, type TestApp } from '../support/test-app';
  * both: these tests put such a session back in the index by hand and show it is still refused.
  */
 describe('the session epoch', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   /** Re-lists a revoked session in the user's index, as a login that lost the race would have. */
   async function relist(userId: string, cookie: string): Promise<void> {

@@ -1,16 +1,11 @@
 import request from 'supertest';
-import { login, signedIn, sleep } from '../support/factories';
+import { expectError } from '../support/assertions';
+import { login, me, signedIn, sleep } from '../support/factories';
 import { sessionKey, sidOf, userSessionsKey } from '../support/sessions';
-import { createTestApp, type TestApp } from '../support/test-app';
-
-const me = (t: TestApp, cookie: string) => request(t.app).get('/api/auth/me').set('Cookie', cookie);
+import { useTestApp, withTestApp } from '../support/use-test-app';
 
 describe('the per-user session index', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   test('when a user logs in, then the index holds the session scored by its absolute deadline and expires with it', async () => {
     const { user, cookie } = await signedIn(t);
@@ -51,9 +46,8 @@ describe('the per-user session index', () => {
     expect(await t.redis.pExpireTime(key)).toBeGreaterThan(first);
   });
 
-  test.concurrent('when sessions really expire, then the next login drops them from the index', async () => {
-    const short = await createTestApp({ SESSION_IDLE_TIMEOUT_S: '1', SESSION_ABSOLUTE_TIMEOUT_S: '1' });
-    try {
+  test.concurrent('when sessions really expire, then the next login drops them from the index', () =>
+    withTestApp({ SESSION_IDLE_TIMEOUT_S: '1', SESSION_ABSOLUTE_TIMEOUT_S: '1' }, async (short) => {
       const creds = await signedIn(short);
       const key = userSessionsKey(short, creds.user.id);
       await sleep(1100);
@@ -62,18 +56,12 @@ describe('the per-user session index', () => {
 
       expect(await short.redis.zRange(key, 0, -1)).toEqual([sidOf(second)]);
       expect(await short.redis.pTTL(key)).toBeLessThanOrEqual(1000);
-    } finally {
-      await short.close();
-    }
-  });
+    }),
+  );
 });
 
 describe('a revoked session written back to Redis', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   // connect-redis's `set` recreates a key that a concurrent revocation just deleted when an in-flight
   // request of that session saves it. The index check on every request is what refuses it.
@@ -93,8 +81,7 @@ describe('a revoked session written back to Redis', () => {
 
     const res = await me(t, victimCookie);
 
-    expect(res.status).toBe(401);
-    expect(res.body.error.code).toBe('unauthenticated');
+    expectError(res, 401, 'unauthenticated');
     // Refusing it also deletes the resurrected key.
     expect(await t.redis.exists(victimKey)).toBe(0);
   });
@@ -108,7 +95,6 @@ describe('a revoked session written back to Redis', () => {
 
     const res = await me(t, cookie);
 
-    expect(res.status).toBe(401);
-    expect(res.body.error.code).toBe('unauthenticated');
+    expectError(res, 401, 'unauthenticated');
   });
 });

@@ -1,22 +1,13 @@
-import request from 'supertest';
-import { signedIn, sleep } from '../support/factories';
+import { expectError } from '../support/assertions';
+import { me, signedIn, sleep } from '../support/factories';
 import { readStoredSession, sessionKey, sidOf } from '../support/sessions';
-import { createTestApp, type TestApp } from '../support/test-app';
+import type { TestApp } from '../support/test-app';
+import { withTestApp } from '../support/use-test-app';
 
 // These tests wait out real (short) timeouts, so they run concurrently, each with its own app.
 // Each creates its app inside the test: jest does not order beforeAll before concurrent tests reliably.
 
-const me = (t: TestApp, cookie: string) => request(t.app).get('/api/auth/me').set('Cookie', cookie);
 const sleepUntil = (epochMs: number) => sleep(Math.max(0, epochMs - Date.now()));
-
-async function withApp(env: Record<string, string>, body: (t: TestApp) => Promise<void>): Promise<void> {
-  const t = await createTestApp(env);
-  try {
-    await body(t);
-  } finally {
-    await t.close();
-  }
-}
 
 /** The Redis TTL never outlives the idle timeout nor (to Redis's whole-second EX granularity) the absolute deadline. */
 async function expectTtlWithinLimits(t: TestApp, sid: string, authenticatedAt: number): Promise<void> {
@@ -31,7 +22,7 @@ describe('session timeouts', () => {
   test.concurrent(
     'when requests keep coming within the idle window, then the session outlives the idle timeout; when they stop, then it ends',
     () =>
-      withApp({ SESSION_IDLE_TIMEOUT_S: '2', SESSION_ABSOLUTE_TIMEOUT_S: '60' }, async (t) => {
+      withTestApp({ SESSION_IDLE_TIMEOUT_S: '2', SESSION_ABSOLUTE_TIMEOUT_S: '60' }, async (t) => {
         const { cookie } = await signedIn(t);
         const sid = sidOf(cookie);
         const { authenticatedAt } = (await readStoredSession(t, sid))!;
@@ -47,14 +38,13 @@ describe('session timeouts', () => {
 
         await sleep(2500);
         const res = await me(t, cookie);
-        expect(res.status).toBe(401);
-        expect(res.body.error.code).toBe('unauthenticated');
+        expectError(res, 401, 'unauthenticated');
         expect(await t.redis.exists(sessionKey(t, sid))).toBe(0);
       }),
   );
 
   test.concurrent('when a session stays active past the absolute timeout, then it ends anyway', () =>
-    withApp({ SESSION_IDLE_TIMEOUT_S: '3', SESSION_ABSOLUTE_TIMEOUT_S: '4' }, async (t) => {
+    withTestApp({ SESSION_IDLE_TIMEOUT_S: '3', SESSION_ABSOLUTE_TIMEOUT_S: '4' }, async (t) => {
       const { cookie } = await signedIn(t);
       const sid = sidOf(cookie);
       const { authenticatedAt } = (await readStoredSession(t, sid))!;
@@ -70,15 +60,14 @@ describe('session timeouts', () => {
       // 1.5 s after the last request: well inside the 3 s idle window, but past the 4 s deadline.
       await sleepUntil(authenticatedAt! + 4500);
       const res = await me(t, cookie);
-      expect(res.status).toBe(401);
-      expect(res.body.error.code).toBe('unauthenticated');
+      expectError(res, 401, 'unauthenticated');
     }),
   );
 
   test.concurrent(
     'when Redis still holds a session past its absolute deadline, then the server refuses it and deletes it',
     () =>
-      withApp({ SESSION_IDLE_TIMEOUT_S: '600', SESSION_ABSOLUTE_TIMEOUT_S: '900' }, async (t) => {
+      withTestApp({ SESSION_IDLE_TIMEOUT_S: '600', SESSION_ABSOLUTE_TIMEOUT_S: '900' }, async (t) => {
         const { cookie } = await signedIn(t);
         const sid = sidOf(cookie);
         const key = sessionKey(t, sid);
@@ -91,14 +80,13 @@ describe('session timeouts', () => {
 
         const res = await me(t, cookie);
 
-        expect(res.status).toBe(401);
-        expect(res.body.error.code).toBe('unauthenticated');
+        expectError(res, 401, 'unauthenticated');
         expect(await t.redis.exists(key)).toBe(0);
       }),
   );
 
   test.concurrent('when a stored session has no login time, then it is refused', () =>
-    withApp({}, async (t) => {
+    withTestApp({}, async (t) => {
       const { cookie } = await signedIn(t);
       const sid = sidOf(cookie);
       const stored = (await readStoredSession(t, sid))!;
@@ -107,8 +95,7 @@ describe('session timeouts', () => {
 
       const res = await me(t, cookie);
 
-      expect(res.status).toBe(401);
-      expect(res.body.error.code).toBe('unauthenticated');
+      expectError(res, 401, 'unauthenticated');
     }),
   );
 });

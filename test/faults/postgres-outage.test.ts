@@ -2,7 +2,7 @@ import request from 'supertest';
 import { runEnv } from '../support/env';
 import { createUser, login, type TestUser } from '../support/factories';
 import { createTcpProxy, type TcpProxy } from '../support/tcp-proxy';
-import { createTestApp, type TestApp } from '../support/test-app';
+import { useTestApp } from '../support/use-test-app';
 import { expectServiceUnavailable } from '../support/assertions';
 
 /**
@@ -18,21 +18,22 @@ const ANSWER_WITHIN_MS_WHEN_STALLED = 10_000;
 
 describe('when Postgres becomes unreachable and comes back', () => {
   let proxy: TcpProxy;
-  let t: TestApp;
   let user: TestUser;
   let cookie: string;
 
   beforeAll(async () => {
     proxy = await createTcpProxy({ host: '127.0.0.1', port: 5432 });
+  });
+  // The proxy forwards again before the app closes its pool, and closes after it.
+  afterAll(() => proxy?.restore());
+  const t = useTestApp(() => {
     const url = new URL(runEnv().databaseUrl);
     url.host = `127.0.0.1:${proxy.port}`;
-    t = await createTestApp({ DATABASE_URL: url.toString() });
-    user = await createUser(t);
+    return { DATABASE_URL: url.toString() };
   });
-  afterAll(async () => {
-    await proxy?.restore();
-    await t?.close();
-    await proxy?.close();
+  afterAll(() => proxy?.close());
+  beforeAll(async () => {
+    user = await createUser(t);
   });
   // Every test starts with the proxy forwarding, the pool holding live connections through it, and a
   // session made while all was well.

@@ -1,9 +1,9 @@
 import request from 'supertest';
 import { createUser, login, sleep, type TestUser } from '../support/factories';
 import { createPrivateRedis, type PrivateRedis } from '../support/private-redis';
-import { createTestApp, type TestApp } from '../support/test-app';
+import { useTestApp } from '../support/use-test-app';
 import { describeWithTool } from '../support/tools';
-import { expectServiceUnavailable } from '../support/assertions';
+import { expectError, expectServiceUnavailable } from '../support/assertions';
 import { ErrorReply } from 'redis';
 import { isRedisUnavailableError } from '../../src/lib/redis';
 
@@ -22,19 +22,17 @@ describeWithTool(
   'when Redis goes down and comes back',
   () => {
     let redis: PrivateRedis;
-    let t: TestApp;
     let user: TestUser;
 
     beforeAll(async () => {
       redis = await createPrivateRedis();
       await redis.start();
-      t = await createTestApp({ REDIS_URL: redis.url });
+    });
+    const t = useTestApp(() => ({ REDIS_URL: redis.url }));
+    beforeAll(async () => {
       user = await createUser(t);
     });
-    afterAll(async () => {
-      await t?.close();
-      await redis?.kill();
-    });
+    afterAll(() => redis?.kill());
     // Each test starts from a running Redis that the app is connected to, whatever the last one did.
     beforeEach(async () => {
       await redis.start().catch((error: Error) => {
@@ -88,8 +86,7 @@ describeWithTool(
         .timeout(ANSWER_WITHIN_MS)
         .send({ email: user.email, password: 'not the right password' });
 
-      expect(res.status).toBe(401);
-      expect(res.body.error.code).toBe('invalid_credentials');
+      expectError(res, 401, 'invalid_credentials');
     });
 
     test('when Redis stops answering without closing the connection, then session requests get 503 after the command timeout and recover when it answers again', async () => {
@@ -129,8 +126,7 @@ describeWithTool(
       expect(res.body.id).toBe(user.user.id);
       // That Redis kept nothing, so the session from before the outage is gone: a plain 401, not a 500.
       const me = await api().get('/api/auth/me').set('Cookie', oldCookie).timeout(ANSWER_WITHIN_MS);
-      expect(me.status).toBe(401);
-      expect(me.body.error.code).toBe('unauthenticated');
+      expectError(me, 401, 'unauthenticated');
       expect(t.logs.some((line) => line.msg === 'redis connection restored')).toBe(true);
     });
   },

@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import { createTestApp, type TestApp } from '../support/test-app';
+import { useTestApp } from '../support/use-test-app';
 
 /**
  * A connection that dies while a transaction holds it (failover, network reset, the server's
@@ -7,11 +7,7 @@ import { createTestApp, type TestApp } from '../support/test-app';
  * our listener the 'error' event is an uncaught exception: under jest this test's worker would crash.
  */
 describe('a connection lost inside a transaction', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   test('when the server terminates the connection mid-transaction, then the call fails and the process lives on', async () => {
     const admin = new Client({ connectionString: t.config.databaseUrl });

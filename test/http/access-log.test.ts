@@ -7,7 +7,8 @@ import { accessLineOf } from '../support/log-lines';
 import { freePort } from '../support/ports';
 import { IGNORE_DOTENV } from '../support/run-script';
 import { serverEnv } from '../support/server-process';
-import { createTestApp, type LogLine, type TestApp } from '../support/test-app';
+import type { LogLine } from '../support/test-app';
+import { useTestApp } from '../support/use-test-app';
 
 /**
  * The access log: one line per request. Operators get the full structured line; a developer running
@@ -24,11 +25,7 @@ type AccessLine = LogLine & {
 };
 
 describe('the structured access line', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   test('when a login succeeds, then its line has method, url, status, time and request id, and no response header', async () => {
     const { email, password } = await createUser(t);

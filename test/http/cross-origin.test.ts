@@ -1,15 +1,12 @@
 import request from 'supertest';
+import { expectError } from '../support/assertions';
 import { createUser, login } from '../support/factories';
-import { createTestApp, type TestApp } from '../support/test-app';
+import { useTestApp } from '../support/use-test-app';
 
 const PUBLIC_URL = 'https://app.example.test';
 
 describe('the cross-origin guard', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp({ PUBLIC_URL });
-  });
-  afterAll(() => t.close());
+  const t = useTestApp({ PUBLIC_URL });
 
   const loginBody = { email: 'nobody@example.test', password: 'irrelevant but long' };
 
@@ -28,8 +25,7 @@ describe('the cross-origin guard', () => {
     'when a login comes with %s, then 403 cross_origin_request before anything else',
     async (_what, headers) => {
       const res = await request(t.app).post('/api/auth/login').set(headers).send(loginBody);
-      expect(res.status).toBe(403);
-      expect(res.body.error.code).toBe('cross_origin_request');
+      expectError(res, 403, 'cross_origin_request');
     },
   );
 
@@ -40,8 +36,7 @@ describe('the cross-origin guard', () => {
     ['neither header (curl, server to server)', {}],
   ])('when a login comes with %s, then it reaches the handler', async (_what, headers) => {
     const res = await request(t.app).post('/api/auth/login').set(headers).send(loginBody);
-    expect(res.status).toBe(401);
-    expect(res.body.error.code).toBe('invalid_credentials');
+    expectError(res, 401, 'invalid_credentials');
   });
 
   test.each(['put', 'patch', 'delete'] as const)(
@@ -50,8 +45,7 @@ describe('the cross-origin guard', () => {
       const res = await request(t.app)
         [method]('/api/users/00000000-0000-4000-8000-000000000000')
         .set('Sec-Fetch-Site', 'cross-site');
-      expect(res.status).toBe(403);
-      expect(res.body.error.code).toBe('cross_origin_request');
+      expectError(res, 403, 'cross_origin_request');
     },
   );
 

@@ -1,13 +1,10 @@
 import request from 'supertest';
+import { expectError } from '../support/assertions';
 import { signedIn } from '../support/factories';
-import { createTestApp, type TestApp } from '../support/test-app';
+import { useTestApp } from '../support/use-test-app';
 
 describe('the error envelope', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   test('when JSON is malformed, then 400 invalid_json in the envelope with the request id', async () => {
     const res = await request(t.app)
@@ -24,8 +21,7 @@ describe('the error envelope', () => {
     const res = await request(t.app)
       .post('/api/auth/login')
       .send({ email: 'a@example.test', password: 'x'.repeat(101 * 1024) });
-    expect(res.status).toBe(413);
-    expect(res.body.error.code).toBe('payload_too_large');
+    expectError(res, 413, 'payload_too_large');
   });
 
   test.each([
@@ -34,8 +30,7 @@ describe('the error envelope', () => {
     ['multipart/form-data; boundary=x', '--x--'],
   ])('when an API body is %s, then 415 unsupported_media_type', async (type, body) => {
     const res = await request(t.app).post('/api/auth/login').set('Content-Type', type).send(body);
-    expect(res.status).toBe(415);
-    expect(res.body.error.code).toBe('unsupported_media_type');
+    expectError(res, 415, 'unsupported_media_type');
   });
 
   test('when a request has no body, then no content type is required', async () => {
@@ -47,8 +42,7 @@ describe('the error envelope', () => {
   // Browser routes answer with an HTML page of our own instead (test/web/error-pages.test.ts).
   test('when an API route does not exist, then 404 not_found as JSON without framework text', async () => {
     const res = await request(t.app).get('/api/no/such/route');
-    expect(res.status).toBe(404);
-    expect(res.body.error.code).toBe('not_found');
+    expectError(res, 404, 'not_found');
     expect(res.text).not.toMatch(/Cannot GET|Express|<html/i);
   });
 

@@ -1,12 +1,8 @@
 import request from 'supertest';
-import { createTestApp, type TestApp } from '../support/test-app';
+import { useTestApp } from '../support/use-test-app';
 
 describe('health endpoints', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   test('when the process runs, then /healthz is 200', async () => {
     const res = await request(t.app).get('/healthz');

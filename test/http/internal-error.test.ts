@@ -1,17 +1,11 @@
 import request from 'supertest';
-import { createUnmigratedApps } from '../support/databases';
 import type { TestApp } from '../support/test-app';
+import { useUnmigratedApps } from '../support/use-test-app';
 
 // A real fault, not a simulated one: the app runs against a database whose schema was never migrated,
 // so every users query fails inside Postgres with "relation does not exist".
 describe('unexpected errors', () => {
-  let production: TestApp;
-  let development: TestApp;
-  let close: () => Promise<void>;
-  beforeAll(async () => {
-    ({ production, development, close } = await createUnmigratedApps('nomigrations'));
-  });
-  afterAll(() => close());
+  const { production, development } = useUnmigratedApps('nomigrations');
 
   const login = (t: TestApp) =>
     request(t.app)

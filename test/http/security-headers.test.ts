@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { PERMISSIONS_POLICY } from '../../src/http/security-headers';
 import { signedIn } from '../support/factories';
-import { createTestApp, type TestApp } from '../support/test-app';
+import { useTestApp, withTestApp } from '../support/use-test-app';
 
 const API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 const PAGE_CSP =
@@ -12,11 +12,7 @@ const PAGE_CSP =
 const directives = (policy: string | undefined) => (policy ?? '').split(';').map((d) => d.trim());
 
 describe('security headers', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   function expectCommonHeaders(headers: Record<string, string>): void {
     expect(headers).toMatchObject({
@@ -76,15 +72,12 @@ describe('security headers', () => {
   });
 
   test('when HSTS_ENABLED is true, then the app sends HSTS itself (for deployments without the edge)', async () => {
-    const withHsts = await createTestApp({ HSTS_ENABLED: 'true' });
-    try {
+    await withTestApp({ HSTS_ENABLED: 'true' }, async (withHsts) => {
       for (const path of ['/api/auth/me', '/login']) {
         const res = await request(withHsts.app).get(path);
         expect(res.headers['strict-transport-security']).toBe('max-age=63072000; includeSubDomains');
       }
-    } finally {
-      await withHsts.close();
-    }
+    });
   });
 
   test('when a foreign Origin asks, then no CORS header reflects it', async () => {

@@ -1,9 +1,9 @@
 import request, { type Response } from 'supertest';
 import { createOpenApiDocument } from '../../src/openapi/openapi';
-import { createIsolatedDatabase } from '../support/databases';
 import { createUser, DEFAULT_PASSWORD, signedIn, uniqueEmail } from '../support/factories';
 import { createResponseChecker, errorCodesOf, operationsOf } from '../support/openapi';
-import { createTestApp, type TestApp } from '../support/test-app';
+import { createTestApp } from '../support/test-app';
+import { useTestApp, withTestApp } from '../support/use-test-app';
 
 /**
  * Every operation, through the real app, for its success and its main failures: each answer must have
@@ -22,11 +22,7 @@ function expectAnswer(operation: string, res: Response, status: number): void {
 const NEW_PASSWORD = 'violet kettles hum beneath seven bridges';
 
 describe('the answers of the API, checked against its description', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   test('when logging in, then each answer is one POST /api/auth/login describes', async () => {
     const op = 'POST /api/auth/login';
@@ -182,11 +178,7 @@ describe('the answers of the API, checked against its description', () => {
   });
 
   describe('with a small request limit and registration closed', () => {
-    let limited: TestApp;
-    beforeAll(async () => {
-      limited = await createTestApp({ RATE_LIMIT_PER_MINUTE: '2', REGISTRATION_ENABLED: 'false' });
-    });
-    afterAll(() => limited.close());
+    const limited = useTestApp({ RATE_LIMIT_PER_MINUTE: '2', REGISTRATION_ENABLED: 'false' });
 
     test('when registering or exceeding the limit, then the 404 and the 429 are described answers', async () => {
       const account = { email: uniqueEmail(), password: DEFAULT_PASSWORD, name: 'Nobody' };
@@ -204,11 +196,7 @@ describe('the answers of the API, checked against its description', () => {
   });
 
   describe('with the only admin of a database of its own', () => {
-    let lonely: TestApp;
-    beforeAll(async () => {
-      lonely = await createTestApp({ DATABASE_URL: await createIsolatedDatabase('openapi_answers') });
-    });
-    afterAll(() => lonely.close());
+    const lonely = useTestApp({}, { isolatedDatabase: 'openapi_answers' });
 
     test('when the last admin would be demoted or deleted, then the 409s are described answers', async () => {
       const admin = await signedIn(lonely, 'admin');
@@ -225,19 +213,15 @@ describe('the answers of the API, checked against its description', () => {
   });
 
   describe('when a backing service fails', () => {
-    test('when Redis is gone, then the 503 is a described answer', async () => {
-      const outage = await createTestApp();
-      try {
+    test('when Redis is gone, then the 503 is a described answer', () =>
+      withTestApp({}, async (outage) => {
         const { cookie } = await signedIn(outage);
         await outage.redis.close();
 
         const res = await request(outage.app).get('/api/auth/me').set('Cookie', cookie);
 
         expectAnswer('GET /api/auth/me', res, 503);
-      } finally {
-        await outage.close();
-      }
-    });
+      }));
 
     test('when Postgres fails in a way that is not an outage, then the 500 is a described answer', async () => {
       const broken = await createTestApp();

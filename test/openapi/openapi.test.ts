@@ -9,7 +9,8 @@ import { runCommand } from '../support/commands';
 import { errorCodesRaisedInSources } from '../support/error-codes';
 import { errorCodesOf, mountedRouter, operationsOf, routerStack, routesOf } from '../support/openapi';
 import { ROOT } from '../support/run-script';
-import { createTestApp, type TestApp } from '../support/test-app';
+import type { TestApp } from '../support/test-app';
+import { useTestApp, withTestApp } from '../support/use-test-app';
 
 const doc = createOpenApiDocument();
 /** The document as JSON carries it (no undefined members), which is what a file or a response holds. */
@@ -51,11 +52,7 @@ describe('the committed description', () => {
 });
 
 describe('the described routes', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   const jsonRoutesOf = (app: TestApp['app']) => routesOf(app).filter((r) => isJsonPath(r.split(' ')[1]!));
 
@@ -67,8 +64,7 @@ describe('the described routes', () => {
   });
 
   test('when a router gains a route that the description lacks, then the listing finds it', async () => {
-    const spare = await createTestApp();
-    try {
+    await withTestApp({}, async (spare) => {
       const users = mountedRouter(mountedRouter(routerStack(spare.app), '/api').stack, '/users');
       (users as unknown as Router).get('/:id/avatar', (_req, res) => {
         res.end();
@@ -77,9 +73,7 @@ describe('the described routes', () => {
       const undescribed = jsonRoutesOf(spare.app).filter((r) => !operationsOf(doc).includes(r));
 
       expect(undescribed).toEqual(['GET /api/users/{id}/avatar']);
-    } finally {
-      await spare.close();
-    }
+    });
   });
 });
 
@@ -101,8 +95,7 @@ describe('the described error codes', () => {
 
 describe('the served description', () => {
   test('when the app runs in development, then GET /api/openapi.json answers the document through the middleware of every API request', async () => {
-    const dev = await createTestApp({ NODE_ENV: 'development' });
-    try {
+    await withTestApp({ NODE_ENV: 'development' }, async (dev) => {
       const res = await request(dev.app).get('/api/openapi.json');
 
       expect(res.status).toBe(200);
@@ -117,9 +110,7 @@ describe('the served description', () => {
         in: 'cookie',
         name: dev.config.session.cookieName,
       });
-    } finally {
-      await dev.close();
-    }
+    });
   });
 
   test.each([
@@ -136,8 +127,7 @@ describe('the served description', () => {
   ])(
     'when the app runs in %s, then /api/openapi.json is a 404 like any unknown path',
     async (_env, env: Record<string, string>) => {
-      const other = await createTestApp(env);
-      try {
+      await withTestApp(env, async (other) => {
         const res = await request(other.app).get('/api/openapi.json');
         const unknown = await request(other.app).get('/api/no-such-path');
 
@@ -153,9 +143,7 @@ describe('the served description', () => {
         expect(JSON.stringify(doc.components?.securitySchemes?.session)).toContain(
           `\`${other.config.session.cookieName}\``,
         );
-      } finally {
-        await other.close();
-      }
+      });
     },
   );
 });

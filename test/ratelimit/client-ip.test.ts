@@ -5,7 +5,7 @@ import { createUser } from '../support/factories';
 import { listen, type Listening } from '../support/listen';
 import { accessLineOf, eventOf, eventsNamed } from '../support/log-lines';
 import { fromIp, scanKeys, uniqueIp } from '../support/rate-limit';
-import { createTestApp, type TestApp } from '../support/test-app';
+import { useTestApp } from '../support/use-test-app';
 
 /**
  * Limits are keyed by the client IP: req.ip under exactly TRUST_PROXY hops, in one normal form
@@ -15,16 +15,12 @@ import { createTestApp, type TestApp } from '../support/test-app';
 describe('with TRUST_PROXY=0, behind no proxy', () => {
   // Listening on '::' as a deployment does: an IPv4 client's socket address is ::ffff:127.0.0.1.
   describe('the global limiter', () => {
-    let t: TestApp;
+    const t = useTestApp({ TRUST_PROXY: '0', RATE_LIMIT_PER_MINUTE: '3' });
     let server: Listening;
     beforeAll(async () => {
-      t = await createTestApp({ TRUST_PROXY: '0', RATE_LIMIT_PER_MINUTE: '3' });
       server = await listen(t.app, '::');
     });
-    afterAll(async () => {
-      await server.close();
-      await t.close();
-    });
+    afterAll(() => server.close());
 
     test('when a client rotates forged X-Forwarded-For values, then it still spends one counter and is refused at the limit; the log and the key keep its real address', async () => {
       const forged = ['203.0.113.1', '203.0.113.2', '203.0.113.3', '203.0.113.4', '203.0.113.5'];
@@ -45,16 +41,12 @@ describe('with TRUST_PROXY=0, behind no proxy', () => {
   });
 
   describe('the login lockout', () => {
-    let t: TestApp;
+    const t = useTestApp({ TRUST_PROXY: '0', LOGIN_MAX_CONSECUTIVE_FAILS: '2' });
     let server: Listening;
     beforeAll(async () => {
-      t = await createTestApp({ TRUST_PROXY: '0', LOGIN_MAX_CONSECUTIVE_FAILS: '2' });
       server = await listen(t.app, '::');
     });
-    afterAll(async () => {
-      await server.close();
-      await t.close();
-    });
+    afterAll(() => server.close());
 
     test('when failed logins rotate forged X-Forwarded-For values, then the (email, IP) pair still locks', async () => {
       const { email, password } = await createUser(t);
@@ -74,11 +66,7 @@ describe('with TRUST_PROXY=0, behind no proxy', () => {
 });
 
 describe('with TRUST_PROXY=1, behind one proxy', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp({ TRUST_PROXY: '1', RATE_LIMIT_PER_MINUTE: '2' });
-  });
-  afterAll(() => t.close());
+  const t = useTestApp({ TRUST_PROXY: '1', RATE_LIMIT_PER_MINUTE: '2' });
 
   const get = (forwardedFor: string) =>
     request(t.app).get('/api/auth/me').set('X-Forwarded-For', forwardedFor);

@@ -3,7 +3,8 @@ import { createUser, sessionCookie, uniqueEmail } from '../support/factories';
 import { eventOf } from '../support/log-lines';
 import { expectRateLimited, fromIp, retryAfterOf, scanKeys, uniqueIp } from '../support/rate-limit';
 import { setCookies } from '../support/sessions';
-import { createTestApp, passwords, type TestApp } from '../support/test-app';
+import { passwords } from '../support/test-app';
+import { useTestApp } from '../support/use-test-app';
 
 /**
  * Brute-force protection on POST /api/auth/login (rate-limiter-flexible's login recipe): failures in a
@@ -18,15 +19,11 @@ const DAY = { min: 86_390, max: 86_400 };
 const WRONG = 'definitely not it 1';
 
 describe('login lockout', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp({
-      TRUST_PROXY: '1',
-      LOGIN_MAX_CONSECUTIVE_FAILS: String(CONSECUTIVE),
-      LOGIN_MAX_FAILS_PER_IP_PER_DAY: String(DAILY),
-    });
+  const t = useTestApp({
+    TRUST_PROXY: '1',
+    LOGIN_MAX_CONSECUTIVE_FAILS: String(CONSECUTIVE),
+    LOGIN_MAX_FAILS_PER_IP_PER_DAY: String(DAILY),
   });
-  afterAll(() => t.close());
   afterEach(() => jest.restoreAllMocks());
 
   const attempt = (ip: string, email: string, password: string): Promise<Response> =>

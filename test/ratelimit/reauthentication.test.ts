@@ -1,17 +1,13 @@
 import request from 'supertest';
 import { signedIn, uniqueEmail } from '../support/factories';
-import { createTestApp, type TestApp } from '../support/test-app';
+import { useTestApp } from '../support/use-test-app';
 
 /**
  * Someone holding a stolen session but not the password could use every "confirm your current
  * password" check as an oracle. All of them share the per-user budget of the password change.
  */
 describe('re-authentication checks', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp({ PASSWORD_CHANGE_MAX_PER_USER_PER_HOUR: '3' });
-  });
-  afterAll(() => t.close());
+  const t = useTestApp({ PASSWORD_CHANGE_MAX_PER_USER_PER_HOUR: '3' });
 
   const changeEmail = (cookie: string, id: string, currentPassword: string) =>
     request(t.app)

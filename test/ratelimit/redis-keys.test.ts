@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { createUser, login, uniqueEmail } from '../support/factories';
 import { fromIp, scanKeys, strongPassword, uniqueIp } from '../support/rate-limit';
-import { createTestApp, type TestApp } from '../support/test-app';
+import { useTestApp } from '../support/use-test-app';
 
 /**
  * Every rate-limit counter lives under the app's REDIS_KEY_PREFIX, so apps (or environments) sharing a
@@ -10,11 +10,7 @@ import { createTestApp, type TestApp } from '../support/test-app';
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 describe('rate-limit keys in Redis', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp({ TRUST_PROXY: '1' });
-  });
-  afterAll(() => t.close());
+  const t = useTestApp({ TRUST_PROXY: '1' });
 
   test('when every limiter has counted, then each counter key starts with the prefix and nothing about the client exists outside it', async () => {
     const ip = uniqueIp();

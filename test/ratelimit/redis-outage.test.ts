@@ -4,7 +4,7 @@ import { createUser, sleep, type TestUser } from '../support/factories';
 import { createPrivateRedis, type PrivateRedis } from '../support/private-redis';
 import { eventOf } from '../support/log-lines';
 import { expectRateLimited, fromIp, uniqueIp } from '../support/rate-limit';
-import { createTestApp, type TestApp } from '../support/test-app';
+import { useTestApp } from '../support/use-test-app';
 import { describeWithTool } from '../support/tools';
 
 /**
@@ -20,26 +20,24 @@ const PER_MINUTE = 6;
 
 describeWithTool('redis-server', 'apt-get install redis-server', 'rate limits while Redis is down', () => {
   let redis: PrivateRedis;
-  let t: TestApp;
   let user: TestUser;
 
   beforeAll(async () => {
     redis = await createPrivateRedis();
     await redis.start();
-    t = await createTestApp({
-      REDIS_URL: redis.url,
-      TRUST_PROXY: '1',
-      LOGIN_MAX_CONSECUTIVE_FAILS: String(CONSECUTIVE),
-      RATE_LIMIT_PER_MINUTE: String(PER_MINUTE),
-    });
+  });
+  const t = useTestApp(() => ({
+    REDIS_URL: redis.url,
+    TRUST_PROXY: '1',
+    LOGIN_MAX_CONSECUTIVE_FAILS: String(CONSECUTIVE),
+    RATE_LIMIT_PER_MINUTE: String(PER_MINUTE),
+  }));
+  beforeAll(async () => {
     user = await createUser(t);
     await redis.kill();
     await untilRedisIsSeenDown();
   });
-  afterAll(async () => {
-    await t?.close();
-    await redis?.kill();
-  });
+  afterAll(() => redis?.kill());
 
   /** /readyz is never rate limited: poll it until the app's client has noticed the outage. */
   async function untilRedisIsSeenDown(deadlineMs = 10_000): Promise<void> {

@@ -2,7 +2,7 @@ import request, { type Response } from 'supertest';
 import { login, sessionCookie, signedIn, uniqueEmail } from '../support/factories';
 import { eventOf, eventsNamed } from '../support/log-lines';
 import { expectRateLimited, fromIp, strongPassword, uniqueIp } from '../support/rate-limit';
-import { createTestApp, type TestApp } from '../support/test-app';
+import { useTestApp } from '../support/use-test-app';
 
 /**
  * The per-request limiters: one per client IP on every route but the health probes (with RateLimit-*
@@ -15,11 +15,7 @@ const MINUTE = { min: 1, max: 60 };
 const HOUR = { min: 3590, max: 3600 };
 
 describe('the global per-client limiter', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp({ TRUST_PROXY: '1', RATE_LIMIT_PER_MINUTE: String(PER_MINUTE) });
-  });
-  afterAll(() => t.close());
+  const t = useTestApp({ TRUST_PROXY: '1', RATE_LIMIT_PER_MINUTE: String(PER_MINUTE) });
 
   const get = (ip: string, path = '/api/auth/me') => request(t.app).get(path).set(fromIp(ip));
 
@@ -111,11 +107,7 @@ describe('the global per-client limiter', () => {
 
 describe('the registration limiter (per client IP)', () => {
   const PER_HOUR = 2;
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp({ TRUST_PROXY: '1', REGISTER_MAX_PER_IP_PER_HOUR: String(PER_HOUR) });
-  });
-  afterAll(() => t.close());
+  const t = useTestApp({ TRUST_PROXY: '1', REGISTER_MAX_PER_IP_PER_HOUR: String(PER_HOUR) });
 
   const register = (ip: string) =>
     request(t.app)
@@ -159,11 +151,7 @@ describe('the registration limiter (per client IP)', () => {
 
 describe('the password change limiter (per user)', () => {
   const PER_HOUR = 2;
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp({ PASSWORD_CHANGE_MAX_PER_USER_PER_HOUR: String(PER_HOUR) });
-  });
-  afterAll(() => t.close());
+  const t = useTestApp({ PASSWORD_CHANGE_MAX_PER_USER_PER_HOUR: String(PER_HOUR) });
 
   const change = (cookie: string, currentPassword: string, newPassword = strongPassword()) =>
     request(t.app).put('/api/auth/password').set('Cookie', cookie).send({ currentPassword, newPassword });
@@ -221,18 +209,8 @@ describe('the password change limiter (per user)', () => {
 });
 
 describe('apps with their own counters', () => {
-  let a: TestApp;
-  let b: TestApp;
-  beforeAll(async () => {
-    [a, b] = await Promise.all([
-      createTestApp({ RATE_LIMIT_PER_MINUTE: '2' }),
-      createTestApp({ RATE_LIMIT_PER_MINUTE: '2' }),
-    ]);
-  });
-  afterAll(async () => {
-    await a.close();
-    await b.close();
-  });
+  const a = useTestApp({ RATE_LIMIT_PER_MINUTE: '2' });
+  const b = useTestApp({ RATE_LIMIT_PER_MINUTE: '2' });
 
   test('when two apps with the same limits serve the same client, then one app exhausting its limit does not throttle the other', async () => {
     expect(a.config.redisKeyPrefix).not.toBe(b.config.redisKeyPrefix);

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import request from 'supertest';
+import { expectError } from '../support/assertions';
 import { createIsolatedDatabase } from '../support/databases';
 import { runScript, type ScriptResult } from '../support/run-script';
-import { createTestApp, type TestApp } from '../support/test-app';
+import { useTestApp } from '../support/use-test-app';
 
 /** `npm run seed` (scripts/seed.ts) as its own process, against a migrated database of its own. */
 
@@ -115,11 +116,7 @@ describe('seed', () => {
   });
 
   describe('with a password the policy refuses', () => {
-    let t: TestApp;
-    beforeAll(async () => {
-      t = await createTestApp();
-    });
-    afterAll(() => t.close());
+    const t = useTestApp();
 
     test('when ADMIN_PASSWORD is too short, then it exits non-zero naming the length rule, creates nobody, and answers like the API', async () => {
       const email = adminEmail();
@@ -137,8 +134,7 @@ describe('seed', () => {
       const api = await request(t.app)
         .post('/api/auth/register')
         .send({ email: email.toLowerCase(), password: shortPassword, name: 'Admin' });
-      expect(api.status).toBe(400);
-      expect(api.body.error.code).toBe('password_rejected');
+      expectError(api, 400, 'password_rejected');
       expect(result.stderr).toContain(api.body.error.message);
     });
 
@@ -157,8 +153,7 @@ describe('seed', () => {
       const api = await request(t.app)
         .post('/api/auth/register')
         .send({ email: email.toLowerCase(), password: commonPassword, name: 'Administrator' });
-      expect(api.status).toBe(400);
-      expect(api.body.error.code).toBe('password_rejected');
+      expectError(api, 400, 'password_rejected');
       expect(result.stderr).toContain(api.body.error.message);
     });
 

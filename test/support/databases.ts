@@ -1,7 +1,6 @@
 import { Client, escapeIdentifier } from 'pg';
 import { databaseUrlFor, TEST_DATABASE_URL } from './env';
 import { runScript } from './run-script';
-import { createTestApp, type TestApp } from './test-app';
 
 /**
  * A migrated database of its own for tests that need to control global state (how many admins
@@ -25,33 +24,4 @@ export async function createIsolatedDatabase(suffix: string, { migrate = true } 
     if (result.code !== 0) throw new Error(`migrations failed: ${result.stderr}`);
   }
   return url;
-}
-
-/**
- * A real fault, not a simulated one: a production-mode app and a development-mode app on a database
- * whose schema was never migrated, so every users query fails inside Postgres ("relation does not
- * exist"). Both modes, to compare what a 500 shows.
- */
-export async function createUnmigratedApps(suffix: string): Promise<{
-  production: TestApp;
-  development: TestApp;
-  close(): Promise<void>;
-}> {
-  const url = await createIsolatedDatabase(suffix, { migrate: false });
-  const production = await createTestApp({
-    NODE_ENV: 'production',
-    TRUST_PROXY: '1',
-    DATABASE_URL: url,
-    PUBLIC_URL: 'https://app.example.test',
-    SESSION_SECRET: 'production-secret-0123456789-abcdefghijklmnop',
-  });
-  const development = await createTestApp({ NODE_ENV: 'development', DATABASE_URL: url });
-  return {
-    production,
-    development,
-    close: async () => {
-      await production.close();
-      await development.close();
-    },
-  };
 }

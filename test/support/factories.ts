@@ -95,6 +95,9 @@ export async function login(
   return cookie;
 }
 
+/** GET /api/auth/me with `cookie`: the quickest way to see whether a session is alive. */
+export const me = (t: TestApp, cookie: string) => request(t.app).get('/api/auth/me').set('Cookie', cookie);
+
 /** A user of the given role, already logged in. */
 export async function signedIn(t: TestApp, role: Role = 'user'): Promise<TestUser & { cookie: string }> {
   const created = await createUser(t, { role });

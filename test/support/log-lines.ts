@@ -13,6 +13,15 @@ export const linesOf = (t: Pick<TestApp, 'logs'>, res: Answered): LogLine[] =>
 export const eventOf = (t: Pick<TestApp, 'logs'>, res: Answered, event: string): LogLine | undefined =>
   linesOf(t, res).find((l) => l.event === event);
 
+/**
+ * Every line of security event `event` written while serving `res`, oldest first. Fails when `res` has no
+ * request id: lines without one would all match.
+ */
+export function eventsOf(t: Pick<TestApp, 'logs'>, res: Answered, event: string): LogLine[] {
+  expect(typeof res.headers['x-request-id']).toBe('string');
+  return linesOf(t, res).filter((l) => l.event === event);
+}
+
 /** Every line of security event `event`, oldest first. */
 export const eventsNamed = (t: Pick<TestApp, 'logs'>, event: string): LogLine[] =>
   t.logs.filter((l) => l.event === event);

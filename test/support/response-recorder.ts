@@ -14,7 +14,12 @@ export interface RecordedResponse {
 }
 
 export interface ResponseRecorder {
-  /** supertest bound to the app, with every response kept for `takeLeaks()`. */
+  /**
+   * The app behind a recording front: still the Express app (listen(), settings) wherever one is
+   * taken, and every request it handles, however it arrives, is recorded.
+   */
+  app: Express;
+  /** supertest bound to the recording app. */
   request(): ReturnType<typeof request>;
   /** The recorded responses that carry a secret marker; clears the record. */
   takeLeaks(): RecordedResponse[];
@@ -24,12 +29,12 @@ export interface ResponseRecorder {
 
 /**
  * Wraps the app so every response it sends through this recorder is captured server-side, whatever
- * the test asserts about it. A test file checks the record after each test: no response of any
+ * the test asserts about it. useTestApp checks the record after each test: no response of any
  * kind, error or success, may carry a password hash.
  */
 export function recordResponses(app: Express): ResponseRecorder {
   let recorded: RecordedResponse[] = [];
-  const handler = (req: IncomingMessage, res: ServerResponse) => {
+  const record = (req: IncomingMessage, res: ServerResponse) => {
     const end = res.end;
     res.end = function (this: ServerResponse, ...args: unknown[]) {
       const [chunk] = args;
@@ -42,10 +47,18 @@ export function recordResponses(app: Express): ResponseRecorder {
       });
       return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
     } as ServerResponse['end'];
-    app(req, res);
   };
+  // A Proxy rather than a wrapper function, so a suite cannot bypass the record by accident: code that
+  // takes an Express app (app.listen() passes `this` to http.createServer) gets this one too.
+  const recording = new Proxy(app, {
+    apply(target, thisArg, args: Parameters<Express>) {
+      record(args[0] as IncomingMessage, args[1] as ServerResponse);
+      return Reflect.apply(target, thisArg, args) as unknown;
+    },
+  });
   return {
-    request: () => request(handler),
+    app: recording,
+    request: () => request(recording),
     takeLeaks() {
       const leaks = recorded.filter((r) => SECRET_MARKERS.some((marker) => marker.test(r.text)));
       recorded = [];

@@ -37,6 +37,8 @@ export function passwords(): PasswordHasher {
 /**
  * Builds the real app (buildApp) with real Postgres and Redis, exactly as main.ts wires it, with its own
  * Redis key prefix so apps in one run never share sessions. `env` overrides the test environment.
+ * Suites get their apps through useTestApp()/withTestApp() (use-test-app.ts), which add the leak check;
+ * call this directly only where a test must run the app's life itself.
  */
 export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
   const run = runEnv();

@@ -1,9 +1,7 @@
 import type { Role, User } from '../../src/users/user';
 import { createUsersRepository } from '../../src/users/users.repository';
-import { createIsolatedDatabase } from './databases';
 import { DEFAULT_PASSWORD, uniqueEmail } from './factories';
-import { recordResponses, type ResponseRecorder } from './response-recorder';
-import { createTestApp, passwords, type TestApp } from './test-app';
+import { passwords, type TestApp } from './test-app';
 
 /** A user as the API returns it. */
 export interface UserJson {
@@ -16,60 +14,6 @@ export interface UserJson {
 }
 
 export const USER_JSON_KEYS = ['createdAt', 'email', 'id', 'name', 'role', 'updatedAt'];
-
-export interface UsersSuite {
-  readonly t: TestApp;
-  /** supertest against the app; every response is checked for password hashes after each test. */
-  api: ResponseRecorder['request'];
-}
-
-let isolatedCount = 0;
-
-/**
- * Builds the app for a test file (or, with `freshPerTest`, for each test) and checks after every test
- * that none of the responses it received carried a password hash. `isolatedDatabase` gives the app a
- * migrated database of its own, for tests that count rows or admins.
- */
-export function useUsersApp(options: { isolatedDatabase?: string; freshPerTest?: boolean } = {}): UsersSuite {
-  let t: TestApp | undefined;
-  let recorder: ResponseRecorder | undefined;
-
-  const start = async () => {
-    const env: Record<string, string> = {};
-    if (options.isolatedDatabase) {
-      const suffix = options.freshPerTest
-        ? `${options.isolatedDatabase}_${++isolatedCount}`
-        : options.isolatedDatabase;
-      env.DATABASE_URL = await createIsolatedDatabase(suffix);
-    }
-    t = await createTestApp(env);
-    recorder = recordResponses(t.app);
-  };
-  const stop = async () => {
-    await t?.close();
-    t = undefined;
-  };
-
-  if (options.freshPerTest) beforeEach(start);
-  else beforeAll(start);
-  afterEach(async () => {
-    const leaks = recorder?.takeLeaks() ?? [];
-    if (options.freshPerTest) await stop();
-    expect(leaks.map((r) => `${r.method} ${r.url} -> ${r.status}: ${r.text}`)).toEqual([]);
-  });
-  if (!options.freshPerTest) afterAll(stop);
-
-  return {
-    get t() {
-      if (!t) throw new Error('the app is built in beforeAll/beforeEach');
-      return t;
-    },
-    api: () => {
-      if (!recorder) throw new Error('the app is built in beforeAll/beforeEach');
-      return recorder.request();
-    },
-  };
-}
 
 let defaultHash: Promise<string> | undefined;
 

@@ -1,16 +1,18 @@
+import { expectError } from '../support/assertions';
 import { BOUNDARY_PASSWORDS, createUser, login, signedIn, uniqueEmail } from '../support/factories';
-import { countUsersWithEmail, userRow, USER_JSON_KEYS, useUsersApp } from '../support/users';
+import { countUsersWithEmail, userRow, USER_JSON_KEYS } from '../support/users';
+import { useTestApp } from '../support/use-test-app';
 
 const PASSWORD = 'a long enough passphrase';
 
 describe('POST /api/users', () => {
-  const s = useUsersApp();
+  const t = useTestApp();
 
   test('when an admin creates a user, then 201 with the public user, a Location, and an argon2id hash stored', async () => {
-    const admin = await signedIn(s.t, 'admin');
+    const admin = await signedIn(t, 'admin');
     const email = uniqueEmail('created');
 
-    const res = await s
+    const res = await t
       .api()
       .post('/api/users')
       .set('Cookie', admin.cookie)
@@ -20,47 +22,47 @@ describe('POST /api/users', () => {
     expect(Object.keys(res.body).sort()).toEqual(USER_JSON_KEYS);
     expect(res.body).toMatchObject({ email, name: 'Created User', role: 'user' });
     expect(res.headers.location).toBe(`/api/users/${res.body.id}`);
-    const row = await userRow(s.t, res.body.id);
+    const row = await userRow(t, res.body.id);
     expect(row).toMatchObject({ id: res.body.id, email, name: 'Created User', role: 'user' });
     expect(row!.password_hash).toMatch(/^\$argon2id\$/);
     expect(row!.password_hash).not.toContain(PASSWORD);
-    await expect(login(s.t, { email, password: PASSWORD })).resolves.toMatch(/^sid=/);
+    await expect(login(t, { email, password: PASSWORD })).resolves.toMatch(/^sid=/);
   });
 
   test('when an admin creates an admin, then the role is stored', async () => {
-    const admin = await signedIn(s.t, 'admin');
-    const res = await s
+    const admin = await signedIn(t, 'admin');
+    const res = await t
       .api()
       .post('/api/users')
       .set('Cookie', admin.cookie)
       .send({ email: uniqueEmail('new-admin'), password: PASSWORD, name: 'Second Admin', role: 'admin' });
     expect(res.status).toBe(201);
     expect(res.body.role).toBe('admin');
-    expect((await userRow(s.t, res.body.id))!.role).toBe('admin');
+    expect((await userRow(t, res.body.id))!.role).toBe('admin');
   });
 
   test('when the role is left out, then the user is created as a plain user', async () => {
-    const admin = await signedIn(s.t, 'admin');
-    const res = await s
+    const admin = await signedIn(t, 'admin');
+    const res = await t
       .api()
       .post('/api/users')
       .set('Cookie', admin.cookie)
       .send({ email: uniqueEmail('no-role'), password: PASSWORD, name: 'No Role' });
     expect(res.status).toBe(201);
-    expect((await userRow(s.t, res.body.id))!.role).toBe('user');
+    expect((await userRow(t, res.body.id))!.role).toBe('user');
   });
 
   test('when the email has capitals and surrounding spaces, then it is stored trimmed and lowercased', async () => {
-    const admin = await signedIn(s.t, 'admin');
+    const admin = await signedIn(t, 'admin');
     const email = uniqueEmail('mixed');
-    const res = await s
+    const res = await t
       .api()
       .post('/api/users')
       .set('Cookie', admin.cookie)
       .send({ email: `  ${email.toUpperCase()}  `, password: PASSWORD, name: 'Mixed Case' });
     expect(res.status).toBe(201);
     expect(res.body.email).toBe(email);
-    expect((await userRow(s.t, res.body.id))!.email).toBe(email);
+    expect((await userRow(t, res.body.id))!.email).toBe(email);
   });
 
   test.each([
@@ -70,19 +72,18 @@ describe('POST /api/users', () => {
   ])(
     'when the email exists written in %s, then 409 email_taken and still one account',
     async (_label, spell) => {
-      const admin = await signedIn(s.t, 'admin');
-      const existing = await createUser(s.t);
+      const admin = await signedIn(t, 'admin');
+      const existing = await createUser(t);
 
-      const res = await s
+      const res = await t
         .api()
         .post('/api/users')
         .set('Cookie', admin.cookie)
         .send({ email: spell(existing.email), password: PASSWORD, name: 'Duplicate' });
 
-      expect(res.status).toBe(409);
-      expect(res.body.error.code).toBe('email_taken');
-      expect(await countUsersWithEmail(s.t, existing.email)).toBe(1);
-      expect((await userRow(s.t, existing.user.id))!.name).toBe('Test User');
+      expectError(res, 409, 'email_taken');
+      expect(await countUsersWithEmail(t, existing.email)).toBe(1);
+      expect((await userRow(t, existing.user.id))!.name).toBe('Test User');
     },
   );
 
@@ -94,17 +95,16 @@ describe('POST /api/users', () => {
   ])(
     'when the password is %s, then 400 password_rejected naming the rule, and no account',
     async (_l, pw, rule) => {
-      const admin = await signedIn(s.t, 'admin');
+      const admin = await signedIn(t, 'admin');
       const email = uniqueEmail('weak');
-      const res = await s
+      const res = await t
         .api()
         .post('/api/users')
         .set('Cookie', admin.cookie)
         .send({ email, password: pw, name: 'Weak' });
-      expect(res.status).toBe(400);
-      expect(res.body.error.code).toBe('password_rejected');
+      expectError(res, 400, 'password_rejected');
       expect(res.body.error.message).toMatch(rule);
-      expect(await countUsersWithEmail(s.t, email)).toBe(0);
+      expect(await countUsersWithEmail(t, email)).toBe(0);
     },
   );
 
@@ -113,15 +113,15 @@ describe('POST /api/users', () => {
     ['exactly 128 characters', BOUNDARY_PASSWORDS.max128],
     ['12 code points of astral characters', BOUNDARY_PASSWORDS.astral12],
   ])('when the password is %s, then it is accepted', async (_label, pw) => {
-    const admin = await signedIn(s.t, 'admin');
+    const admin = await signedIn(t, 'admin');
     const email = uniqueEmail('edge');
-    const res = await s
+    const res = await t
       .api()
       .post('/api/users')
       .set('Cookie', admin.cookie)
       .send({ email, password: pw, name: 'Edge' });
     expect(res.status).toBe(201);
-    await expect(login(s.t, { email, password: pw })).resolves.toMatch(/^sid=/);
+    await expect(login(t, { email, password: pw })).resolves.toMatch(/^sid=/);
   });
 
   type Body = Record<string, unknown>;
@@ -148,13 +148,12 @@ describe('POST /api/users', () => {
   ])(
     'when the body has %s, then 400 validation_failed and no account',
     async (_label, mutate: (b: Body) => Body, path) => {
-      const admin = await signedIn(s.t, 'admin');
+      const admin = await signedIn(t, 'admin');
       const body = valid();
-      const res = await s.api().post('/api/users').set('Cookie', admin.cookie).send(mutate(body));
-      expect(res.status).toBe(400);
-      expect(res.body.error.code).toBe('validation_failed');
+      const res = await t.api().post('/api/users').set('Cookie', admin.cookie).send(mutate(body));
+      expectError(res, 400, 'validation_failed');
       expect(res.body.error.details).toEqual(expect.arrayContaining([expect.objectContaining({ path })]));
-      expect(await countUsersWithEmail(s.t, body.email)).toBe(0);
+      expect(await countUsersWithEmail(t, body.email)).toBe(0);
     },
   );
 
@@ -164,41 +163,38 @@ describe('POST /api/users', () => {
   ])(
     'when the raw JSON body carries a %s key, then 400 validation_failed and no account',
     async (key, value) => {
-      const admin = await signedIn(s.t, 'admin');
+      const admin = await signedIn(t, 'admin');
       const email = uniqueEmail('proto');
       const raw = `{"email":"${email}","password":"${PASSWORD}","name":"Proto","${key}":${value}}`;
-      const res = await s
+      const res = await t
         .api()
         .post('/api/users')
         .set('Cookie', admin.cookie)
         .set('Content-Type', 'application/json')
         .send(raw);
-      expect(res.status).toBe(400);
-      expect(res.body.error.code).toBe('validation_failed');
+      expectError(res, 400, 'validation_failed');
       expect(JSON.stringify(res.body.error.details)).toContain(key);
-      expect(await countUsersWithEmail(s.t, email)).toBe(0);
+      expect(await countUsersWithEmail(t, email)).toBe(0);
       expect(({} as Record<string, unknown>).role).toBeUndefined(); // nothing was polluted in this process
     },
   );
 
   test('when a non-admin creates a user, then 403 forbidden and no account', async () => {
-    const user = await signedIn(s.t, 'user');
+    const user = await signedIn(t, 'user');
     const email = uniqueEmail('by-user');
-    const res = await s
+    const res = await t
       .api()
       .post('/api/users')
       .set('Cookie', user.cookie)
       .send({ email, password: PASSWORD, name: 'Sneaky', role: 'admin' });
-    expect(res.status).toBe(403);
-    expect(res.body.error.code).toBe('forbidden');
-    expect(await countUsersWithEmail(s.t, email)).toBe(0);
+    expectError(res, 403, 'forbidden');
+    expect(await countUsersWithEmail(t, email)).toBe(0);
   });
 
   test('when nobody is signed in, then 401 unauthenticated and no account', async () => {
     const email = uniqueEmail('anonymous');
-    const res = await s.api().post('/api/users').send({ email, password: PASSWORD, name: 'Anonymous' });
-    expect(res.status).toBe(401);
-    expect(res.body.error.code).toBe('unauthenticated');
-    expect(await countUsersWithEmail(s.t, email)).toBe(0);
+    const res = await t.api().post('/api/users').send({ email, password: PASSWORD, name: 'Anonymous' });
+    expectError(res, 401, 'unauthenticated');
+    expect(await countUsersWithEmail(t, email)).toBe(0);
   });
 });

@@ -1,104 +1,99 @@
 import { randomUUID } from 'node:crypto';
+import { expectError } from '../support/assertions';
 import { createUser, signedIn } from '../support/factories';
 import { parseSetCookie, setCookies } from '../support/sessions';
-import { userRow, useUsersApp } from '../support/users';
+import { userRow } from '../support/users';
+import { useTestApp } from '../support/use-test-app';
 
 describe('DELETE /api/users/:id', () => {
-  const s = useUsersApp();
+  const t = useTestApp();
 
   test("when an admin deletes a user, then 204, the row is gone and the user's session gets 401", async () => {
-    const admin = await signedIn(s.t, 'admin');
-    const victim = await signedIn(s.t, 'user');
+    const admin = await signedIn(t, 'admin');
+    const victim = await signedIn(t, 'user');
 
-    const res = await s.api().delete(`/api/users/${victim.user.id}`).set('Cookie', admin.cookie);
+    const res = await t.api().delete(`/api/users/${victim.user.id}`).set('Cookie', admin.cookie);
 
     expect(res.status).toBe(204);
     expect(res.text).toBe('');
-    expect(await userRow(s.t, victim.user.id)).toBeNull();
-    const me = await s.api().get('/api/auth/me').set('Cookie', victim.cookie);
-    expect(me.status).toBe(401);
-    expect(me.body.error.code).toBe('unauthenticated');
-    const again = await s.api().get(`/api/users/${victim.user.id}`).set('Cookie', admin.cookie);
+    expect(await userRow(t, victim.user.id)).toBeNull();
+    const me = await t.api().get('/api/auth/me').set('Cookie', victim.cookie);
+    expectError(me, 401, 'unauthenticated');
+    const again = await t.api().get(`/api/users/${victim.user.id}`).set('Cookie', admin.cookie);
     expect(again.status).toBe(404);
     // The admin's own session is untouched.
-    expect((await s.api().get('/api/auth/me').set('Cookie', admin.cookie)).status).toBe(200);
+    expect((await t.api().get('/api/auth/me').set('Cookie', admin.cookie)).status).toBe(200);
   });
 
   test('when users delete themselves, then 204, the row is gone, the cookie is cleared and the session is dead', async () => {
-    const me = await signedIn(s.t, 'user');
+    const me = await signedIn(t, 'user');
 
-    const res = await s.api().delete(`/api/users/${me.user.id}`).set('Cookie', me.cookie);
+    const res = await t.api().delete(`/api/users/${me.user.id}`).set('Cookie', me.cookie);
 
     expect(res.status).toBe(204);
-    expect(await userRow(s.t, me.user.id)).toBeNull();
+    expect(await userRow(t, me.user.id)).toBeNull();
     const cleared = setCookies(res)
       .map(parseSetCookie)
-      .find((c) => c.name === s.t.config.session.cookieName);
+      .find((c) => c.name === t.config.session.cookieName);
     expect(cleared?.value).toBe('');
     expect(new Date(cleared!.attributes.get('expires')!).getTime()).toBeLessThan(Date.now());
-    expect((await s.api().get('/api/auth/me').set('Cookie', me.cookie)).status).toBe(401);
+    expect((await t.api().get('/api/auth/me').set('Cookie', me.cookie)).status).toBe(401);
   });
 
   test('when an admin deletes themselves while another admin exists, then 204 and the row is gone', async () => {
-    await createUser(s.t, { role: 'admin' }); // so this admin is never the last one, whatever runs alongside
-    const admin = await signedIn(s.t, 'admin');
-    const res = await s.api().delete(`/api/users/${admin.user.id}`).set('Cookie', admin.cookie);
+    await createUser(t, { role: 'admin' }); // so this admin is never the last one, whatever runs alongside
+    const admin = await signedIn(t, 'admin');
+    const res = await t.api().delete(`/api/users/${admin.user.id}`).set('Cookie', admin.cookie);
     expect(res.status).toBe(204);
-    expect(await userRow(s.t, admin.user.id)).toBeNull();
+    expect(await userRow(t, admin.user.id)).toBeNull();
   });
 
   test('when a non-admin deletes someone else, then 404 not_found and the row stays', async () => {
-    const me = await signedIn(s.t, 'user');
-    const other = await signedIn(s.t, 'user');
+    const me = await signedIn(t, 'user');
+    const other = await signedIn(t, 'user');
 
-    const res = await s.api().delete(`/api/users/${other.user.id}`).set('Cookie', me.cookie);
+    const res = await t.api().delete(`/api/users/${other.user.id}`).set('Cookie', me.cookie);
 
-    expect(res.status).toBe(404);
-    expect(res.body.error.code).toBe('not_found');
-    expect(await userRow(s.t, other.user.id)).not.toBeNull();
-    expect((await s.api().get('/api/auth/me').set('Cookie', other.cookie)).status).toBe(200);
+    expectError(res, 404, 'not_found');
+    expect(await userRow(t, other.user.id)).not.toBeNull();
+    expect((await t.api().get('/api/auth/me').set('Cookie', other.cookie)).status).toBe(200);
   });
 
   test('when a non-admin deletes an admin, then 404 not_found and the admin stays', async () => {
-    const me = await signedIn(s.t, 'user');
-    const admin = await createUser(s.t, { role: 'admin' });
-    const res = await s.api().delete(`/api/users/${admin.user.id}`).set('Cookie', me.cookie);
-    expect(res.status).toBe(404);
-    expect(res.body.error.code).toBe('not_found');
-    expect((await userRow(s.t, admin.user.id))!.role).toBe('admin');
+    const me = await signedIn(t, 'user');
+    const admin = await createUser(t, { role: 'admin' });
+    const res = await t.api().delete(`/api/users/${admin.user.id}`).set('Cookie', me.cookie);
+    expectError(res, 404, 'not_found');
+    expect((await userRow(t, admin.user.id))!.role).toBe('admin');
   });
 
   test('when an admin deletes an id that does not exist, then 404 not_found', async () => {
-    const admin = await signedIn(s.t, 'admin');
-    const res = await s.api().delete(`/api/users/${randomUUID()}`).set('Cookie', admin.cookie);
-    expect(res.status).toBe(404);
-    expect(res.body.error.code).toBe('not_found');
+    const admin = await signedIn(t, 'admin');
+    const res = await t.api().delete(`/api/users/${randomUUID()}`).set('Cookie', admin.cookie);
+    expectError(res, 404, 'not_found');
   });
 
   test('when a user is deleted twice, then the second answer is 404 not_found', async () => {
-    const admin = await signedIn(s.t, 'admin');
-    const other = await createUser(s.t);
-    expect((await s.api().delete(`/api/users/${other.user.id}`).set('Cookie', admin.cookie)).status).toBe(
+    const admin = await signedIn(t, 'admin');
+    const other = await createUser(t);
+    expect((await t.api().delete(`/api/users/${other.user.id}`).set('Cookie', admin.cookie)).status).toBe(
       204,
     );
-    const second = await s.api().delete(`/api/users/${other.user.id}`).set('Cookie', admin.cookie);
-    expect(second.status).toBe(404);
-    expect(second.body.error.code).toBe('not_found');
+    const second = await t.api().delete(`/api/users/${other.user.id}`).set('Cookie', admin.cookie);
+    expectError(second, 404, 'not_found');
   });
 
   test('when the id is malformed, then 400 validation_failed on params.id', async () => {
-    const admin = await signedIn(s.t, 'admin');
-    const res = await s.api().delete('/api/users/123').set('Cookie', admin.cookie);
-    expect(res.status).toBe(400);
-    expect(res.body.error.code).toBe('validation_failed');
+    const admin = await signedIn(t, 'admin');
+    const res = await t.api().delete('/api/users/123').set('Cookie', admin.cookie);
+    expectError(res, 400, 'validation_failed');
     expect(res.body.error.details).toEqual([expect.objectContaining({ path: 'params.id' })]);
   });
 
   test('when nobody is signed in, then 401 unauthenticated and the row stays', async () => {
-    const other = await createUser(s.t);
-    const res = await s.api().delete(`/api/users/${other.user.id}`);
-    expect(res.status).toBe(401);
-    expect(res.body.error.code).toBe('unauthenticated');
-    expect(await userRow(s.t, other.user.id)).not.toBeNull();
+    const other = await createUser(t);
+    const res = await t.api().delete(`/api/users/${other.user.id}`);
+    expectError(res, 401, 'unauthenticated');
+    expect(await userRow(t, other.user.id)).not.toBeNull();
   });
 });

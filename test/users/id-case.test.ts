@@ -1,18 +1,14 @@
 import request from 'supertest';
-import { createIsolatedDatabase } from '../support/databases';
+import { expectError } from '../support/assertions';
 import { createUser, login, uniqueEmail } from '../support/factories';
-import { createTestApp, type TestApp } from '../support/test-app';
+import { useTestApp } from '../support/use-test-app';
 
 /**
  * Postgres matches uuids in any letter case; JavaScript compares strings exactly. An upper-cased id
  * in the URL must not slip past the checks that compare it with the actor's own id.
  */
 describe('user ids in another letter case', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp({ DATABASE_URL: await createIsolatedDatabase('idcase') });
-  });
-  afterAll(() => t.close());
+  const t = useTestApp({}, { isolatedDatabase: 'idcase' });
 
   test('when the only admin demotes themselves with an upper-cased id, then 409 last_admin still holds', async () => {
     const admin = await createUser(t, { role: 'admin' });
@@ -21,8 +17,7 @@ describe('user ids in another letter case', () => {
       .patch(`/api/users/${admin.user.id.toUpperCase()}`)
       .set('Cookie', cookie)
       .send({ role: 'user' });
-    expect(res.status).toBe(409);
-    expect(res.body.error.code).toBe('last_admin');
+    expectError(res, 409, 'last_admin');
   });
 
   test('when admins change their own email with an upper-cased id, then the current password is still required', async () => {

@@ -1,6 +1,8 @@
+import { expectError } from '../support/assertions';
 import { signedIn, uniqueEmail } from '../support/factories';
 import type { TestApp } from '../support/test-app';
-import { userRow, useUsersApp } from '../support/users';
+import { userRow } from '../support/users';
+import { useTestApp } from '../support/use-test-app';
 
 const PASSWORD = 'a long enough passphrase';
 
@@ -14,7 +16,7 @@ const usersTableExists = async (t: TestApp) =>
  * the row count before and after is exact: nothing appears or disappears besides what the test inserts.
  */
 describe('SQL injection attempts', () => {
-  const s = useUsersApp({ isolatedDatabase: 'users_injection' });
+  const t = useTestApp({}, { isolatedDatabase: 'users_injection' });
 
   test.each([
     "x'); DROP TABLE users;--",
@@ -23,16 +25,16 @@ describe('SQL injection attempts', () => {
     '1; UPDATE users SET role = $$admin$$ --',
     "\\'; SELECT pg_sleep(0) --",
   ])('when a name is %j, then it is stored and returned verbatim and the table is intact', async (name) => {
-    const admin = await signedIn(s.t, 'admin');
-    const before = await countUsers(s.t);
+    const admin = await signedIn(t, 'admin');
+    const before = await countUsers(t);
 
-    const created = await s
+    const created = await t
       .api()
       .post('/api/users')
       .set('Cookie', admin.cookie)
       .send({ email: uniqueEmail('inject'), password: PASSWORD, name });
-    const fetched = await s.api().get(`/api/users/${created.body.id}`).set('Cookie', admin.cookie);
-    const renamed = await s
+    const fetched = await t.api().get(`/api/users/${created.body.id}`).set('Cookie', admin.cookie);
+    const renamed = await t
       .api()
       .patch(`/api/users/${admin.user.id}`)
       .set('Cookie', admin.cookie)
@@ -42,11 +44,11 @@ describe('SQL injection attempts', () => {
     expect(created.body.name).toBe(name);
     expect(created.body.role).toBe('user');
     expect(fetched.body.name).toBe(name);
-    expect((await userRow(s.t, created.body.id))!.name).toBe(name);
+    expect((await userRow(t, created.body.id))!.name).toBe(name);
     expect(renamed.status).toBe(200);
-    expect((await userRow(s.t, admin.user.id))!.name).toBe(`${name} (again)`);
-    expect(await usersTableExists(s.t)).toBe(true);
-    expect(await countUsers(s.t)).toBe(before + 1);
+    expect((await userRow(t, admin.user.id))!.name).toBe(`${name} (again)`);
+    expect(await usersTableExists(t)).toBe(true);
+    expect(await countUsers(t)).toBe(before + 1);
   });
 
   test.each([
@@ -55,30 +57,29 @@ describe('SQL injection attempts', () => {
     "admin@example.test' --",
     "a@b.c'; DROP TABLE users;--",
   ])('when an email is %j, then 400 validation_failed and nothing is inserted', async (email) => {
-    const admin = await signedIn(s.t, 'admin');
-    const before = await countUsers(s.t);
-    const res = await s
+    const admin = await signedIn(t, 'admin');
+    const before = await countUsers(t);
+    const res = await t
       .api()
       .post('/api/users')
       .set('Cookie', admin.cookie)
       .send({ email, password: PASSWORD, name: 'Injected' });
-    expect(res.status).toBe(400);
-    expect(res.body.error.code).toBe('validation_failed');
-    expect(await usersTableExists(s.t)).toBe(true);
-    expect(await countUsers(s.t)).toBe(before);
+    expectError(res, 400, 'validation_failed');
+    expect(await usersTableExists(t)).toBe(true);
+    expect(await countUsers(t)).toBe(before);
   });
 
   test('when a valid email holds quotes and dashes, then it is stored verbatim as data', async () => {
-    const admin = await signedIn(s.t, 'admin');
+    const admin = await signedIn(t, 'admin');
     const email = `o'reilly--${uniqueEmail('quote')}`;
-    const res = await s
+    const res = await t
       .api()
       .post('/api/users')
       .set('Cookie', admin.cookie)
       .send({ email, password: PASSWORD, name: 'Quoted' });
     expect(res.status).toBe(201);
     expect(res.body.email).toBe(email);
-    expect((await userRow(s.t, res.body.id))!.email).toBe(email);
+    expect((await userRow(t, res.body.id))!.email).toBe(email);
   });
 
   test.each([
@@ -89,14 +90,13 @@ describe('SQL injection attempts', () => {
   ])(
     'when someone logs in with email %j and password %j, then 401 invalid_credentials',
     async (email, password) => {
-      await signedIn(s.t, 'admin'); // there is an account the injection could hope to match
-      const before = await countUsers(s.t);
-      const res = await s.api().post('/api/auth/login').send({ email, password });
-      expect(res.status).toBe(401);
-      expect(res.body.error.code).toBe('invalid_credentials');
+      await signedIn(t, 'admin'); // there is an account the injection could hope to match
+      const before = await countUsers(t);
+      const res = await t.api().post('/api/auth/login').send({ email, password });
+      expectError(res, 401, 'invalid_credentials');
       expect(res.headers['set-cookie']).toBeUndefined();
-      expect(await usersTableExists(s.t)).toBe(true);
-      expect(await countUsers(s.t)).toBe(before);
+      expect(await usersTableExists(t)).toBe(true);
+      expect(await countUsers(t)).toBe(before);
     },
   );
 
@@ -105,12 +105,11 @@ describe('SQL injection attempts', () => {
     ['a limit', () => `/api/users?limit=${encodeURIComponent('1; DROP TABLE users')}`],
     ['a cursor', () => `/api/users?cursor=${encodeURIComponent("'); DROP TABLE users;--")}`],
   ])('when %s carries SQL, then 400 validation_failed and the table is intact', async (_label, url) => {
-    const admin = await signedIn(s.t, 'admin');
-    const before = await countUsers(s.t);
-    const res = await s.api().get(url(admin.user.id)).set('Cookie', admin.cookie);
-    expect(res.status).toBe(400);
-    expect(res.body.error.code).toBe('validation_failed');
-    expect(await usersTableExists(s.t)).toBe(true);
-    expect(await countUsers(s.t)).toBe(before);
+    const admin = await signedIn(t, 'admin');
+    const before = await countUsers(t);
+    const res = await t.api().get(url(admin.user.id)).set('Cookie', admin.cookie);
+    expectError(res, 400, 'validation_failed');
+    expect(await usersTableExists(t)).toBe(true);
+    expect(await countUsers(t)).toBe(before);
   });
 });

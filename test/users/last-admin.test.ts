@@ -1,89 +1,87 @@
+import { expectError } from '../support/assertions';
 import { createUser, signedIn } from '../support/factories';
-import { adminIds, userRow, useUsersApp } from '../support/users';
+import { adminIds, userRow } from '../support/users';
+import { useTestApp } from '../support/use-test-app';
 
 /**
  * The whole run shares one database where other files create admins all the time, so "the last admin"
  * only exists in a database of its own: each test here gets a fresh one and knows every admin in it.
  */
 describe('the last admin', () => {
-  const s = useUsersApp({ isolatedDatabase: 'users_lastadmin', freshPerTest: true });
+  const t = useTestApp({}, { isolatedDatabase: 'users_lastadmin', freshPerTest: true });
 
   test('when the only admin deletes themselves, then 409 last_admin and they remain an admin, signed in', async () => {
-    const admin = await signedIn(s.t, 'admin');
+    const admin = await signedIn(t, 'admin');
 
-    const res = await s.api().delete(`/api/users/${admin.user.id}`).set('Cookie', admin.cookie);
+    const res = await t.api().delete(`/api/users/${admin.user.id}`).set('Cookie', admin.cookie);
 
-    expect(res.status).toBe(409);
-    expect(res.body.error.code).toBe('last_admin');
-    expect(await adminIds(s.t)).toEqual([admin.user.id]);
-    expect((await s.api().get('/api/auth/me').set('Cookie', admin.cookie)).status).toBe(200);
+    expectError(res, 409, 'last_admin');
+    expect(await adminIds(t)).toEqual([admin.user.id]);
+    expect((await t.api().get('/api/auth/me').set('Cookie', admin.cookie)).status).toBe(200);
   });
 
   test('when the only admin demotes themselves, then 409 last_admin, the role stays and the session lives', async () => {
-    const admin = await signedIn(s.t, 'admin');
+    const admin = await signedIn(t, 'admin');
 
-    const res = await s
+    const res = await t
       .api()
       .patch(`/api/users/${admin.user.id}`)
       .set('Cookie', admin.cookie)
       .send({ role: 'user' });
 
-    expect(res.status).toBe(409);
-    expect(res.body.error.code).toBe('last_admin');
-    expect((await userRow(s.t, admin.user.id))!.role).toBe('admin');
-    const me = await s.api().get('/api/auth/me').set('Cookie', admin.cookie);
+    expectError(res, 409, 'last_admin');
+    expect((await userRow(t, admin.user.id))!.role).toBe('admin');
+    const me = await t.api().get('/api/auth/me').set('Cookie', admin.cookie);
     expect(me.status).toBe(200);
     expect(me.body.role).toBe('admin');
   });
 
   test('when the only admin demotes or deletes plain users, then that is allowed', async () => {
-    const admin = await signedIn(s.t, 'admin');
-    const [a, b] = [await createUser(s.t), await createUser(s.t)];
+    const admin = await signedIn(t, 'admin');
+    const [a, b] = [await createUser(t), await createUser(t)];
 
-    const demote = await s
+    const demote = await t
       .api()
       .patch(`/api/users/${a.user.id}`)
       .set('Cookie', admin.cookie)
       .send({ role: 'user' });
-    const remove = await s.api().delete(`/api/users/${b.user.id}`).set('Cookie', admin.cookie);
+    const remove = await t.api().delete(`/api/users/${b.user.id}`).set('Cookie', admin.cookie);
 
     expect(demote.status).toBe(200);
     expect(remove.status).toBe(204);
-    expect(await adminIds(s.t)).toEqual([admin.user.id]);
+    expect(await adminIds(t)).toEqual([admin.user.id]);
   });
 
   test('when one of two admins demotes the other, then 200; demoting themselves next is 409 last_admin', async () => {
-    const a = await signedIn(s.t, 'admin');
-    const b = await createUser(s.t, { role: 'admin' });
+    const a = await signedIn(t, 'admin');
+    const b = await createUser(t, { role: 'admin' });
 
-    const first = await s
+    const first = await t
       .api()
       .patch(`/api/users/${b.user.id}`)
       .set('Cookie', a.cookie)
       .send({ role: 'user' });
-    const second = await s
+    const second = await t
       .api()
       .patch(`/api/users/${a.user.id}`)
       .set('Cookie', a.cookie)
       .send({ role: 'user' });
 
     expect(first.status).toBe(200);
-    expect(second.status).toBe(409);
-    expect(second.body.error.code).toBe('last_admin');
-    expect(await adminIds(s.t)).toEqual([a.user.id]);
+    expectError(second, 409, 'last_admin');
+    expect(await adminIds(t)).toEqual([a.user.id]);
   });
 
   test('when one of two admins deletes the other, then 204; deleting themselves next is 409 last_admin', async () => {
-    const a = await signedIn(s.t, 'admin');
-    const b = await createUser(s.t, { role: 'admin' });
+    const a = await signedIn(t, 'admin');
+    const b = await createUser(t, { role: 'admin' });
 
-    const first = await s.api().delete(`/api/users/${b.user.id}`).set('Cookie', a.cookie);
-    const second = await s.api().delete(`/api/users/${a.user.id}`).set('Cookie', a.cookie);
+    const first = await t.api().delete(`/api/users/${b.user.id}`).set('Cookie', a.cookie);
+    const second = await t.api().delete(`/api/users/${a.user.id}`).set('Cookie', a.cookie);
 
     expect(first.status).toBe(204);
-    expect(second.status).toBe(409);
-    expect(second.body.error.code).toBe('last_admin');
-    expect(await adminIds(s.t)).toEqual([a.user.id]);
+    expectError(second, 409, 'last_admin');
+    expect(await adminIds(t)).toEqual([a.user.id]);
   });
 
   /**
@@ -111,17 +109,17 @@ describe('the last admin', () => {
    * and a new challenger. After every round exactly one request won and exactly one admin is left.
    */
   async function raceRounds(race: Race, winningStatus: number): Promise<void> {
-    let survivor = await signedIn(s.t, 'admin');
+    let survivor = await signedIn(t, 'admin');
     for (let round = 0; round < 5; round++) {
-      const challenger = await signedIn(s.t, 'admin');
-      expect(await adminIds(s.t)).toHaveLength(2);
+      const challenger = await signedIn(t, 'admin');
+      expect(await adminIds(t)).toHaveLength(2);
 
       const results = await race(survivor, challenger);
 
       expect(results.filter((r) => r.status === winningStatus)).toHaveLength(1);
       const lost = results.find((r) => r.status !== winningStatus)!;
       expect(LOSING_ANSWERS).toContainEqual(outcome(lost));
-      const admins = await adminIds(s.t);
+      const admins = await adminIds(t);
       expect(admins).toHaveLength(1);
       survivor = admins[0] === survivor.user.id ? survivor : challenger;
       expect(admins).toEqual([survivor.user.id]);
@@ -132,8 +130,8 @@ describe('the last admin', () => {
     await raceRounds(
       (a, b) =>
         Promise.all([
-          s.api().patch(`/api/users/${b.user.id}`).set('Cookie', a.cookie).send({ role: 'user' }),
-          s.api().patch(`/api/users/${a.user.id}`).set('Cookie', b.cookie).send({ role: 'user' }),
+          t.api().patch(`/api/users/${b.user.id}`).set('Cookie', a.cookie).send({ role: 'user' }),
+          t.api().patch(`/api/users/${a.user.id}`).set('Cookie', b.cookie).send({ role: 'user' }),
         ]),
       200,
     );
@@ -143,8 +141,8 @@ describe('the last admin', () => {
     await raceRounds(
       (a, b) =>
         Promise.all([
-          s.api().patch(`/api/users/${a.user.id}`).set('Cookie', a.cookie).send({ role: 'user' }),
-          s.api().patch(`/api/users/${b.user.id}`).set('Cookie', b.cookie).send({ role: 'user' }),
+          t.api().patch(`/api/users/${a.user.id}`).set('Cookie', a.cookie).send({ role: 'user' }),
+          t.api().patch(`/api/users/${b.user.id}`).set('Cookie', b.cookie).send({ role: 'user' }),
         ]),
       200,
     );
@@ -154,8 +152,8 @@ describe('the last admin', () => {
     await raceRounds(
       (a, b) =>
         Promise.all([
-          s.api().delete(`/api/users/${b.user.id}`).set('Cookie', a.cookie),
-          s.api().delete(`/api/users/${a.user.id}`).set('Cookie', b.cookie),
+          t.api().delete(`/api/users/${b.user.id}`).set('Cookie', a.cookie),
+          t.api().delete(`/api/users/${a.user.id}`).set('Cookie', b.cookie),
         ]),
       204,
     );
@@ -165,8 +163,8 @@ describe('the last admin', () => {
     await raceRounds(
       (a, b) =>
         Promise.all([
-          s.api().delete(`/api/users/${a.user.id}`).set('Cookie', a.cookie),
-          s.api().delete(`/api/users/${b.user.id}`).set('Cookie', b.cookie),
+          t.api().delete(`/api/users/${a.user.id}`).set('Cookie', a.cookie),
+          t.api().delete(`/api/users/${b.user.id}`).set('Cookie', b.cookie),
         ]),
       204,
     );

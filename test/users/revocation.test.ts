@@ -2,7 +2,7 @@ import type { Role } from '../../src/users/user';
 import { createUser, login, type TestUser } from '../support/factories';
 import { sessionKey, sidOf, userSessionsKey } from '../support/sessions';
 import type { TestApp } from '../support/test-app';
-import { useUsersApp } from '../support/users';
+import { useTestApp } from '../support/use-test-app';
 
 /** A user logged in twice, as from two browsers: two cookies, two session ids. */
 async function twoSessions(t: TestApp, role: Role = 'user'): Promise<TestUser & { cookies: string[] }> {
@@ -15,10 +15,10 @@ const indexedSids = (t: TestApp, userId: string) => t.redis.zRange(userSessionsK
 const storedCount = (t: TestApp, sids: string[]) => t.redis.exists(sids.map((sid) => sessionKey(t, sid)));
 
 describe('session revocation on user changes', () => {
-  const s = useUsersApp();
+  const t = useTestApp();
 
   async function expectLive(cookie: string, status: number): Promise<void> {
-    const res = await s.api().get('/api/auth/me').set('Cookie', cookie);
+    const res = await t.api().get('/api/auth/me').set('Cookie', cookie);
     expect(res.status).toBe(status);
     if (status === 401) expect(res.body.error.code).toBe('unauthenticated');
   }
@@ -29,14 +29,14 @@ describe('session revocation on user changes', () => {
   ] as const)(
     "when an admin %s, then every session of that user is dead and gone from the user's index",
     async (_label, from, to) => {
-      const admin = await createUser(s.t, { role: 'admin' });
-      const adminCookie = await login(s.t, admin);
-      const target = await twoSessions(s.t, from);
+      const admin = await createUser(t, { role: 'admin' });
+      const adminCookie = await login(t, admin);
+      const target = await twoSessions(t, from);
       const sids = target.cookies.map(sidOf);
-      expect((await indexedSids(s.t, target.user.id)).sort()).toEqual([...sids].sort());
+      expect((await indexedSids(t, target.user.id)).sort()).toEqual([...sids].sort());
       for (const cookie of target.cookies) await expectLive(cookie, 200);
 
-      const res = await s
+      const res = await t
         .api()
         .patch(`/api/users/${target.user.id}`)
         .set('Cookie', adminCookie)
@@ -45,50 +45,50 @@ describe('session revocation on user changes', () => {
       expect(res.status).toBe(200);
       expect(res.body.role).toBe(to);
       for (const cookie of target.cookies) await expectLive(cookie, 401);
-      const left = await indexedSids(s.t, target.user.id);
+      const left = await indexedSids(t, target.user.id);
       for (const sid of sids) expect(left).not.toContain(sid);
-      expect(await storedCount(s.t, sids)).toBe(0);
+      expect(await storedCount(t, sids)).toBe(0);
       await expectLive(adminCookie, 200);
       // Signing in again works and yields the new role.
-      const fresh = await login(s.t, target);
-      const me = await s.api().get('/api/auth/me').set('Cookie', fresh);
+      const fresh = await login(t, target);
+      const me = await t.api().get('/api/auth/me').set('Cookie', fresh);
       expect(me.body.role).toBe(to);
     },
   );
 
   test('when an admin deletes a user, then every session of that user is dead and the index lists none', async () => {
-    const admin = await createUser(s.t, { role: 'admin' });
-    const adminCookie = await login(s.t, admin);
-    const target = await twoSessions(s.t);
+    const admin = await createUser(t, { role: 'admin' });
+    const adminCookie = await login(t, admin);
+    const target = await twoSessions(t);
     const sids = target.cookies.map(sidOf);
-    expect(await indexedSids(s.t, target.user.id)).toHaveLength(2);
+    expect(await indexedSids(t, target.user.id)).toHaveLength(2);
 
-    const res = await s.api().delete(`/api/users/${target.user.id}`).set('Cookie', adminCookie);
+    const res = await t.api().delete(`/api/users/${target.user.id}`).set('Cookie', adminCookie);
 
     expect(res.status).toBe(204);
     for (const cookie of target.cookies) await expectLive(cookie, 401);
-    expect(await indexedSids(s.t, target.user.id)).toEqual([]);
-    expect(await storedCount(s.t, sids)).toBe(0);
+    expect(await indexedSids(t, target.user.id)).toEqual([]);
+    expect(await storedCount(t, sids)).toBe(0);
   });
 
   test('when users delete themselves, then their other session dies too', async () => {
-    const target = await twoSessions(s.t);
+    const target = await twoSessions(t);
     const [first, second] = target.cookies as [string, string];
 
-    const res = await s.api().delete(`/api/users/${target.user.id}`).set('Cookie', first);
+    const res = await t.api().delete(`/api/users/${target.user.id}`).set('Cookie', first);
 
     expect(res.status).toBe(204);
     await expectLive(first, 401);
     await expectLive(second, 401);
-    expect(await indexedSids(s.t, target.user.id)).toEqual([]);
+    expect(await indexedSids(t, target.user.id)).toEqual([]);
   });
 
   test('when only the name changes, then the sessions live on', async () => {
-    const admin = await createUser(s.t, { role: 'admin' });
-    const adminCookie = await login(s.t, admin);
-    const target = await twoSessions(s.t);
+    const admin = await createUser(t, { role: 'admin' });
+    const adminCookie = await login(t, admin);
+    const target = await twoSessions(t);
 
-    const res = await s
+    const res = await t
       .api()
       .patch(`/api/users/${target.user.id}`)
       .set('Cookie', adminCookie)
@@ -96,14 +96,14 @@ describe('session revocation on user changes', () => {
 
     expect(res.status).toBe(200);
     for (const cookie of target.cookies) await expectLive(cookie, 200);
-    expect((await indexedSids(s.t, target.user.id)).sort()).toEqual(target.cookies.map(sidOf).sort());
+    expect((await indexedSids(t, target.user.id)).sort()).toEqual(target.cookies.map(sidOf).sort());
   });
 
   test('when a role change is refused, then the sessions live on', async () => {
-    const target = await twoSessions(s.t);
+    const target = await twoSessions(t);
     const [first] = target.cookies as [string, string];
 
-    const res = await s
+    const res = await t
       .api()
       .patch(`/api/users/${target.user.id}`)
       .set('Cookie', first)
@@ -111,6 +111,6 @@ describe('session revocation on user changes', () => {
 
     expect(res.status).toBe(403);
     for (const cookie of target.cookies) await expectLive(cookie, 200);
-    expect(await indexedSids(s.t, target.user.id)).toHaveLength(2);
+    expect(await indexedSids(t, target.user.id)).toHaveLength(2);
   });
 });

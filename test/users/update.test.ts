@@ -1,20 +1,22 @@
 import { randomUUID } from 'node:crypto';
+import { expectError } from '../support/assertions';
 import { createUser, login, signedIn, uniqueEmail } from '../support/factories';
-import { userRow, useUsersApp } from '../support/users';
+import { userRow } from '../support/users';
+import { useTestApp } from '../support/use-test-app';
 
 describe('PATCH /api/users/:id', () => {
-  const s = useUsersApp();
+  const t = useTestApp();
 
   test('when users change their own name, then 200 and the row holds the new name', async () => {
-    const me = await signedIn(s.t, 'user');
-    const res = await s
+    const me = await signedIn(t, 'user');
+    const res = await t
       .api()
       .patch(`/api/users/${me.user.id}`)
       .set('Cookie', me.cookie)
       .send({ name: '  Renamed Me  ' });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ id: me.user.id, name: 'Renamed Me', email: me.email, role: 'user' });
-    expect(await userRow(s.t, me.user.id)).toMatchObject({
+    expect(await userRow(t, me.user.id)).toMatchObject({
       name: 'Renamed Me',
       email: me.email,
       role: 'user',
@@ -22,10 +24,10 @@ describe('PATCH /api/users/:id', () => {
   });
 
   test('when users change their own email with the right current password, then 200 and they sign in with the new one', async () => {
-    const me = await signedIn(s.t, 'user');
+    const me = await signedIn(t, 'user');
     const newEmail = uniqueEmail('moved');
 
-    const res = await s
+    const res = await t
       .api()
       .patch(`/api/users/${me.user.id}`)
       .set('Cookie', me.cookie)
@@ -33,54 +35,51 @@ describe('PATCH /api/users/:id', () => {
 
     expect(res.status).toBe(200);
     expect(res.body.email).toBe(newEmail);
-    expect((await userRow(s.t, me.user.id))!.email).toBe(newEmail);
-    await expect(login(s.t, { email: newEmail, password: me.password })).resolves.toMatch(/^sid=/);
-    const old = await s.api().post('/api/auth/login').send({ email: me.email, password: me.password });
+    expect((await userRow(t, me.user.id))!.email).toBe(newEmail);
+    await expect(login(t, { email: newEmail, password: me.password })).resolves.toMatch(/^sid=/);
+    const old = await t.api().post('/api/auth/login').send({ email: me.email, password: me.password });
     expect(old.status).toBe(401);
   });
 
   test('when users change their own email with a wrong current password, then 403 invalid_current_password and nothing changes', async () => {
-    const me = await signedIn(s.t, 'user');
-    const res = await s
+    const me = await signedIn(t, 'user');
+    const res = await t
       .api()
       .patch(`/api/users/${me.user.id}`)
       .set('Cookie', me.cookie)
       .send({ email: uniqueEmail('moved'), currentPassword: 'not my password at all' });
-    expect(res.status).toBe(403);
-    expect(res.body.error.code).toBe('invalid_current_password');
-    expect((await userRow(s.t, me.user.id))!.email).toBe(me.email);
+    expectError(res, 403, 'invalid_current_password');
+    expect((await userRow(t, me.user.id))!.email).toBe(me.email);
   });
 
   test('when users change their own email without the current password, then 400 validation_failed and nothing changes', async () => {
-    const me = await signedIn(s.t, 'user');
-    const res = await s
+    const me = await signedIn(t, 'user');
+    const res = await t
       .api()
       .patch(`/api/users/${me.user.id}`)
       .set('Cookie', me.cookie)
       .send({ email: uniqueEmail('moved'), name: 'Also Renamed' });
-    expect(res.status).toBe(400);
-    expect(res.body.error.code).toBe('validation_failed');
+    expectError(res, 400, 'validation_failed');
     expect(res.body.error.details).toEqual([expect.objectContaining({ path: 'body.currentPassword' })]);
-    expect(await userRow(s.t, me.user.id)).toMatchObject({ email: me.email, name: 'Test User' });
+    expect(await userRow(t, me.user.id)).toMatchObject({ email: me.email, name: 'Test User' });
   });
 
   test('when admins change their own email, then they too must give the current password', async () => {
-    const admin = await signedIn(s.t, 'admin');
-    const res = await s
+    const admin = await signedIn(t, 'admin');
+    const res = await t
       .api()
       .patch(`/api/users/${admin.user.id}`)
       .set('Cookie', admin.cookie)
       .send({ email: uniqueEmail('admin-moved') });
-    expect(res.status).toBe(400);
-    expect(res.body.error.code).toBe('validation_failed');
-    expect((await userRow(s.t, admin.user.id))!.email).toBe(admin.email);
+    expectError(res, 400, 'validation_failed');
+    expect((await userRow(t, admin.user.id))!.email).toBe(admin.email);
   });
 
   test("when an admin changes another user's name and email, then 200 without a current password", async () => {
-    const admin = await signedIn(s.t, 'admin');
-    const other = await createUser(s.t);
+    const admin = await signedIn(t, 'admin');
+    const other = await createUser(t);
     const newEmail = uniqueEmail('admin-set');
-    const res = await s
+    const res = await t
       .api()
       .patch(`/api/users/${other.user.id}`)
       .set('Cookie', admin.cookie)
@@ -92,20 +91,20 @@ describe('PATCH /api/users/:id', () => {
       email: newEmail,
       role: 'user',
     });
-    expect(await userRow(s.t, other.user.id)).toMatchObject({ name: 'Set By Admin', email: newEmail });
+    expect(await userRow(t, other.user.id)).toMatchObject({ name: 'Set By Admin', email: newEmail });
   });
 
   test("when an admin changes a user's role, then 200 and the row holds the new role", async () => {
-    const admin = await signedIn(s.t, 'admin');
-    const other = await createUser(s.t);
-    const res = await s
+    const admin = await signedIn(t, 'admin');
+    const other = await createUser(t);
+    const res = await t
       .api()
       .patch(`/api/users/${other.user.id}`)
       .set('Cookie', admin.cookie)
       .send({ role: 'admin' });
     expect(res.status).toBe(200);
     expect(res.body.role).toBe('admin');
-    expect((await userRow(s.t, other.user.id))!.role).toBe('admin');
+    expect((await userRow(t, other.user.id))!.role).toBe('admin');
   });
 
   test.each([
@@ -115,15 +114,14 @@ describe('PATCH /api/users/:id', () => {
   ])(
     'when a non-admin sends role=%s for themselves, then 403 forbidden and nothing changes',
     async (_l, body) => {
-      const me = await signedIn(s.t, 'user');
-      const before = await userRow(s.t, me.user.id);
+      const me = await signedIn(t, 'user');
+      const before = await userRow(t, me.user.id);
 
-      const res = await s.api().patch(`/api/users/${me.user.id}`).set('Cookie', me.cookie).send(body);
+      const res = await t.api().patch(`/api/users/${me.user.id}`).set('Cookie', me.cookie).send(body);
 
-      expect(res.status).toBe(403);
-      expect(res.body.error.code).toBe('forbidden');
-      expect(await userRow(s.t, me.user.id)).toEqual(before);
-      const still = await s.api().get('/api/auth/me').set('Cookie', me.cookie);
+      expectError(res, 403, 'forbidden');
+      expect(await userRow(t, me.user.id)).toEqual(before);
+      const still = await t.api().get('/api/auth/me').set('Cookie', me.cookie);
       expect(still.body.role).toBe('user');
     },
   );
@@ -135,30 +133,28 @@ describe('PATCH /api/users/:id', () => {
   ])(
     'when a non-admin patches %s of another user, then 404 not_found and nothing changes',
     async (_l, body) => {
-      const me = await signedIn(s.t, 'user');
-      const other = await createUser(s.t);
-      const before = await userRow(s.t, other.user.id);
+      const me = await signedIn(t, 'user');
+      const other = await createUser(t);
+      const before = await userRow(t, other.user.id);
 
-      const res = await s.api().patch(`/api/users/${other.user.id}`).set('Cookie', me.cookie).send(body);
+      const res = await t.api().patch(`/api/users/${other.user.id}`).set('Cookie', me.cookie).send(body);
 
-      expect(res.status).toBe(404);
-      expect(res.body.error.code).toBe('not_found');
-      expect(await userRow(s.t, other.user.id)).toEqual(before);
+      expectError(res, 404, 'not_found');
+      expect(await userRow(t, other.user.id)).toEqual(before);
     },
   );
 
   test('when the new email belongs to another account in another case, then 409 email_taken and nothing changes', async () => {
-    const admin = await signedIn(s.t, 'admin');
-    const taken = await createUser(s.t);
-    const other = await createUser(s.t);
-    const res = await s
+    const admin = await signedIn(t, 'admin');
+    const taken = await createUser(t);
+    const other = await createUser(t);
+    const res = await t
       .api()
       .patch(`/api/users/${other.user.id}`)
       .set('Cookie', admin.cookie)
       .send({ email: taken.email.toUpperCase() });
-    expect(res.status).toBe(409);
-    expect(res.body.error.code).toBe('email_taken');
-    expect((await userRow(s.t, other.user.id))!.email).toBe(other.email);
+    expectError(res, 409, 'email_taken');
+    expect((await userRow(t, other.user.id))!.email).toBe(other.email);
   });
 
   test.each([
@@ -170,62 +166,56 @@ describe('PATCH /api/users/:id', () => {
     ['an invalid email', { email: 'nope' }],
     ['a blank name', { name: ' ' }],
   ])('when the body is %s, then 400 validation_failed and nothing changes', async (_label, body) => {
-    const admin = await signedIn(s.t, 'admin');
-    const other = await createUser(s.t);
-    const before = await userRow(s.t, other.user.id);
-    const res = await s.api().patch(`/api/users/${other.user.id}`).set('Cookie', admin.cookie).send(body);
-    expect(res.status).toBe(400);
-    expect(res.body.error.code).toBe('validation_failed');
-    expect(await userRow(s.t, other.user.id)).toEqual(before);
+    const admin = await signedIn(t, 'admin');
+    const other = await createUser(t);
+    const before = await userRow(t, other.user.id);
+    const res = await t.api().patch(`/api/users/${other.user.id}`).set('Cookie', admin.cookie).send(body);
+    expectError(res, 400, 'validation_failed');
+    expect(await userRow(t, other.user.id)).toEqual(before);
   });
 
   test('when there is no body at all, then 400 validation_failed', async () => {
-    const me = await signedIn(s.t, 'user');
-    const res = await s.api().patch(`/api/users/${me.user.id}`).set('Cookie', me.cookie);
-    expect(res.status).toBe(400);
-    expect(res.body.error.code).toBe('validation_failed');
+    const me = await signedIn(t, 'user');
+    const res = await t.api().patch(`/api/users/${me.user.id}`).set('Cookie', me.cookie);
+    expectError(res, 400, 'validation_failed');
   });
 
   test('when the raw JSON body carries a __proto__ key, then 400 validation_failed and nothing changes', async () => {
-    const me = await signedIn(s.t, 'user');
-    const before = await userRow(s.t, me.user.id);
-    const res = await s
+    const me = await signedIn(t, 'user');
+    const before = await userRow(t, me.user.id);
+    const res = await t
       .api()
       .patch(`/api/users/${me.user.id}`)
       .set('Cookie', me.cookie)
       .set('Content-Type', 'application/json')
       .send('{"name":"Proto","__proto__":{"role":"admin"}}');
-    expect(res.status).toBe(400);
-    expect(res.body.error.code).toBe('validation_failed');
-    expect(await userRow(s.t, me.user.id)).toEqual(before);
+    expectError(res, 400, 'validation_failed');
+    expect(await userRow(t, me.user.id)).toEqual(before);
   });
 
   test('when an admin patches an id that does not exist, then 404 not_found', async () => {
-    const admin = await signedIn(s.t, 'admin');
-    const res = await s
+    const admin = await signedIn(t, 'admin');
+    const res = await t
       .api()
       .patch(`/api/users/${randomUUID()}`)
       .set('Cookie', admin.cookie)
       .send({ name: 'Ghost' });
-    expect(res.status).toBe(404);
-    expect(res.body.error.code).toBe('not_found');
+    expectError(res, 404, 'not_found');
   });
 
   test('when the id is malformed, then 400 validation_failed on params.id', async () => {
-    const admin = await signedIn(s.t, 'admin');
-    const res = await s.api().patch('/api/users/not-a-uuid').set('Cookie', admin.cookie).send({ name: 'X' });
-    expect(res.status).toBe(400);
-    expect(res.body.error.code).toBe('validation_failed');
+    const admin = await signedIn(t, 'admin');
+    const res = await t.api().patch('/api/users/not-a-uuid').set('Cookie', admin.cookie).send({ name: 'X' });
+    expectError(res, 400, 'validation_failed');
     expect(res.body.error.details).toEqual(
       expect.arrayContaining([expect.objectContaining({ path: 'params.id' })]),
     );
   });
 
   test('when nobody is signed in, then 401 unauthenticated and nothing changes', async () => {
-    const other = await createUser(s.t);
-    const res = await s.api().patch(`/api/users/${other.user.id}`).send({ name: 'Anonymous Edit' });
-    expect(res.status).toBe(401);
-    expect(res.body.error.code).toBe('unauthenticated');
-    expect((await userRow(s.t, other.user.id))!.name).toBe('Test User');
+    const other = await createUser(t);
+    const res = await t.api().patch(`/api/users/${other.user.id}`).send({ name: 'Anonymous Edit' });
+    expectError(res, 401, 'unauthenticated');
+    expect((await userRow(t, other.user.id))!.name).toBe('Test User');
   });
 });

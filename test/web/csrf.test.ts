@@ -1,7 +1,8 @@
 import request, { type Response } from 'supertest';
 import { createBrowser, csrfTokenIn, signInThroughForm, type Browser } from '../support/browser';
 import { createUser } from '../support/factories';
-import { createTestApp, TEST_SESSION_SECRET, type TestApp } from '../support/test-app';
+import { TEST_SESSION_SECRET, type TestApp } from '../support/test-app';
+import { useTestApp } from '../support/use-test-app';
 
 /** The refusal every forged or stale form post gets: our 403 page, code csrf_invalid, no session. */
 function expectCsrfRefused(res: Response, browser?: Browser): void {
@@ -13,14 +14,12 @@ function expectCsrfRefused(res: Response, browser?: Browser): void {
 }
 
 describe('CSRF protection of the HTML forms', () => {
-  let t: TestApp;
+  const t = useTestApp();
   let creds: { email: string; password: string };
   beforeAll(async () => {
-    t = await createTestApp();
     const { email, password } = await createUser(t);
     creds = { email, password };
   });
-  afterAll(() => t.close());
 
   test('when POST /login has no token, then 403 csrf_invalid as an HTML page, logged', async () => {
     const browser = createBrowser(t.app);
@@ -130,19 +129,9 @@ describe('CSRF protection of the HTML forms', () => {
 describe('CSRF secrets follow SESSION_SECRET', () => {
   const OLD = TEST_SESSION_SECRET;
   const NEW = 'rotated-session-secret-0123456789abcdefghijkl';
-  let before: TestApp;
-  let rotated: TestApp;
-  let replaced: TestApp;
-  beforeAll(async () => {
-    before = await createTestApp({ SESSION_SECRET: OLD });
-    rotated = await createTestApp({ SESSION_SECRET: `${NEW},${OLD}` });
-    replaced = await createTestApp({ SESSION_SECRET: NEW });
-  });
-  afterAll(async () => {
-    await before.close();
-    await rotated.close();
-    await replaced.close();
-  });
+  const before = useTestApp({ SESSION_SECRET: OLD });
+  const rotated = useTestApp({ SESSION_SECRET: `${NEW},${OLD}` });
+  const replaced = useTestApp({ SESSION_SECRET: NEW });
 
   /** A login form opened on `issuer` and posted to `receiver` (another instance, after a deploy). */
   async function postAcross(issuer: TestApp, receiver: TestApp): Promise<Response> {

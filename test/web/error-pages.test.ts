@@ -1,8 +1,9 @@
 import request, { type Response } from 'supertest';
+import { expectError } from '../support/assertions';
 import { createBrowser, csrfTokenIn, expectNoInlineCode } from '../support/browser';
-import { createUnmigratedApps } from '../support/databases';
 import { setCookies } from '../support/sessions';
-import { createTestApp, type TestApp } from '../support/test-app';
+import type { TestApp } from '../support/test-app';
+import { useTestApp, useUnmigratedApps } from '../support/use-test-app';
 
 /** An error page of our own: HTML, the request id, and nothing of Express or the server internals. */
 function expectOwnErrorPage(res: Response, status: number, title: string): void {
@@ -16,11 +17,7 @@ function expectOwnErrorPage(res: Response, status: number, title: string): void 
 }
 
 describe('error pages of the browser routes', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   test('when a browser route does not exist, then our HTML 404 page', async () => {
     expectOwnErrorPage(await request(t.app).get('/no/such/page'), 404, 'Page not found');
@@ -54,17 +51,12 @@ describe('error pages of the browser routes', () => {
 
   test('when the API refuses a request, then it still answers JSON', async () => {
     const res = await request(t.app).get('/api/auth/me');
-    expect(res.status).toBe(401);
-    expect(res.body.error.code).toBe('unauthenticated');
+    expectError(res, 401, 'unauthenticated');
   });
 });
 
 describe('/static', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   test('when the stylesheet is requested, then CSS with an hour of caching, no cookie and no session', async () => {
     const res = await request(t.app).get('/static/app.css');
@@ -91,13 +83,7 @@ describe('/static', () => {
 // A real fault, as in test/http/internal-error.test.ts: the database was never migrated, so the login
 // query fails inside Postgres.
 describe('500 on a browser route', () => {
-  let production: TestApp;
-  let development: TestApp;
-  let close: () => Promise<void>;
-  beforeAll(async () => {
-    ({ production, development, close } = await createUnmigratedApps('web_nomigrations'));
-  });
-  afterAll(() => close());
+  const { production, development } = useUnmigratedApps('web_nomigrations');
 
   async function postLoginForm(t: TestApp): Promise<Response> {
     const browser = createBrowser(t.app);

@@ -1,14 +1,10 @@
 import request from 'supertest';
 import { createBrowser, csrfTokenIn, expectNoInlineCode, signInThroughForm } from '../support/browser';
 import { createUser, signedIn } from '../support/factories';
-import { createTestApp, type TestApp } from '../support/test-app';
+import { useTestApp } from '../support/use-test-app';
 
 describe('GET / (home)', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   test('when there is no session, then 303 to the login page with next=/', async () => {
     const res = await request(t.app).get('/');
@@ -58,11 +54,7 @@ describe('GET / (home)', () => {
 });
 
 describe('POST /logout (the HTML form)', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   test('when signed in with the home page’s token, then 303 to /login and the old session cookie is dead', async () => {
     const { user, email, password } = await createUser(t);

@@ -7,14 +7,10 @@ import {
   signInThroughForm,
 } from '../support/browser';
 import { createUser, uniqueEmail } from '../support/factories';
-import { createTestApp, type TestApp } from '../support/test-app';
+import { useTestApp } from '../support/use-test-app';
 
 describe('POST /login (the HTML form)', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   test('when the token and credentials are right, then 303 to next with a session the API accepts', async () => {
     const { user, email, password } = await createUser(t);
@@ -158,11 +154,7 @@ describe('POST /login (the HTML form)', () => {
 });
 
 describe('POST /login (the HTML form) under the login limiter', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp({ LOGIN_MAX_CONSECUTIVE_FAILS: '2' });
-  });
-  afterAll(() => t.close());
+  const t = useTestApp({ LOGIN_MAX_CONSECUTIVE_FAILS: '2' });
 
   test('when the account is locked after failures, then a 429 HTML page says to try later, with Retry-After', async () => {
     const { email, password } = await createUser(t);

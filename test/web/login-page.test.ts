@@ -7,14 +7,10 @@ import {
 } from '../support/browser';
 import { createUser } from '../support/factories';
 import { parseSetCookie, setCookies } from '../support/sessions';
-import { createTestApp, type TestApp } from '../support/test-app';
+import { useTestApp } from '../support/use-test-app';
 
 describe('GET /login', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   test('when an anonymous visitor opens it, then an HTML form with a CSRF token and hidden next, never cached', async () => {
     const browser = createBrowser(t.app);
@@ -109,16 +105,12 @@ describe('GET /login', () => {
 });
 
 describe('GET /login in production', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp({
-      NODE_ENV: 'production',
-      TRUST_PROXY: '1',
-      PUBLIC_URL: 'https://app.example.test',
-      SESSION_SECRET: 'production-secret-0123456789-abcdefghijklmnop',
-    });
+  const t = useTestApp({
+    NODE_ENV: 'production',
+    TRUST_PROXY: '1',
+    PUBLIC_URL: 'https://app.example.test',
+    SESSION_SECRET: 'production-secret-0123456789-abcdefghijklmnop',
   });
-  afterAll(() => t.close());
 
   test('when the page is served, then the identity and token cookies are __Host- prefixed and Secure', async () => {
     const res = await createBrowser(t.app).get('/login');
