@@ -7,6 +7,7 @@ import {
   signInThroughForm,
 } from '../support/browser';
 import { createUser, uniqueEmail } from '../support/factories';
+import { eventsOf } from '../support/log-lines';
 import { useTestApp } from '../support/use-test-app';
 
 describe('POST /login (the HTML form)', () => {
@@ -170,5 +171,20 @@ describe('POST /login (the HTML form) under the login limiter', () => {
     expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
     expect(res.text).toContain('Try again later.');
     expect(browser.cookie('sid')).toBeUndefined();
+  });
+  test('when a form failure engages the lock, then the form logs auth.login_failed and auth.locked once each, as the API does', async () => {
+    const { email } = await createUser(t);
+    const browser = createBrowser(t.app);
+    await signInThroughForm(browser, { email, password: 'wrong password a' });
+
+    const engaging = await signInThroughForm(browser, { email, password: 'wrong password b' });
+
+    expect(engaging.status).toBe(401);
+    expect(eventsOf(t, engaging, 'auth.login_failed')).toEqual([
+      expect.objectContaining({ level: 'warn', email, method: 'POST', path: '/login' }),
+    ]);
+    expect(eventsOf(t, engaging, 'auth.locked')).toEqual([
+      expect.objectContaining({ level: 'warn', email, reason: 'consecutive_failures' }),
+    ]);
   });
 });
