@@ -19,16 +19,19 @@ import { IGNORE_DOTENV, ROOT } from '../support/run-script';
  * docs/extending.md kept honest: its code blocks are applied to a copy of the repository exactly as a
  * reader would (new files written, existing files edited next to the line the block names), then the
  * copy is typechecked and linted, the guide's migration runs through the real migrate script on a
- * database of its own, and the guide's tests run with jest against Postgres and Redis.
+ * database of its own, the real `npm run openapi` regenerates the description, and the guide's tests
+ * run with jest against Postgres and Redis next to the project's own OpenAPI test.
  *
  * A block's fence names its file: "```ts file=src/notes/notes.service.ts" is a new file; a trailing
  * `after` (`before`) means the block's first (last) line is a line of the existing file, matched with
  * runs of spaces collapsed (prettier pads markdown tables), and the other lines go below (above) it;
- * `end` appends the block to the file.
+ * `end` appends the block to the file. A "```diff file=…" block changes a line that cannot be added to
+ * (one object literal on one line): its ` ` and `-` lines must follow each other once in the file, the
+ * `-` lines go and the `+` lines take their place.
  */
 
 const GUIDE_PATH = path.join(ROOT, 'docs', 'extending.md');
-const MODES = ['new', 'after', 'before', 'end'] as const;
+const MODES = ['new', 'after', 'before', 'end', 'diff'] as const;
 type Mode = (typeof MODES)[number];
 
 interface Block {
@@ -48,6 +51,12 @@ const COPIED = [
   'test/support',
   // The project's own check that the README error table lists every code in src/errors.ts.
   'test/config/documentation.test.ts',
+  // The project's own check that every registered /api route and every raised code is described and
+  // that docs/openapi.json is not stale: with the guide applied, it passes only if step 8 is complete.
+  // test/openapi/answers.test.ts stays out on purpose: its last test requires every described operation
+  // and code to have been met by its own scenarios, and the guide's notes operations are not among them.
+  'test/openapi/openapi.test.ts',
+  'docs/openapi.json',
   'package.json',
   'tsconfig.json',
   'jest.config.js',
@@ -68,11 +77,12 @@ function parseBlocks(markdown: string): Block[] {
       } else open.lines.push(line);
       return;
     }
-    const fence = /^```\S*(.*)$/.exec(line);
+    const fence = /^```(\S*)(.*)$/.exec(line);
     if (!fence) return;
-    const words = fence[1]!.trim().split(/\s+/).filter(Boolean);
+    const words = fence[2]!.trim().split(/\s+/).filter(Boolean);
     const file = words.find((word) => word.startsWith('file='))?.slice('file='.length);
-    const mode = (words.find((word) => !word.startsWith('file=')) ?? 'new') as Mode;
+    const mode = (words.find((word) => !word.startsWith('file=')) ??
+      (fence[1] === 'diff' ? 'diff' : 'new')) as Mode;
     if (file !== undefined && !MODES.includes(mode)) {
       throw new Error(`docs/extending.md:${index + 1}: unknown block mode "${mode}"`);
     }
@@ -83,6 +93,8 @@ function parseBlocks(markdown: string): Block[] {
 
 const normalize = (line: string) => line.trim().replace(/\s+/g, ' ');
 const indentOf = (line: string) => /^ */.exec(line)![0].length;
+const reindent = (line: string, shift: number) =>
+  line.trim() === '' ? '' : ' '.repeat(Math.max(0, indentOf(line) + shift)) + line.trimStart();
 
 /** Inserts a block next to its anchor line, re-indented to where the anchor sits in the file. */
 function insertNextToAnchor(text: string, block: Block): string {
@@ -98,10 +110,41 @@ function insertNextToAnchor(text: string, block: Block): string {
   }
   const at = found[0]!;
   const shift = indentOf(lines[at]!) - indentOf(anchor);
-  const shifted = added.map((line) =>
-    line.trim() === '' ? '' : ' '.repeat(Math.max(0, indentOf(line) + shift)) + line.trimStart(),
-  );
-  lines.splice(block.mode === 'after' ? at + 1 : at, 0, ...shifted);
+  lines.splice(block.mode === 'after' ? at + 1 : at, 0, ...added.map((line) => reindent(line, shift)));
+  return lines.join('\n');
+}
+
+/** Applies a diff block where its unchanged and removed lines, in order, are found once in the file. */
+function applyDiff(text: string, block: Block): string {
+  const lines = text.split('\n');
+  const marked = block.lines.map((line) => {
+    const sign = line[0] ?? ' ';
+    if (!' -+'.includes(sign)) {
+      throw new Error(`docs/extending.md:${block.at}: a diff line starts with " ", "-" or "+": "${line}"`);
+    }
+    return { sign, line: line.slice(1) };
+  });
+  const old = marked.filter((m) => m.sign !== '+').map((m) => m.line);
+  const matchesAt = (i: number) =>
+    old.every((line, k) => i + k < lines.length && normalize(lines[i + k]!) === normalize(line));
+  const found = lines.flatMap((_, i) => (old.length > 0 && matchesAt(i) ? [i] : []));
+  if (found.length !== 1) {
+    throw new Error(
+      `docs/extending.md:${block.at}: the unchanged and removed lines of the diff appear together ` +
+        `${found.length} times in ${block.file} (once expected): update the guide to the file as it is now`,
+    );
+  }
+  const at = found[0]!;
+  const shift = indentOf(lines[at]!) - indentOf(old[0]!);
+  // Unchanged lines stay as the file has them; added lines take the file's indentation.
+  const replaced: string[] = [];
+  let next = at;
+  for (const { sign, line } of marked) {
+    if (sign === '+') replaced.push(reindent(line, shift));
+    else if (sign === ' ') replaced.push(lines[next++]!);
+    else next++;
+  }
+  lines.splice(at, old.length, ...replaced);
   return lines.join('\n');
 }
 
@@ -169,6 +212,8 @@ describe('docs/extending.md', () => {
         writeFileSync(target, content);
       } else if (block.mode === 'end') {
         writeFileSync(target, `${readFileSync(target, 'utf8').trimEnd()}\n\n${content}`);
+      } else if (block.mode === 'diff') {
+        writeFileSync(target, applyDiff(readFileSync(target, 'utf8'), block));
       } else {
         writeFileSync(target, insertNextToAnchor(readFileSync(target, 'utf8'), block));
       }
@@ -194,6 +239,9 @@ describe('docs/extending.md', () => {
       /^src\/notes\/notes\.service\.ts$/,
       /^src\/notes\/notes\.schemas\.ts$/,
       /^src\/notes\/notes\.routes\.ts$/,
+      /^src\/notes\/notes\.openapi\.ts$/,
+      /^src\/openapi\/openapi\.ts$/,
+      /^src\/openapi\/responses\.ts$/,
       /^src\/app\.ts$/,
       /^src\/errors\.ts$/,
       /^test\/notes\/.+\.test\.ts$/,
@@ -207,6 +255,7 @@ describe('docs/extending.md', () => {
     const migration = newFiles.find((file) => MIGRATION_FILE.test(file))!;
     expect(guide).toContain(`npm run migrate:create ${MIGRATION_FILE.exec(migration)![1]}`);
     expect(guide).toContain(`created ${migration}`);
+    expect(guide).toContain('`npm run openapi`');
   });
 
   const migrate = () =>
@@ -263,9 +312,34 @@ describe('docs/extending.md', () => {
     expect(again.stdout).toContain(`applied ${migration}`);
   }, 90_000);
 
-  test("when the guide's tests run with jest in the copy against Postgres and Redis, then every one passes", async () => {
+  const openApiFile = () => path.join(work, 'docs', 'openapi.json');
+  const committedOpenApi = readFileSync(path.join(ROOT, 'docs', 'openapi.json'), 'utf8');
+
+  test('when npm run openapi runs in the copy, then docs/openapi.json gains the operations of the guide', async () => {
+    const run = await runCommand('npm', ['run', '--silent', 'openapi'], {
+      cwd: work,
+      env: { npm_config_update_notifier: 'false' },
+      timeoutMs: 60_000,
+    });
+
+    expect(run.code === 0 ? '' : describeResult(run)).toBe('');
+    const written = JSON.parse(readFileSync(openApiFile(), 'utf8')) as { paths: Record<string, object> };
+    const committed = JSON.parse(committedOpenApi) as { paths: Record<string, object> };
+    const added = Object.keys(written.paths).filter((p) => !(p in committed.paths));
+    expect(added.sort()).toEqual(['/api/notes', '/api/notes/{id}']);
+  }, 90_000);
+
+  // The project's OpenAPI test runs with them: it fails if a route of the guide is not described, if a
+  // code the guide raises is missing from the description, or if docs/openapi.json is not what the
+  // schemas generate.
+  const PROJECT_TESTS = ['test/config/documentation.test.ts', 'test/openapi/openapi.test.ts'];
+
+  test("when the guide's tests and the project's documentation tests run with jest in the copy, then every one passes", async () => {
     if (!(await tableExists('notes').catch(() => false))) {
       throw new Error("the guide's database was not migrated: see the migration test above");
+    }
+    if (readFileSync(openApiFile(), 'utf8') === committedOpenApi) {
+      throw new Error("the copy's docs/openapi.json was not regenerated: see the npm run openapi test above");
     }
     const testFiles = newFiles.filter((file) => file.endsWith('.test.ts'));
     // The copy's jest configuration, minus the global setup: the database migrated above is this
@@ -285,7 +359,7 @@ describe('docs/extending.md', () => {
         '--json',
         `--outputFile=${resultFile}`,
         ...testFiles,
-        'test/config/documentation.test.ts',
+        ...PROJECT_TESTS,
       ],
       {
         cwd: work,
@@ -313,9 +387,7 @@ describe('docs/extending.md', () => {
       passed: file.assertionResults.filter((a) => a.status === 'passed').length > 0,
     }));
     expect(ran.sort((a, b) => a.file.localeCompare(b.file))).toEqual(
-      [...testFiles, 'test/config/documentation.test.ts']
-        .sort()
-        .map((file) => ({ file, status: 'passed', passed: true })),
+      [...testFiles, ...PROJECT_TESTS].sort().map((file) => ({ file, status: 'passed', passed: true })),
     );
   }, 120_000);
 
