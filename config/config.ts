@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 /** The value `.env.example` ships with. Production refuses it, so a copied example file never goes live. */
@@ -57,6 +58,15 @@ export interface AppConfig {
     readonly registrationsPerIpPerHour: number;
     /** Password change attempts per user per hour. */
     readonly passwordChangesPerUserPerHour: number;
+  };
+  /** The bound in front of argon2 (src/lib/password-queue.ts). */
+  readonly hashing: {
+    /** Hashes computed at once: each holds 19 MiB and a thread while it runs. */
+    readonly concurrency: number;
+    /** Requests admitted beyond those, waiting for their turn; more are refused with 503 at once. */
+    readonly queueMax: number;
+    /** The longest a hash waits for its turn before it is refused with 503. */
+    readonly maxWaitMs: number;
   };
   /** Non-fatal remarks for the operator, logged once at start. */
   readonly warnings: readonly string[];
@@ -151,6 +161,10 @@ const envSchema = z.object({
   RATE_LIMIT_PER_MINUTE: intInRange(1, 1_000_000).default(600),
   REGISTER_MAX_PER_IP_PER_HOUR: intInRange(1, 100_000).default(10),
   PASSWORD_CHANGE_MAX_PER_USER_PER_HOUR: intInRange(1, 100_000).default(10),
+  // Unset: computed from the machine (see hashingLimits).
+  HASH_CONCURRENCY: intInRange(1, 256).optional(),
+  HASH_QUEUE_MAX: intInRange(0, 10_000).optional(),
+  HASH_QUEUE_WAIT_MS: intInRange(1, 60_000).default(1000),
 });
 
 /** Every variable the app reads (NAME_FILE variants aside): .env.example and the README list them all. */
@@ -215,6 +229,7 @@ export function loadConfig(
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
 
   const e = parsed.data;
+  const hashing = hashingLimits(e, env, warnings);
   return Object.freeze({
     env: e.NODE_ENV,
     isProduction,
@@ -246,8 +261,37 @@ export function loadConfig(
       registrationsPerIpPerHour: e.REGISTER_MAX_PER_IP_PER_HOUR,
       passwordChangesPerUserPerHour: e.PASSWORD_CHANGE_MAX_PER_USER_PER_HOUR,
     }),
+    hashing: Object.freeze(hashing),
     warnings: Object.freeze(warnings),
   });
+}
+
+/** libuv's thread pool size: its own variable, read by libuv at start (4 unless set, at most 1024). */
+function threadPoolSize(env: Env): number {
+  const size = Number(env.UV_THREADPOOL_SIZE);
+  return Number.isInteger(size) && size >= 1 ? Math.min(size, 1024) : 4;
+}
+
+/**
+ * The argon2 bound's defaults. Concurrency: one hash per core but one, so under a login flood the event
+ * loop keeps a core for every other request (a hash is CPU-bound for its whole ~10 ms, and the
+ * scheduler shares a core evenly between a hashing thread and the event loop); and one libuv thread
+ * fewer than the pool, since argon2 runs on that pool, which file reads and DNS lookups need too. The
+ * line: 16 places per slot, so a burst of real sign-ins (or of an admin's creations) waits instead of
+ * failing, and the last in line waits about 16 hashes (~160-320 ms). The wait: 1 s, reached only when
+ * hashing runs several times slower than it should (a starved machine); then refusing is kinder than
+ * an answer that comes after the user gave up.
+ */
+function hashingLimits(e: z.infer<typeof envSchema>, env: Env, warnings: string[]): AppConfig['hashing'] {
+  const pool = threadPoolSize(env);
+  const concurrency = e.HASH_CONCURRENCY ?? Math.max(1, Math.min(availableParallelism() - 1, pool - 1));
+  if (concurrency >= pool) {
+    warnings.push(
+      `HASH_CONCURRENCY ${concurrency} can take every libuv thread (UV_THREADPOOL_SIZE ${pool}): ` +
+        'file reads and DNS lookups would wait behind password hashes; set UV_THREADPOOL_SIZE above it',
+    );
+  }
+  return { concurrency, queueMax: e.HASH_QUEUE_MAX ?? 16 * concurrency, maxWaitMs: e.HASH_QUEUE_WAIT_MS };
 }
 
 /** The rules that make production refuse to start instead of running with weak or missing settings. */

@@ -16,6 +16,7 @@ import { requestContext } from './http/request-context';
 import { noStore, securityHeaders } from './http/security-headers';
 import type { Db } from './lib/db';
 import type { Logger } from './lib/logger';
+import { createPasswordQueue } from './lib/password-queue';
 import type { PasswordHasher } from './lib/passwords';
 import type { RedisClient } from './lib/redis';
 import { createOpenApiRouter } from './openapi/openapi.routes';
@@ -36,7 +37,9 @@ export interface AppDeps {
 
 /** Composes the app from its dependencies. It never reads the environment and never listens. */
 export function buildApp(deps: AppDeps): Express {
-  const { config, db, redis, logger, passwords, lifecycle } = deps;
+  const { config, db, redis, logger, lifecycle } = deps;
+  // One bound per process in front of argon2: every hash of every route waits in this one line.
+  const passwords = createPasswordQueue(deps.passwords, config.hashing);
 
   const passwordPolicy = createPasswordPolicy(config);
   const sessions = createSessionIndex(config, redis);

@@ -175,3 +175,20 @@ export class ServiceUnavailableError extends AppError {
     );
   }
 }
+
+/**
+ * 503, with Retry-After: every password-hashing slot and place in line is taken, or the wait for a
+ * turn ran out (lib/password-queue.ts). 503 rather than 429: the server is out of capacity, whoever
+ * asks; the client did nothing wrong (RFC 9110 15.6.4). `event` is given for the first refusal of a
+ * burst only, so a flood is one log line.
+ */
+export class ServiceBusyError extends AppError {
+  override readonly events: readonly RefusalEvent[];
+  /** A turn comes within milliseconds once the burst passes: the shortest wait Retry-After can say. */
+  readonly retryAfterS = 1;
+
+  constructor(event?: RefusalEvent & { name: 'hash.busy' }) {
+    super(503, 'service_busy', 'The service is busy. Try again in a moment.');
+    this.events = event ? [event] : [];
+  }
+}

@@ -12,7 +12,9 @@ export const authPaths = apiPaths({
       summary: 'Sign in with email and password',
       description:
         'Starts a new session under a new id. Failures are throttled per email and client and per client ' +
-        'per day; a locked login answers 429 until the lock ends, whether or not the password is right.',
+        'per day; a locked login answers 429 until the lock ends, whether or not the password is right. ' +
+        'While password hashing is at capacity the attempt is refused with 503 `service_busy` before it ' +
+        'counts against those limits.',
       signedIn: false,
       requestBody: { required: true, content: json(loginBody) },
       responses: {
@@ -22,7 +24,7 @@ export const authPaths = apiPaths({
           content: json(userResponse),
         },
       },
-      errors: ['validation_failed', 'invalid_credentials'],
+      errors: ['validation_failed', 'invalid_credentials', 'service_busy'],
     },
   },
   '/api/auth/logout': {
@@ -69,7 +71,7 @@ export const authPaths = apiPaths({
           content: json(userResponse),
         },
       },
-      errors: ['validation_failed', 'password_rejected', 'not_found', 'email_taken'],
+      errors: ['validation_failed', 'password_rejected', 'not_found', 'email_taken', 'service_busy'],
     },
   },
   '/api/auth/password': {
@@ -88,7 +90,7 @@ export const authPaths = apiPaths({
           headers: z.object({ 'Set-Cookie': setSessionCookieHeader('the same session under a new id.') }),
         },
       },
-      errors: ['validation_failed', 'password_rejected', 'invalid_current_password'],
+      errors: ['validation_failed', 'password_rejected', 'invalid_current_password', 'service_busy'],
     },
   },
 });

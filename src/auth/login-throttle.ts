@@ -101,6 +101,13 @@ export function createLoginThrottle(config: AppConfig, redis: RedisClient) {
           );
           return engaged;
         },
+        /**
+         * The password was never checked (hashing refused it with 503): no guess was made, so the
+         * attempt gives back its points, as a refused attempt does.
+         */
+        async withdrawn(): Promise<void> {
+          await Promise.all(counters.map((c) => c.limiter.reward(c.key(email, client), 1)));
+        },
         /** The right password: the run of failures ends, and this attempt does not count as one. */
         async succeeded(): Promise<void> {
           await Promise.all([

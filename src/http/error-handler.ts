@@ -3,6 +3,7 @@ import {
   AppError,
   NotFoundError,
   RateLimitedError,
+  ServiceBusyError,
   ServiceUnavailableError,
   UnsupportedMediaTypeError,
   type ErrorDetail,
@@ -103,7 +104,9 @@ export function createErrorHandler({
       req.log.warn({ err: known.cause, service: known.service }, `${known.service} unavailable`);
       res.setHeader('Retry-After', '5');
     }
-    if (known instanceof RateLimitedError) res.setHeader('Retry-After', String(known.retryAfterS));
+    if (known instanceof RateLimitedError || known instanceof ServiceBusyError) {
+      res.setHeader('Retry-After', String(known.retryAfterS));
+    }
     if (known) {
       logRefusal(req, known);
       return send(res, known.status, {

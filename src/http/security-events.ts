@@ -14,6 +14,7 @@ export type SecurityEvent =
   | 'auth.reauth_failed'
   | 'csrf.rejected'
   | 'ratelimit.blocked'
+  | 'hash.busy'
   | 'request.cross_origin_rejected';
 
 const WARNINGS = new Set<SecurityEvent>([
@@ -23,6 +24,8 @@ const WARNINGS = new Set<SecurityEvent>([
   'auth.reauth_failed',
   'csrf.rejected',
   'ratelimit.blocked',
+  // Password hashing is saturated: a login flood, or more sign-ins than the hardware can hash.
+  'hash.busy',
   'request.cross_origin_rejected',
 ]);
 

@@ -32,6 +32,10 @@ export const ERROR_CODES = {
   rate_limited: [429, 'a limit is reached or a login is locked; retry after `Retry-After` seconds'],
   internal_error: [500, 'a bug; the log has the details under the `requestId`'],
   service_unavailable: [503, 'Postgres or Redis is unreachable; retry after `Retry-After` seconds'],
+  service_busy: [
+    503,
+    'password hashing is at capacity (a login flood, say); nothing was checked or changed: retry after `Retry-After` seconds',
+  ],
 } as const satisfies Record<string, readonly [status: number, when: string]>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -34,7 +34,7 @@ export const usersPaths = apiPaths({
           content: json(userResponse),
         },
       },
-      errors: ['validation_failed', 'password_rejected', 'forbidden', 'email_taken'],
+      errors: ['validation_failed', 'password_rejected', 'forbidden', 'email_taken', 'service_busy'],
     },
   },
   '/api/users/{id}': {
@@ -67,6 +67,7 @@ export const usersPaths = apiPaths({
         'not_found',
         'email_taken',
         'last_admin',
+        'service_busy',
       ],
     },
     delete: {

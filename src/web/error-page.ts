@@ -4,6 +4,7 @@ import type { Views } from './views';
 const TITLES_BY_CODE: Record<string, string> = {
   csrf_invalid: 'This form has expired',
   rate_limited: 'Too many attempts',
+  service_busy: 'Too busy right now',
 };
 
 const TITLES_BY_STATUS: Record<number, string> = {

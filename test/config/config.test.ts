@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadConfig, SESSION_SECRET_PLACEHOLDER } from '../../config/config';
 
@@ -122,10 +123,42 @@ describe('loadConfig', () => {
     ['SESSION_IDLE_TIMEOUT_S', '0'],
     ['ADMIN_EMAIL', 'not-an-email'],
     ['NODE_ENV', 'staging'],
+    ['HASH_CONCURRENCY', '0'],
+    ['HASH_QUEUE_MAX', '-1'],
+    ['HASH_QUEUE_WAIT_MS', '0'],
   ])('when %s is %p, then the variable is named in the error', (name, value) => {
     expect(problemsOf({ PUBLIC_URL: 'http://localhost:3000', [name]: value })).toEqual([
       expect.stringMatching(new RegExp(`^${name}:`)),
     ]);
+  });
+
+  test('when the hashing bound is not set, then it leaves a core and a libuv thread to the rest of the app, with 16 places in line per slot and a 1 s wait', () => {
+    const cores = availableParallelism();
+
+    const roomyPool = loadConfig({ UV_THREADPOOL_SIZE: '64' }).hashing;
+    const defaultPool = loadConfig({}).hashing;
+    const smallPool = loadConfig({ UV_THREADPOOL_SIZE: '2' }).hashing;
+
+    expect(roomyPool).toEqual({
+      concurrency: Math.max(1, cores - 1),
+      queueMax: 16 * Math.max(1, cores - 1),
+      maxWaitMs: 1000,
+    });
+    // libuv's default pool of 4 threads caps it at 3, whatever the cores.
+    expect(defaultPool.concurrency).toBe(Math.max(1, Math.min(cores - 1, 3)));
+    expect(smallPool).toMatchObject({ concurrency: 1, queueMax: 16 });
+  });
+
+  test('when the hashing bound is set, then it is used as given, and one that can take every libuv thread is warned about', () => {
+    const given = loadConfig({ HASH_CONCURRENCY: '3', HASH_QUEUE_MAX: '0', HASH_QUEUE_WAIT_MS: '50' });
+    const whole = loadConfig({ HASH_CONCURRENCY: '4' });
+    const raised = loadConfig({ HASH_CONCURRENCY: '4', UV_THREADPOOL_SIZE: '8' });
+
+    expect(given.hashing).toEqual({ concurrency: 3, queueMax: 0, maxWaitMs: 50 });
+    expect(given.warnings.join('\n')).not.toMatch(/HASH_CONCURRENCY/);
+    expect(whole.hashing).toMatchObject({ concurrency: 4, queueMax: 64 });
+    expect(whole.warnings.join('\n')).toMatch(/HASH_CONCURRENCY 4 .*UV_THREADPOOL_SIZE 4/);
+    expect(raised.warnings.join('\n')).not.toMatch(/HASH_CONCURRENCY/);
   });
 
   test('when timeouts are small, then they are accepted (tests rely on it)', () => {

@@ -1,6 +1,7 @@
 import request, { type Response } from 'supertest';
 import { createOpenApiDocument } from '../../src/openapi/openapi';
 import { createUser, DEFAULT_PASSWORD, signedIn, uniqueEmail } from '../support/factories';
+import { createHeldHasher, until } from '../support/held-hasher';
 import { createResponseChecker, errorCodesOf, operationsOf } from '../support/openapi';
 import { createTestApp } from '../support/test-app';
 import { useTestApp, withTestApp } from '../support/use-test-app';
@@ -236,6 +237,31 @@ describe('the answers of the API, checked against its description', () => {
       } finally {
         await broken.redis.close();
       }
+    });
+  });
+
+  describe('with one hashing slot and no line', () => {
+    // The real hasher behind a gate (test/support/held-hasher.ts): a held login keeps the only place.
+    const held = createHeldHasher();
+    const busy = useTestApp(
+      { HASH_CONCURRENCY: '1', HASH_QUEUE_MAX: '0', HASH_QUEUE_WAIT_MS: '60000' },
+      { passwords: held.hasher },
+    );
+    afterEach(() => held.release());
+
+    test('when password hashing is at capacity, then the 503 service_busy is a described answer', async () => {
+      const login = () =>
+        request(busy.app).post('/api/auth/login').send({ email: uniqueEmail(), password: 'some password' });
+      held.hold();
+      const occupying = login().then((res) => res);
+      await until(() => held.calls.length === 1, 'the only hashing slot is taken');
+
+      const refused = await login();
+      held.release();
+
+      expectAnswer('POST /api/auth/login', refused, 503);
+      expect(refused.body.error.code).toBe('service_busy');
+      expectAnswer('POST /api/auth/login', await occupying, 401);
     });
   });
 

@@ -36,11 +36,15 @@ export function passwords(): PasswordHasher {
 
 /**
  * Builds the real app (buildApp) with real Postgres and Redis, exactly as main.ts wires it, with its own
- * Redis key prefix so apps in one run never share sessions. `env` overrides the test environment.
+ * Redis key prefix so apps in one run never share sessions. `env` overrides the test environment;
+ * `passwords` replaces the shared hasher (a test's wrapper around the real one, to hold or count hashes).
  * Suites get their apps through useTestApp()/withTestApp() (use-test-app.ts), which add the leak check;
  * call this directly only where a test must run the app's life itself.
  */
-export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+export async function createTestApp(
+  env: Record<string, string> = {},
+  options: { passwords?: PasswordHasher } = {},
+): Promise<TestApp> {
   const run = runEnv();
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -56,6 +60,10 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
     LOGIN_MAX_FAILS_PER_IP_PER_DAY: '100000',
     REGISTER_MAX_PER_IP_PER_HOUR: '100000',
     PASSWORD_CHANGE_MAX_PER_USER_PER_HOUR: '100000',
+    // Likewise a line no file fills and a wait no busy machine exceeds: only the capacity tests (which
+    // set their own bound) ever see a 503 service_busy.
+    HASH_QUEUE_MAX: '10000',
+    HASH_QUEUE_WAIT_MS: '60000',
     ...env,
   });
   const chunks: string[] = [];
@@ -73,7 +81,7 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
   const redis = createRedisClient({ url: config.redisUrl, logger });
   await redis.connect();
   const lifecycle: Lifecycle = { shuttingDown: false };
-  const app = buildApp({ config, db, redis, logger, passwords: passwords(), lifecycle });
+  const app = buildApp({ config, db, redis, logger, passwords: options.passwords ?? passwords(), lifecycle });
   return {
     app,
     config,

@@ -1,4 +1,5 @@
 import request from 'supertest';
+import type { PasswordHasher } from '../../src/lib/passwords';
 import { createIsolatedDatabase } from './databases';
 import { recordResponses, type RecordedResponse } from './response-recorder';
 import { createTestApp, type TestApp } from './test-app';
@@ -16,6 +17,8 @@ export interface UseTestAppOptions {
   isolatedDatabase?: string;
   /** A new app (and with isolatedDatabase a new database) for each test instead of one per describe. */
   freshPerTest?: boolean;
+  /** The app's password hasher instead of the shared one: a wrapper of the real one that holds or counts. */
+  passwords?: PasswordHasher;
 }
 
 /**
@@ -35,8 +38,8 @@ interface RecordedApp {
 }
 
 /** The real app behind a recorder: every response it sends, whoever asked, is kept for the leak check. */
-async function startRecordedApp(env: Env): Promise<RecordedApp> {
-  const t = await createTestApp(env);
+async function startRecordedApp(env: Env, passwords?: PasswordHasher): Promise<RecordedApp> {
+  const t = await createTestApp(env, passwords ? { passwords } : {});
   const recorder = recordResponses(t.app);
   return { t: { ...t, app: recorder.app }, takeLeaks: recorder.takeLeaks };
 }
@@ -64,7 +67,7 @@ export function useTestApp(env: TestEnv = {}, options: UseTestAppOptions = {}): 
         : options.isolatedDatabase;
       resolved.DATABASE_URL = await createIsolatedDatabase(name);
     }
-    current = await startRecordedApp(resolved);
+    current = await startRecordedApp(resolved, options.passwords);
   };
   const stop = async () => {
     const running = current;

@@ -7,6 +7,7 @@ import {
   signInThroughForm,
 } from '../support/browser';
 import { createUser, uniqueEmail } from '../support/factories';
+import { createHeldHasher, until } from '../support/held-hasher';
 import { eventsOf } from '../support/log-lines';
 import { useTestApp } from '../support/use-test-app';
 
@@ -186,5 +187,41 @@ describe('POST /login (the HTML form) under the login limiter', () => {
     expect(eventsOf(t, engaging, 'auth.locked')).toEqual([
       expect.objectContaining({ level: 'warn', email, reason: 'consecutive_failures' }),
     ]);
+  });
+});
+
+describe('POST /login (the HTML form) while password hashing is at capacity', () => {
+  // One hashing slot and no line: a login held at the gate (test/support/held-hasher.ts) fills it.
+  const held = createHeldHasher();
+  const t = useTestApp(
+    { HASH_CONCURRENCY: '1', HASH_QUEUE_MAX: '0', HASH_QUEUE_WAIT_MS: '60000' },
+    { passwords: held.hasher },
+  );
+  afterEach(() => held.release());
+
+  test('when every hashing place is taken, then the form answers a 503 HTML page with Retry-After, signs nobody in and records no failure', async () => {
+    const { email, password } = await createUser(t);
+    const browser = createBrowser(t.app);
+    held.hold();
+    const occupying = request(t.app)
+      .post('/api/auth/login')
+      .send({ email, password: 'wrong password z' })
+      .then((res) => res);
+    await until(() => held.calls.length === 1, 'the only hashing slot is taken');
+
+    const res = await signInThroughForm(browser, { email, password });
+    held.release();
+
+    expect(res.status).toBe(503);
+    expect(res.headers['content-type']).toMatch(/^text\/html/);
+    expect(res.headers['retry-after']).toBe('1');
+    expect(res.text).toContain('Too busy right now');
+    expect(browser.cookie('sid')).toBeUndefined();
+    expect(eventsOf(t, res, 'auth.login_failed')).toEqual([]);
+    expect(eventsOf(t, res, 'hash.busy')).toEqual([
+      expect.objectContaining({ level: 'warn', reason: 'queue_full', method: 'POST', path: '/login' }),
+    ]);
+    expect((await occupying).status).toBe(401);
+    expect(held.calls).toEqual(['verify']);
   });
 });
