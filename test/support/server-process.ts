@@ -146,10 +146,14 @@ export function spawnServer(env: Record<string, string>, command: ServerCommand 
   return handle;
 }
 
-/** Spawns the server and resolves once it logged `listening`, with the port it got. */
+/**
+ * Spawns the server and resolves once it logged `listening`, with the port it got. The deadline only
+ * catches a server that never starts: tsx compiling the sources on a loaded CI machine has taken over
+ * 15 s, so it is generous (and still inside the 30 s jest gives a test).
+ */
 export async function startServer(
   env: Record<string, string>,
-  timeoutMs = 15_000,
+  timeoutMs = 25_000,
   command: ServerCommand = {},
 ): Promise<ListeningServer> {
   const server = spawnServer(env, command);
