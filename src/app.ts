@@ -7,6 +7,7 @@ import { createPasswordPolicy } from './auth/password-policy';
 import { createReauthentication } from './auth/reauthentication';
 import { createSessionIndex, createSessionMiddleware, loadSessionUser } from './auth/sessions';
 import { createAccessLog } from './http/access-log';
+import { concurrently } from './http/concurrently';
 import { createErrorHandler, notFound } from './http/error-handler';
 import { crossOriginGuard } from './http/cross-origin';
 import { createHealthRouter, type Lifecycle } from './http/health';
@@ -58,20 +59,21 @@ export function buildApp(deps: AppDeps): Express {
   app.set('query parser', 'simple');
 
   app.use(requestContext);
+  app.use(securityHeaders({ hsts: config.hstsEnabled }));
+  // Probes are neither rate limited, logged nor tied to sessions: an orchestrator polls them constantly.
+  // Answered before the access log, whose per-request loggers they would pay for without a line to show.
+  app.use(createHealthRouter({ db, redis, lifecycle }));
   // A developer's terminal gets one short line per request; every other mode the full structured line.
   app.use(createAccessLog({ logger, verbose: config.env !== 'development' }));
-
-  app.use(securityHeaders({ hsts: config.hstsEnabled }));
-  // Probes are neither rate limited nor tied to sessions: an orchestrator polls them constantly.
-  app.use(createHealthRouter({ db, redis, lifecycle }));
   // Pages (src/web): the stylesheet is served here, before the limiter, no-store and the session, so a
   // static file costs no Redis round trip and keeps its own Cache-Control.
   app.use('/static', createStaticHandler());
-  app.use(limits.perClient);
+  // The limiter's EVAL and the session's GET leave in one Redis write: one round trip, not two. A
+  // refused request still gets its 429 before the cross-origin guard and any route (http/concurrently.ts).
+  app.use(concurrently(limits.perClient, createSessionMiddleware(config, redis)));
   app.use(crossOriginGuard(config.publicOrigin));
 
   app.use(noStore);
-  app.use(createSessionMiddleware(config, redis));
   app.use(loadSessionUser({ config, index: sessions, findUser: usersService.findById }));
 
   const api = express.Router();

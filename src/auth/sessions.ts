@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { RedisStore } from 'connect-redis';
 import type { Request, RequestHandler, Response } from 'express';
 import session from 'express-session';
@@ -13,10 +14,27 @@ declare module 'express-session' {
     authenticatedAt: number;
     /** The user's session epoch at login; a password or role change moves it and ends this session. */
     epoch: number;
+    /** Epoch ms of the last renewal of the Redis TTL and the cookie (see renewalIntervalMs). */
+    renewedAt: number;
   }
 }
 
 type SessionConfig = AppConfig['session'];
+
+/** The longest a session goes without its TTL and cookie being renewed while it is in use. */
+export const MAX_RENEWAL_INTERVAL_S = 60;
+
+/**
+ * How often an active session's Redis TTL (and cookie) is renewed: at most once per
+ * min(60 s, idle timeout / 10). Renewing on every request (express-session's `rolling`) costs a Redis
+ * write on every read; renewing at most once per interval costs one write per interval per session.
+ * The price: a session renewed at time r expires at r + idle even if a request came at r + x without
+ * renewing it, so the idle timeout ends a session between idle - interval and idle after its last
+ * request, never later. With the default 30 min idle timeout that is 29-30 min; with a 2 s one, 1.8-2 s.
+ */
+export function renewalIntervalMs(idleTimeoutS: number): number {
+  return Math.min(MAX_RENEWAL_INTERVAL_S, idleTimeoutS / 10) * 1000;
+}
 
 /** Milliseconds left before the absolute timeout ends a session that logged in at `authenticatedAt`. */
 function absoluteDeadline(authenticatedAt: number, config: SessionConfig): number {
@@ -25,13 +43,18 @@ function absoluteDeadline(authenticatedAt: number, config: SessionConfig): numbe
 
 /**
  * express-session on Redis. The Redis TTL is min(idle timeout, time left before the absolute timeout),
- * renewed on each request (`rolling`), so Redis itself forgets an expired session: nothing to sweep.
+ * so Redis itself forgets an expired session: nothing to sweep. It is renewed by loadSessionUser at most
+ * once per renewalIntervalMs, not on every response: a read in between writes nothing to Redis.
  */
 export function createSessionMiddleware(config: AppConfig, redis: RedisClient): RequestHandler {
   const s = config.session;
   const store = new RedisStore({
     client: redis,
     prefix: `${config.redisKeyPrefix}sess:`,
+    // express-session touches the store (an EXPIRE) on every response that does not save the session,
+    // whatever `rolling` says: a Redis write per read. Renewal is a save instead (loadSessionUser), which
+    // goes through `set` and so through the ttl function below.
+    disableTouch: true,
     ttl: (data) => {
       const idle = s.idleTimeoutS;
       if (!data.authenticatedAt) return idle;
@@ -46,7 +69,8 @@ export function createSessionMiddleware(config: AppConfig, redis: RedisClient): 
     resave: false,
     // No session (and no cookie) until login: anonymous requests cost nothing in Redis.
     saveUninitialized: false,
-    rolling: true,
+    // The cookie is re-sent (with a new Expires) whenever the session is saved, so on each renewal.
+    rolling: false,
     // Not 'destroy': express-session also counts a session it failed to load (a Redis timeout) as unset
     // and deletes it from the store, logging the user out once Redis answers again. Sessions end through
     // endSession(), never by unsetting req.session.
@@ -117,6 +141,7 @@ export async function startSession(
   req.session.userId = user.id;
   req.session.authenticatedAt = authenticatedAt;
   req.session.epoch = user.sessionEpoch;
+  req.session.renewedAt = Date.now();
   await promisify((cb) => req.session.save(cb));
   await index.add(user.id, req.sessionID, authenticatedAt);
 }
@@ -153,10 +178,30 @@ function clearSessionCookie(res: Response, config: AppConfig): void {
 }
 
 /**
+ * True when the request's session cookie is signed with an older secret of the list: the answer should
+ * carry it re-signed with the first one, so that secret can be dropped later without logging anyone
+ * out. Only computed while a rotation is under way (more than one secret).
+ */
+function signedWithOldSecret(req: Request, config: AppConfig): boolean {
+  const { cookieName, secrets } = config.session;
+  if (secrets.length < 2) return false;
+  const sid = req.sessionID;
+  // cookie-signature's format, as express-session writes it: s:<sid>.<base64 HMAC-SHA256, no padding>.
+  const signature = createHmac('sha256', secrets[0]!).update(sid).digest('base64').replace(/=+$/, '');
+  const current = `${cookieName}=${encodeURIComponent(`s:${sid}.${signature}`)}`;
+  return !(req.headers.cookie ?? '').includes(current);
+}
+
+/**
  * Turns a session into `req.user`, or ends it. Checked on every request, server-side: the absolute
  * timeout, membership in the user's session index (revocation), that the user still exists and that
  * the session belongs to the user's current epoch. The
  * user is read fresh from Postgres, so a role change is never served from a stale copy.
+ *
+ * A live session is renewed here, not by express-session on every response: when more than
+ * renewalIntervalMs has passed since the last renewal, `renewedAt` changes, which makes express-session
+ * save the session (one SET, with the TTL from the store's ttl function, so the absolute timeout stays
+ * exact) and re-send the cookie with a new Expires. Any other read writes nothing to Redis.
  */
 export function loadSessionUser(deps: {
   config: AppConfig;
@@ -164,6 +209,7 @@ export function loadSessionUser(deps: {
   findUser: (id: string) => Promise<User | null>;
 }): RequestHandler {
   const { config, index, findUser } = deps;
+  const renewalInterval = renewalIntervalMs(config.session.idleTimeoutS);
   return async (req, res, next) => {
     const { userId, authenticatedAt } = req.session ?? {};
     if (!userId) return next();
@@ -176,6 +222,12 @@ export function loadSessionUser(deps: {
     const user = found && found.sessionEpoch === req.session.epoch ? found : null;
     if (user) {
       req.user = user;
+      const now = Date.now();
+      const renewedAt = req.session.renewedAt ?? 0;
+      // now < renewedAt: a clock stepped back (or a forged value); renewing is the safe answer.
+      if (now - renewedAt >= renewalInterval || now < renewedAt || signedWithOldSecret(req, config)) {
+        req.session.renewedAt = now;
+      }
     } else {
       // Destroy the dead session but leave an empty one in its place, so a route that follows (a new
       // login) still has a session to work with. An empty session is never saved.

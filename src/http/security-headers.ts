@@ -1,4 +1,4 @@
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import helmet from 'helmet';
 import { isJsonPath } from './request-context';
 
@@ -67,17 +67,53 @@ function headersWith(csp: Record<string, string[]>, hsts: boolean): RequestHandl
   });
 }
 
+interface HeaderSet {
+  set: [name: string, value: string][];
+  removed: string[];
+}
+
+/**
+ * helmet, configured as above, sets the same headers on every response: no directive depends on the
+ * request (no nonces). So its chain of a dozen middlewares runs once, here, against a recorder, and each
+ * request replays what it did: the same headers for a fraction of the calls, on every response (the
+ * health probes included). Anything helmet might do per request would fail the recording at start.
+ */
+function recordHeaders(middleware: RequestHandler): HeaderSet {
+  const recorded: HeaderSet = { set: [], removed: [] };
+  const recorder = {
+    setHeader(name: string, value: unknown) {
+      if (typeof value !== 'string') throw new Error(`helmet set ${name} to a non-string value`);
+      recorded.set.push([name, value]);
+      return recorder;
+    },
+    removeHeader(name: string) {
+      recorded.removed.push(name);
+    },
+  };
+  let outcome: { error?: unknown } | undefined;
+  void middleware({} as Request, recorder as unknown as Response, (error?: unknown) => {
+    outcome = { error };
+  });
+  if (!outcome || outcome.error !== undefined) {
+    throw new Error('the security headers could not be computed once at start', { cause: outcome?.error });
+  }
+  return recorded;
+}
+
 /**
  * Response headers that make the browser enforce our intent (OWASP HTTP Headers Cheat Sheet).
  * helmet is configured here line by line, not defaulted: its defaults include HSTS (owned by the nginx
  * edge), X-Frame-Options SAMEORIGIN and a CSP allowing inline styles, none of which we want.
  */
 export function securityHeaders({ hsts }: { hsts: boolean }): RequestHandler {
-  const api = headersWith(API_CSP, hsts);
-  const pages = headersWith(PAGE_CSP, hsts);
+  const api = recordHeaders(headersWith(API_CSP, hsts));
+  const pages = recordHeaders(headersWith(PAGE_CSP, hsts));
   return (req, res, next) => {
     res.setHeader('Permissions-Policy', PERMISSIONS_POLICY);
-    (isJsonPath(req.path) ? api : pages)(req, res, next);
+    const headers = isJsonPath(req.path) ? api : pages;
+    for (const [name, value] of headers.set) res.setHeader(name, value);
+    for (const name of headers.removed) res.removeHeader(name);
+    next();
   };
 }
 

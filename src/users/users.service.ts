@@ -61,6 +61,9 @@ export function createUsersService(deps: {
 
     async getUser(actor: User, id: string): Promise<User> {
       assertSelfOrAdmin(actor, id);
+      // The actor was read from Postgres by this very request (loadSessionUser), after every revocation
+      // check: reading oneself answers from that row instead of a second SELECT of the same one.
+      if (actor.id === id) return actor;
       const user = await users.findById(id);
       if (!user) throw new NotFoundError();
       return user;
