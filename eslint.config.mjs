@@ -23,8 +23,9 @@ export default tseslint.config(
     },
   },
   {
-    // The process entry points hand process.env to loadConfig(); tests build their own environments.
-    files: ['src/main.ts', 'scripts/**', 'test/**', 'config/**'],
+    // The process entry points hand process.env to loadConfig(); tests and the bench build their own
+    // environments.
+    files: ['src/main.ts', 'scripts/**', 'test/**', 'config/**', 'bench/**'],
     rules: { 'no-restricted-properties': 'off' },
   },
   {

@@ -1,0 +1,137 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import * as prettier from 'prettier';
+import { HEADROOM_FACTOR } from './headroom';
+import type { Report, Row } from './summary';
+
+const integer = (n: number) => Math.round(n).toLocaleString('en-US');
+const ms = (n: number) => n.toFixed(n < 10 ? 2 : 1);
+/** Two decimals, or two significant digits below 0.1 (a login is a few thousandths of a hello). */
+const ratio = (n: number) => (Number.isFinite(n) ? `${n < 0.1 ? n.toPrecision(2) : n.toFixed(2)}×` : '–');
+/** Counts are exact for most rows; a fraction means the work varies between requests. */
+const count = (n: number) => String(Math.round(n * 100) / 100);
+const percent = (n: number | undefined) => (n === undefined ? '–' : `${Math.round(n * 100)} %`);
+
+function mainTable(rows: Row[]): string {
+  const lines = [
+    '| Case | req/s | p50 ms | p99 ms | × bare Express | × naive | Redis cmds/req | Redis round trips/req | SQL/req |',
+    '| --- | --: | --: | --: | --: | --: | --: | --: | --: |',
+  ];
+  for (const r of rows) {
+    const rps = r.ok ? integer(r.requestsPerS) : `**failed** (${integer(r.requestsPerS)})`;
+    lines.push(
+      `| ${r.label} | ${rps} | ${ms(r.latencyMs.p50)} | ${ms(r.latencyMs.p99)} | ${ratio(r.vsBareExpress)} | ` +
+        `${ratio(r.vsNaive)} | ${count(r.work.redisCommands)} | ${count(r.work.redisRoundTrips)} | ` +
+        `${count(r.work.sqlStatements)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** `{ get: 1, eval: 1 }` as `eval 1, get 1`. */
+const calls = (byName: Record<string, number>) =>
+  Object.entries(byName)
+    .filter(([, n]) => n > 0)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, n]) => `${name.replaceAll('|', '\\|')} ${count(n)}`)
+    .join(', ') || '–';
+
+function detailTable(rows: Row[]): string {
+  const lines = [
+    '| Case | Redis commands sent/req | Redis executed/req (with what scripts ran) | SQL round trips/req | req/s spread | server CPU | wrk CPU |',
+    '| --- | --- | --- | --: | --: | --: | --: |',
+  ];
+  for (const r of rows) {
+    const w = r.work;
+    lines.push(
+      `| ${r.label} | ${calls(w.redisSent)} | ${count(w.redisExecutedTotal)}: ${calls(w.redisExecuted)} | ` +
+        `${count(w.sqlRoundTrips)} | ${percent(r.spread)} | ${percent(r.serverCpuBusy)} | ${percent(r.wrkCpuBusy)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** The part the README shows: the table, the verdict on the load generator, the machine. */
+export function summaryMarkdown(report: Report): string {
+  const { machine: m, headroom: h, settings: s } = report;
+  const verdict = h.ok
+    ? `Load generator: wrk used at most ${percent(h.wrkBusiest)} of its core in any run; bare \`node:http\` ` +
+      `answered ${integer(h.bareHttpRequestsPerS)} req/s with its server at ${percent(h.bareServerCpuBusy)} of ` +
+      `its core, ${h.factor.toFixed(1)}× the best row through a middleware stack (at least ${h.required}× ` +
+      `wanted): the servers' cores, not wrk, set these figures.`
+    : `**Warning: these figures may not be the servers' own:** ${h.doubts.join('; ')}.`;
+  const connections = [...new Set(report.rows.map((r) => r.connections))].sort((a, b) => b - a);
+  return [
+    `Each row: the median of ${s.rounds} runs of ${s.durationS} s (after a ${s.warmupS} s warm-up), wrk with ` +
+      `one thread and ${connections.join(' or ')} connections; ratios against bare Express and the naive ` +
+      `assembly measured in the same run (${report.generatedAt.slice(0, 10)}).`,
+    mainTable(report.rows),
+    verdict,
+    `Machine: ${m.cpuModel}, ${m.logicalCpus} logical CPUs, ${m.memoryGiB} GiB, ${m.os}; Node ${m.node}, ` +
+      `Express ${m.express}, Redis ${m.redis}, PostgreSQL ${m.postgres}; ${m.loadGenerator}; ${m.pinning}.`,
+  ].join('\n\n');
+}
+
+const METHOD = `## How it is measured
+
+- **req/s, p50, p99**: wrk (C, one thread) against each server for a fixed time over keep-alive
+  connections, answers tallied by status in a Lua script (\`bench/wrk/report.lua\`). A row fails if
+  any answer has another status than the case expects or a socket error occurs. wrk keeps a fixed number
+  of requests in flight, so its latencies are those of a saturated server, not of an open arrival rate.
+- **The app** runs as it ships: compiled by \`tsc\` like \`npm run build\`, \`node dist/src/main.js\`,
+  \`NODE_ENV=production\`, https behind one trusted proxy (\`X-Forwarded-Proto\`, \`X-Forwarded-For\`),
+  logs at \`info\` to a file. The limits are raised so nothing is refused, but every limiter still counts.
+- **The naive assembly** (\`bench/servers/naive.ts\`): helmet, \`express.json\`, pino-http to a file, a
+  rate-limiter-flexible Redis limiter, express-session with connect-redis, one \`pg\` SELECT by id.
+- **Redis cmds/req**: 200 requests (40 for login) sent one after the other to a second instance of the
+  same server, which reaches Redis through a TCP proxy that reads the commands off the wire: an EVAL is
+  one command, MULTI and EXEC are one each. The details also give what Redis executed (\`INFO
+  commandstats\` of a redis-server of the run's own, so nothing else is counted), scripts' commands
+  included.
+- **Redis round trips/req**: the same proxy counts turns of the conversation: the client writes, then
+  waits for the server. Commands written together (a pipeline, MULTI/EXEC, one EVAL) are one round
+  trip; each command awaited before the next is one more.
+- **SQL/req**: the same instance reaches Postgres through such a proxy, which reads the protocol and
+  counts Query and Execute messages: one per statement run (BEGIN and COMMIT included).
+- **Load generator check**: wrk must stay below 90 % of its core in every run; bare \`node:http\` must
+  answer at least ${HEADROOM_FACTOR}× the best row that goes through a middleware stack (\`/healthz\`, answered before the
+  stack and meant to come close to bare Express, is left to the CPU check); the bare server must keep its
+  core at least 90 % busy, or something else ran on it. Any miss prints a warning at the top.
+- **server CPU / wrk CPU**: the share of one core the server used in its least busy round and wrk in its
+  busiest (\`/proc\`, bash's \`times\`). A bare server near 100 % and wrk well below it mean the
+  server's core, not the load generator, set the pace.
+`;
+
+export function fullMarkdown(report: Report): string {
+  const warnings = report.warnings.map((w) => `> **Warning:** ${w}`).join('\n>\n');
+  const failures = report.rows
+    .filter((r) => !r.ok)
+    .map((r) => `- ${r.label}: ${r.failures.join('; ')}`)
+    .join('\n');
+  return [
+    '# Benchmark: latest run',
+    'Written by `npm run bench` (`bench/run.ts`); the same data as JSON in `latest.json`.',
+    warnings,
+    summaryMarkdown(report),
+    failures && `## Failed rows\n\n${failures}`,
+    `## Details\n\n${detailTable(report.rows)}`,
+    `Load average (1 min) at start ${report.loadAverage.start.toFixed(2)}, at end ${report.loadAverage.end.toFixed(2)}.`,
+    METHOD,
+  ]
+    .filter(Boolean)
+    .join('\n\n');
+}
+
+/** Writes latest.md and latest.json, formatted as the repository's Prettier settings want them. */
+export async function writeReport(report: Report, dir: string): Promise<string> {
+  mkdirSync(dir, { recursive: true });
+  const write = async (name: string, text: string) => {
+    const file = path.join(dir, name);
+    const options = (await prettier.resolveConfig(file)) ?? {};
+    const formatted = await prettier.format(text, { ...options, filepath: file });
+    writeFileSync(file, formatted);
+    return formatted;
+  };
+  await write('latest.json', JSON.stringify(report, null, 2));
+  return write('latest.md', fullMarkdown(report));
+}

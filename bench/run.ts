@@ -1,0 +1,155 @@
+import os from 'node:os';
+import path from 'node:path';
+import { createClient } from 'redis';
+import { benchCases, type Case } from './cases';
+import { startCountingProxy } from './counting-proxy';
+import { countWork, type WorkPerRequest } from './counts';
+import { buildApp, createDatabase, startPrivateRedis, stopPrivateRedis } from './environment';
+import { headroomOf } from './headroom';
+import { describeMachine } from './machine';
+import { cpuSeconds, PINNED, stopAll } from './processes';
+import { writeReport } from './report';
+import { migrateAndSeed, productionEnv, signIn, startFleet, userEmail, type Fleet } from './setup';
+import { summarize, type Report, type Round } from './summary';
+import { runWrk, wrkVersion, type LoadRequest } from './wrk';
+
+/**
+ * `npm run bench`: req/s and latency of the app's main requests, next to bare node:http, bare Express
+ * and a naive assembly of the same libraries, all measured in the same run on the same machine, and
+ * the Redis and SQL work each request costs. Writes bench/results/latest.md and latest.json.
+ * Needs wrk, Postgres (TEST_DATABASE_URL, as the tests) and redis-server (run privately).
+ * Not under scripts/: everything there is compiled into the image (tsconfig.build.json, .dockerignore),
+ * and a benchmark is a development tool. Its results sit beside it, where the next run overwrites them.
+ */
+const setting = (name: string, fallback: number): number => {
+  const value = Number(process.env[name] ?? fallback);
+  if (!(value > 0)) throw new Error(`${name} must be a positive number`);
+  return value;
+};
+const DURATION_S = setting('BENCH_DURATION_S', 5);
+const ROUNDS = setting('BENCH_ROUNDS', 3);
+const WARMUP_S = setting('BENCH_WARMUP_S', 2);
+const RESULTS = path.join(__dirname, 'results');
+
+const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
+
+/** The load of one case in one round; each round numbers its unique clients from a fresh offset. */
+const loadOf = (c: Case, fleet: Fleet, round: number): LoadRequest => ({
+  url: fleet.load[c.target].url + c.path,
+  method: c.method,
+  headers: c.headers,
+  body: c.body,
+  connections: c.connections,
+  uniqueClients: c.uniqueClients,
+  clientOffset: round * 500_000,
+});
+
+async function main(): Promise<number> {
+  const wrk = wrkVersion();
+  const loadAtStart = os.loadavg()[0]!;
+  const undo: (() => unknown)[] = [];
+  try {
+    say('building the app with tsc');
+    const build = buildApp();
+    undo.push(build.remove);
+    const redis = await startPrivateRedis();
+    undo.push(() => stopPrivateRedis(redis));
+    const db = await createDatabase();
+    undo.push(db.drop);
+    const env = productionEnv(db.url, redis.url);
+    migrateAndSeed(build.dir, env);
+    const { rows } = await db.client.query<{ id: string }>('SELECT id FROM users WHERE email = $1', [
+      userEmail,
+    ]);
+
+    const postgres = new URL(db.url);
+    const proxies = {
+      redis: await startCountingProxy({ host: '127.0.0.1', port: Number(new URL(redis.url).port) }, 'redis'),
+      postgres: await startCountingProxy(
+        { host: postgres.hostname, port: Number(postgres.port || 5432) },
+        'postgres',
+      ),
+    };
+    undo.push(proxies.redis.close, proxies.postgres.close);
+    say('starting the servers');
+    const fleet = await startFleet({ appDir: build.dir, env, proxies });
+    undo.push(stopAll);
+    const admin = await createClient({ url: redis.url }).connect();
+    undo.push(() => admin.close());
+    const cases = benchCases(await signIn(fleet, rows[0]!.id));
+
+    say('counting Redis and SQL work per request');
+    const work = new Map<string, WorkPerRequest>();
+    for (const c of cases) {
+      const counts = { redis: admin, redisProxy: proxies.redis, postgresProxy: proxies.postgres };
+      work.set(c.id, await countWork(c, fleet.counted[c.target].url, counts));
+    }
+    await fleet.stopCounted();
+
+    say(`warming up (${WARMUP_S} s per case), then ${ROUNDS} rounds of ${DURATION_S} s per case`);
+    for (const c of cases) await runWrk(loadOf(c, fleet, 0), WARMUP_S);
+    const rounds = new Map<string, Round[]>(cases.map((c) => [c.id, []]));
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const c of cases) {
+        const server = fleet.load[c.target].child;
+        const before = cpuSeconds(server);
+        const result = await runWrk(loadOf(c, fleet, round), DURATION_S);
+        const after = cpuSeconds(server);
+        const serverCpuS = before === undefined || after === undefined ? undefined : after - before;
+        rounds.get(c.id)!.push({ ...result, serverCpuS });
+        say(`round ${round} ${c.id}: ${Math.round(result.requestsPerS)} req/s`);
+      }
+    }
+
+    const summary = summarize(cases.map((c) => ({ c, work: work.get(c.id)!, rounds: rounds.get(c.id)! })));
+    const headroom = headroomOf(summary);
+    const loadAverage = { start: loadAtStart, end: os.loadavg()[0]! };
+    const warnings: string[] = [];
+    if (!PINNED)
+      warnings.push('wrk and the servers were not pinned to separate CPUs: the figures are unreliable.');
+    if (!headroom.ok)
+      warnings.push(`these figures may not be the servers' own: ${headroom.doubts.join('; ')}.`);
+    if (loadAverage.start > 0.5) {
+      const load = loadAverage.start.toFixed(2);
+      warnings.push(
+        `the machine was not idle when the run started (load average ${load}): rerun on a quiet one.`,
+      );
+    }
+    for (const [target, server] of Object.entries(fleet.load)) {
+      if (server.child.exitCode !== null) warnings.push(`the ${target} server exited during the run.`);
+    }
+    const report: Report = {
+      generatedAt: new Date().toISOString(),
+      settings: { durationS: DURATION_S, rounds: ROUNDS, warmupS: WARMUP_S },
+      machine: describeMachine({
+        redis: (await admin.info('server')).match(/redis_version:(\S+)/)?.[1] ?? 'unknown',
+        postgres: (await db.client.query<{ v: string }>("SELECT current_setting('server_version') AS v"))
+          .rows[0]!.v,
+        wrk,
+      }),
+      loadAverage,
+      headroom,
+      warnings,
+      rows: summary,
+    };
+    process.stdout.write(await writeReport(report, RESULTS));
+    const failed = summary.filter((r) => !r.ok);
+    for (const row of failed) say(`FAILED ${row.label}: ${row.failures.join('; ')}`);
+    say(`wrote ${path.relative(process.cwd(), RESULTS)}/latest.md and latest.json`);
+    return failed.length > 0 ? 1 : 0;
+  } finally {
+    for (const step of undo.reverse()) {
+      await Promise.resolve()
+        .then(step)
+        .catch((error: unknown) => say(`cleanup: ${String(error)}`));
+    }
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    say(error instanceof Error ? error.message : String(error));
+    process.exit(1);
+  },
+);

@@ -1,0 +1,120 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { SignedIn, Target } from './cases';
+import type { CountingProxy } from './counting-proxy';
+import { freePort, run, startServer, stopProcess, type Server } from './processes';
+
+/** The account the bench signs in as, created by the app's own seed script. */
+const USER = { email: 'bench@example.test', password: 'violet canyon 7741 ledger', name: 'Bench User' };
+
+/**
+ * The app's production configuration: https behind one trusted proxy, a strong secret, logs at `info`
+ * (one access line per request, as in production). The limits are raised so the bench's traffic is
+ * never refused, yet every limiter still counts each request, so its cost is measured.
+ */
+export function productionEnv(databaseUrl: string, redisUrl: string): Record<string, string> {
+  return {
+    NODE_ENV: 'production',
+    PUBLIC_URL: 'https://bench.example.test',
+    TRUST_PROXY: '1',
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redisUrl,
+    REDIS_KEY_PREFIX: 'bench:',
+    SESSION_SECRET: randomBytes(32).toString('base64url'),
+    LOG_LEVEL: 'info',
+    RATE_LIMIT_PER_MINUTE: '1000000',
+    LOGIN_MAX_CONSECUTIVE_FAILS: '1000',
+    LOGIN_MAX_FAILS_PER_IP_PER_DAY: '100000',
+  };
+}
+
+/** Migrations and the seeded user, with the built scripts, as the image's one-shot services run them. */
+export function migrateAndSeed(appDir: string, env: Record<string, string>): void {
+  run(process.execPath, ['dist/scripts/migrate.js'], { cwd: appDir, env });
+  const seedEnv = { ...env, ADMIN_EMAIL: USER.email, ADMIN_PASSWORD: USER.password, ADMIN_NAME: USER.name };
+  run(process.execPath, ['dist/scripts/seed.js'], { cwd: appDir, env: seedEnv });
+}
+
+export interface Fleet {
+  /** The servers the load runs go to. */
+  load: Record<Target, Server>;
+  /** Where the counts go: the app and the naive assembly reach Redis and Postgres through the proxies. */
+  counted: Record<Target, Server>;
+  stopCounted(): Promise<void>;
+}
+
+/**
+ * Every server at once (idle ones cost nothing), each on the server CPU. The app and the naive assembly
+ * run twice: direct for the load runs, through the counting proxies for the counts, so the proxies never
+ * slow a measured run down. The same secret, Redis and database: a session from one is valid on the other.
+ */
+export async function startFleet(options: {
+  appDir: string;
+  env: Record<string, string>;
+  proxies: { redis: CountingProxy; postgres: CountingProxy };
+}): Promise<Fleet> {
+  const { appDir, env, proxies } = options;
+  const logs = path.join(appDir, 'logs');
+  mkdirSync(logs, { recursive: true });
+  const viaProxies = {
+    REDIS_URL: `redis://127.0.0.1:${proxies.redis.port}`,
+    DATABASE_URL: Object.assign(new URL(env.DATABASE_URL!), {
+      port: String(proxies.postgres.port),
+    }).toString(),
+  };
+  const tsx = (file: string) => ['--import', 'tsx', `bench/servers/${file}`];
+  const start = async (name: string, args: string[], extra: Record<string, string>, cwd?: string) => {
+    const logFile = path.join(logs, `${name}.log`);
+    const serverEnv = { ...env, LOG_FILE: logFile, ...extra };
+    const readyPath = name.startsWith('app') ? '/readyz' : '/';
+    return startServer({ name, args, env: serverEnv, port: await freePort(), logFile, readyPath, cwd });
+  };
+  const app = (name: string, extra: Record<string, string> = {}) =>
+    start(name, ['dist/src/main.js'], extra, appDir);
+
+  const [bareHttp, bareExpress, naive, naiveCounted, appLoad, appCounted] = await Promise.all([
+    start('bare-http', tsx('bare-http.ts'), {}),
+    start('bare-express', tsx('bare-express.ts'), {}),
+    start('naive', tsx('naive.ts'), {}),
+    start('naive-counted', tsx('naive.ts'), viaProxies),
+    app('app'),
+    app('app-counted', viaProxies),
+  ]);
+  return {
+    load: { bareHttp, bareExpress, naive, app: appLoad },
+    counted: { bareHttp, bareExpress, naive: naiveCounted, app: appCounted },
+    stopCounted: async () => {
+      await Promise.all([stopProcess(naiveCounted.child), stopProcess(appCounted.child)]);
+    },
+  };
+}
+
+/** Signs in once on each of the app and the naive assembly; the sessions serve every signed-in case. */
+export async function signIn(fleet: Fleet, userId: string): Promise<SignedIn> {
+  const login = await fetch(`${fleet.load.app.url}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'X-Forwarded-Proto': 'https' },
+    body: JSON.stringify({ email: USER.email, password: USER.password }),
+  });
+  const appCookie = login.headers.getSetCookie().find((c) => c.startsWith('__Host-sid='));
+  if (login.status !== 200 || !appCookie) throw new Error(`app login answered ${login.status}`);
+
+  const naive = await fetch(`${fleet.load.naive.url}/session`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ userId }),
+  });
+  const naiveCookie = naive.headers.getSetCookie().find((c) => c.startsWith('connect.sid='));
+  if (naive.status !== 204 || !naiveCookie) throw new Error(`naive sign-in answered ${naive.status}`);
+
+  return {
+    appCookie: appCookie.split(';')[0]!,
+    naiveCookie: naiveCookie.split(';')[0]!,
+    userId,
+    email: USER.email,
+    password: USER.password,
+  };
+}
+
+export const userEmail = USER.email;
