@@ -1,6 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 
@@ -22,17 +21,8 @@ export const LOAD_CPU = '0';
 export const onCpu = (cpu: string, command: string[]): string[] =>
   PINNED ? ['taskset', '-c', cpu, ...command] : command;
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
+// One way to find a free port, shared with the tests.
+export { freePort } from '../test/support/ports';
 
 export interface Server {
   name: string;
