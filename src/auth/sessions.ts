@@ -187,7 +187,8 @@ function signedWithOldSecret(req: Request, config: AppConfig): boolean {
   if (secrets.length < 2) return false;
   const sid = req.sessionID;
   // cookie-signature's format, as express-session writes it: s:<sid>.<base64 HMAC-SHA256, no padding>.
-  const signature = createHmac('sha256', secrets[0]!).update(sid).digest('base64').replace(/=+$/, '');
+  // A SHA-256 digest is 32 bytes: 44 base64 characters, the last one a single '=' of padding.
+  const signature = createHmac('sha256', secrets[0]!).update(sid).digest('base64').slice(0, -1);
   const current = `${cookieName}=${encodeURIComponent(`s:${sid}.${signature}`)}`;
   return !(req.headers.cookie ?? '').includes(current);
 }
