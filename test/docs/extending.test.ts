@@ -10,8 +10,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Client, escapeIdentifier } from 'pg';
+import { Client } from 'pg';
 import { describeResult, runCommand, type CommandResult } from '../support/commands';
+import { createIsolatedDatabase } from '../support/databases';
 import { databaseUrlFor, TEST_DATABASE_URL, TEST_REDIS_URL } from '../support/env';
 import { IGNORE_DOTENV, ROOT } from '../support/run-script';
 
@@ -278,15 +279,9 @@ describe('docs/extending.md', () => {
   };
 
   test("when npm run migrate runs on a fresh database, then it applies the guide's migration, whose Down section undoes it", async () => {
-    // Named after the run's database, so global-teardown drops it.
-    const admin = new Client({ connectionString: TEST_DATABASE_URL });
-    await admin.connect();
-    try {
-      await admin.query(`DROP DATABASE IF EXISTS ${escapeIdentifier(guideDatabase)} WITH (FORCE)`);
-      await admin.query(`CREATE DATABASE ${escapeIdentifier(guideDatabase)}`);
-    } finally {
-      await admin.end();
-    }
+    // Empty (the guide's own migrate run fills it), named after the run's database so global-teardown
+    // drops it.
+    expect(await createIsolatedDatabase('extending', { migrate: false })).toBe(databaseUrl);
     const migration = path.basename(
       newFiles.find((file) => MIGRATION_FILE.test(file))!,
       '.sql',
