@@ -225,7 +225,8 @@ export function loadSessionUser(deps: {
       req.user = user;
       const now = Date.now();
       const renewedAt = req.session.renewedAt ?? 0;
-      // now < renewedAt: a clock stepped back (or a forged value); renewing is the safe answer.
+      // now < renewedAt: this clock is behind the one that renewed (a step back, another instance);
+      // renewing is the safe answer.
       if (now - renewedAt >= renewalInterval || now < renewedAt || signedWithOldSecret(req, config)) {
         req.session.renewedAt = now;
       }
