@@ -6,7 +6,7 @@ import { createLoginThrottle } from './auth/login-throttle';
 import { createPasswordPolicy } from './auth/password-policy';
 import { createReauthentication } from './auth/reauthentication';
 import { createSessionIndex, createSessionMiddleware, loadSessionUser } from './auth/sessions';
-import { createAccessLog } from './http/access-log';
+import { createAccessLog, provideRequestLogger } from './http/access-log';
 import { concurrently } from './http/concurrently';
 import { createErrorHandler, notFound } from './http/error-handler';
 import { crossOriginGuard } from './http/cross-origin';
@@ -52,6 +52,7 @@ export function buildApp(deps: AppDeps): Express {
 
   const app = express();
   app.disable('x-powered-by');
+  provideRequestLogger(app, logger);
   // Believe X-Forwarded-* from exactly this many proxies: req.ip and req.secure come from them.
   app.set('trust proxy', config.trustProxy);
   // Node's querystring: no nested objects from `a[b]=c`; a repeated key gives an array that the

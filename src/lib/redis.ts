@@ -34,8 +34,12 @@ export function createRedisClient({
     // Without this, commands issued while disconnected wait in memory until Redis returns: requests
     // would hang instead of failing with 503 (and rate limiters' in-memory fallbacks never engage).
     disableOfflineQueue: true,
-    // Bounds only the wait to be written; withReplyDeadline below bounds the wait for the reply.
-    commandOptions: { timeout: commandTimeoutMs },
+    // node-redis's own command timeout (5 s unless set) is off: it bounds only the wait to be written,
+    // which withReplyDeadline below already bounds together with the wait for the reply, and it costs
+    // every command an AbortSignal.timeout that lives for the whole timeout and, when it fires, builds
+    // a DOMException with a stack: in a heap sampling of signed-in reads, about 15 % of the bytes that
+    // reached the old generation, where only full collections free them (ADR 0011).
+    commandOptions: { timeout: 0 },
     socket: {
       connectTimeout: connectTimeoutMs,
       // Keep trying forever, backing off to 2 s: the app recovers by itself when Redis returns.

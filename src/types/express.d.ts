@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import type { User } from '../users/user';
 
 declare global {
@@ -7,6 +8,8 @@ declare global {
       requestId: string;
       /** The client address in one normal form (IPv4-mapped IPv6 unwrapped). */
       clientIp: string;
+      /** A logger bound to the request id, made on first use (http/access-log.ts provideRequestLogger). */
+      log: Logger;
       /** The signed-in user, loaded from Postgres on each request. */
       user?: User;
     }

@@ -3,6 +3,8 @@ import { stripVTControlCharacters } from 'node:util';
 import request from 'supertest';
 import { startBackground, type BackgroundProcess } from '../support/commands';
 import { createUser, sessionCookie } from '../support/factories';
+import { createHeldHasher, until } from '../support/held-hasher';
+import { listen } from '../support/listen';
 import { accessLineOf } from '../support/log-lines';
 import { freePort } from '../support/ports';
 import { IGNORE_DOTENV } from '../support/run-script';
@@ -73,6 +75,43 @@ describe('the structured access line', () => {
     expect(line.req.headers.cookie).toBe('[redacted]');
     expect(line.res).toEqual({ statusCode: 200 });
     expect(t.rawLogs()).not.toContain(cookie.split('=')[1]);
+  });
+});
+
+describe('a request whose client goes away', () => {
+  const held = createHeldHasher();
+  const t = useTestApp({}, { passwords: held.hasher });
+  afterEach(() => held.release());
+
+  test('when the client disconnects before the answer, then the line says aborted, once', async () => {
+    const server = await listen(t.app);
+    const requestId = `aborted-${randomBytes(8).toString('hex')}`;
+    held.hold();
+    const hashesBefore = held.calls.length;
+    const client = new AbortController();
+    const login = fetch(`${server.url}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-Request-Id': requestId },
+      body: JSON.stringify({ email: 'nobody@example.test', password: 'a passphrase of some length' }),
+      signal: client.signal,
+    }).catch((error: unknown) => error);
+    try {
+      // The login waits at the hash: the client leaves while the server still works on it.
+      await until(() => held.calls.length > hashesBefore, 'the login to reach the hasher');
+      client.abort();
+      await login;
+      await until(
+        () => t.logs.some((l) => l.requestId === requestId && String(l.msg).startsWith('request ')),
+        'the access line',
+      );
+    } finally {
+      held.release();
+      await server.close();
+    }
+
+    const lines = t.logs.filter((l) => l.requestId === requestId && String(l.msg).startsWith('request '));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ msg: 'request aborted', level: 'info', req: { method: 'POST' } });
   });
 });
 

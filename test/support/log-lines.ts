@@ -26,6 +26,6 @@ export function eventsOf(t: Pick<TestApp, 'logs'>, res: Answered, event: string)
 export const eventsNamed = (t: Pick<TestApp, 'logs'>, event: string): LogLine[] =>
   t.logs.filter((l) => l.event === event);
 
-/** pino-http's access line for `res`, if the app saw the request. */
+/** The access line for `res` (src/http/access-log.ts), if the app saw the request. */
 export const accessLineOf = (t: Pick<TestApp, 'logs'>, res: Answered): LogLine | undefined =>
   linesOf(t, res).find((l) => l.msg === 'request completed' || l.msg === 'request errored');
