@@ -41,6 +41,79 @@ function absoluteDeadline(authenticatedAt: number, config: SessionConfig): numbe
   return authenticatedAt + config.absoluteTimeoutS * 1000;
 }
 
+/** The Redis TTL of a session: min(idle timeout, seconds left before its absolute deadline). */
+function ttlOf(data: session.SessionData, s: SessionConfig): number {
+  const idle = s.idleTimeoutS;
+  if (!data.authenticatedAt) return idle;
+  const left = Math.ceil((absoluteDeadline(data.authenticatedAt, s) - Date.now()) / 1000);
+  return Math.min(idle, left); // <= 0: the session is over, and saving it deletes it
+}
+
+const indexKeyOf = (config: AppConfig, userId: string) => `${config.redisKeyPrefix}user-sessions:${userId}`;
+
+/**
+ * Writes a session (KEYS[1]) only if the user's index (KEYS[2]) lists its id (ARGV[1]). One script, so
+ * Redis runs the check and the write with nothing in between: a revocation (which takes the id out of
+ * the index and deletes the key, in one MULTI) happens either before the check, and the write does not
+ * happen, or after the write, and deletes what it wrote.
+ */
+const SAVE_IF_LISTED = `
+if redis.call('ZSCORE', KEYS[2], ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+return 0`;
+
+/**
+ * connect-redis, except that a signed-in session is saved only while its user's session index lists it.
+ *
+ * Why: express-session saves a session at the end of a request that changed it (a renewal, a login).
+ * A plain SET there recreates a session that a logout, a password change or an admin revoked while
+ * that request was in flight. ADR 0003 refused such a session on every later request by checking the
+ * index (a ZSCORE, a second Redis round trip on every signed-in request, after the session GET that
+ * names the user). Refusing the write instead makes the session key itself the answer: a key exists
+ * only if its id was listed when it was written, and revoking takes the id out of the list before, or
+ * together with, deleting the key (ADR 0011). A session without a user is written as connect-redis
+ * writes it; nothing can revoke it.
+ */
+class IndexedSessionStore extends RedisStore {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly config: AppConfig,
+  ) {
+    super({
+      client: redis,
+      prefix: `${config.redisKeyPrefix}sess:`,
+      // express-session touches the store (an EXPIRE) on every response that does not save the session,
+      // whatever `rolling` says: a Redis write per read. Renewal is a save instead (loadSessionUser).
+      disableTouch: true,
+      ttl: (data) => ttlOf(data, config.session),
+    });
+  }
+
+  override async set(sid: string, sess: session.SessionData, cb?: (err?: unknown) => void): Promise<void> {
+    const userId = sess.userId;
+    if (!userId) return super.set(sid, sess, cb);
+    const ttl = ttlOf(sess, this.config.session);
+    if (ttl <= 0) return this.destroy(sid, cb);
+    try {
+      await this.redis.eval(SAVE_IF_LISTED, {
+        keys: [this.prefix + sid, indexKeyOf(this.config, userId)],
+        arguments: [sid, JSON.stringify(sess), String(ttl)],
+      });
+    } catch (error) {
+      cb?.(error);
+      return;
+    }
+    // Not written (revoked while the request ran) is no error: the request was served, the session is over.
+    cb?.();
+  }
+}
+
+/** The session store the app uses (exported for tests that save a session as a late request would). */
+export const createSessionStore = (config: AppConfig, redis: RedisClient): session.Store =>
+  new IndexedSessionStore(redis, config);
+
 /**
  * express-session on Redis. The Redis TTL is min(idle timeout, time left before the absolute timeout),
  * so Redis itself forgets an expired session: nothing to sweep. It is renewed by loadSessionUser at most
@@ -48,24 +121,10 @@ function absoluteDeadline(authenticatedAt: number, config: SessionConfig): numbe
  */
 export function createSessionMiddleware(config: AppConfig, redis: RedisClient): RequestHandler {
   const s = config.session;
-  const store = new RedisStore({
-    client: redis,
-    prefix: `${config.redisKeyPrefix}sess:`,
-    // express-session touches the store (an EXPIRE) on every response that does not save the session,
-    // whatever `rolling` says: a Redis write per read. Renewal is a save instead (loadSessionUser), which
-    // goes through `set` and so through the ttl function below.
-    disableTouch: true,
-    ttl: (data) => {
-      const idle = s.idleTimeoutS;
-      if (!data.authenticatedAt) return idle;
-      const left = Math.ceil((absoluteDeadline(data.authenticatedAt, s) - Date.now()) / 1000);
-      return Math.min(idle, left); // <= 0 makes the store delete the session
-    },
-  });
   return session({
     name: s.cookieName,
     secret: [...s.secrets],
-    store,
+    store: createSessionStore(config, redis),
     resave: false,
     // No session (and no cookie) until login: anonymous requests cost nothing in Redis.
     saveUninitialized: false,
@@ -82,11 +141,11 @@ export function createSessionMiddleware(config: AppConfig, redis: RedisClient): 
 /**
  * A per-user index of live session ids: a sorted set scored by each session's absolute deadline and
  * trimmed on every write, so it never outgrows the sessions a user can have at once. It lets us end all
- * of a user's sessions (delete, role change, password change), and it is checked on every request: a
- * session that an in-flight request re-saved after revocation is not in the index and is refused.
+ * of a user's sessions (delete, role change, password change), and a session is only ever saved while
+ * the index lists it (IndexedSessionStore): an id leaves the index before, or together with, its key.
  */
 export function createSessionIndex(config: AppConfig, redis: RedisClient) {
-  const indexKey = (userId: string) => `${config.redisKeyPrefix}user-sessions:${userId}`;
+  const indexKey = (userId: string) => indexKeyOf(config, userId);
   const sessionKey = (sid: string) => `${config.redisKeyPrefix}sess:${sid}`;
 
   return {
@@ -102,11 +161,6 @@ export function createSessionIndex(config: AppConfig, redis: RedisClient) {
         .exec();
     },
 
-    async isActive(userId: string, sid: string): Promise<boolean> {
-      const deadline = await redis.zScore(indexKey(userId), sid);
-      return deadline !== null && deadline > Date.now();
-    },
-
     async remove(userId: string, sid: string): Promise<void> {
       await redis.zRem(indexKey(userId), sid);
     },
@@ -116,7 +170,7 @@ export function createSessionIndex(config: AppConfig, redis: RedisClient) {
       const key = indexKey(userId);
       const sids = (await redis.zRange(key, 0, -1)).filter((sid) => sid !== keepSid);
       if (sids.length === 0) return 0;
-      await redis.multi().del(sids.map(sessionKey)).zRem(key, sids).exec();
+      await redis.multi().zRem(key, sids).del(sids.map(sessionKey)).exec();
       return sids.length;
     },
   };
@@ -129,7 +183,8 @@ const promisify = (fn: (cb: (err?: unknown) => void) => void): Promise<void> =>
 
 /**
  * Logs the request in under a new session id (ASVS 7.2.4: a pre-login id is never promoted, which
- * defeats session fixation), carrying `authenticatedAt` so the absolute timeout keeps counting.
+ * defeats session fixation), carrying `authenticatedAt` so the absolute timeout keeps counting. The id
+ * is listed in the user's index before the session is saved: the store writes only listed sessions.
  */
 export async function startSession(
   req: Request,
@@ -138,27 +193,30 @@ export async function startSession(
   authenticatedAt = Date.now(),
 ): Promise<void> {
   await promisify((cb) => req.session.regenerate(cb));
+  await index.add(user.id, req.sessionID, authenticatedAt);
   req.session.userId = user.id;
   req.session.authenticatedAt = authenticatedAt;
   req.session.epoch = user.sessionEpoch;
   req.session.renewedAt = Date.now();
   await promisify((cb) => req.session.save(cb));
-  await index.add(user.id, req.sessionID, authenticatedAt);
 }
 
 /**
- * New id for the same login, in the user's new epoch (after a password change): the old id is
- * destroyed by regenerate, the absolute timeout keeps counting from the original login.
+ * New id for the same login, in the user's new epoch (after a password change): the old id leaves the
+ * index first (so no request still running under it can save it again), then regenerate destroys it;
+ * the absolute timeout keeps counting from the original login.
  */
 export async function rotateSession(req: Request, index: SessionIndex, epoch: number): Promise<void> {
   const { userId, authenticatedAt } = req.session;
-  const oldSid = req.sessionID;
   if (!userId || !authenticatedAt) return;
+  await index.remove(userId, req.sessionID);
   await startSession(req, index, { id: userId, sessionEpoch: epoch }, authenticatedAt);
-  await index.remove(userId, oldSid);
 }
 
-/** Destroys the session server-side and tells the browser to drop the cookie. */
+/**
+ * Destroys the session server-side and tells the browser to drop the cookie. The id leaves the index
+ * before the key is deleted, so a request of this session still running cannot save it again.
+ */
 export async function endSession(
   req: Request,
   res: Response,
@@ -166,9 +224,8 @@ export async function endSession(
   config: AppConfig,
 ): Promise<void> {
   const { userId } = req.session;
-  const sid = req.sessionID;
+  if (userId) await index.remove(userId, req.sessionID);
   await promisify((cb) => req.session.destroy(cb));
-  if (userId) await index.remove(userId, sid);
   clearSessionCookie(res, config);
 }
 
@@ -195,14 +252,15 @@ function signedWithOldSecret(req: Request, config: AppConfig): boolean {
 
 /**
  * Turns a session into `req.user`, or ends it. Checked on every request, server-side: the absolute
- * timeout, membership in the user's session index (revocation), that the user still exists and that
- * the session belongs to the user's current epoch. The
- * user is read fresh from Postgres, so a role change is never served from a stale copy.
+ * timeout, that the user still exists and that the session belongs to the user's current epoch. The
+ * user is read fresh from Postgres, so a role change is never served from a stale copy. Revocation
+ * needs no check of its own: a revoked session has no key in Redis, and the store never writes it back
+ * (IndexedSessionStore), so express-session found no session to load.
  *
  * A live session is renewed here, not by express-session on every response: when more than
  * renewalIntervalMs has passed since the last renewal, `renewedAt` changes, which makes express-session
- * save the session (one SET, with the TTL from the store's ttl function, so the absolute timeout stays
- * exact) and re-send the cookie with a new Expires. Any other read writes nothing to Redis.
+ * save the session (one script: SET, with the TTL from ttlOf so the absolute timeout stays exact, if the
+ * index still lists it) and re-send the cookie with a new Expires. Any other read writes nothing.
  */
 export function loadSessionUser(deps: {
   config: AppConfig;
@@ -214,12 +272,10 @@ export function loadSessionUser(deps: {
   return async (req, res, next) => {
     const { userId, authenticatedAt } = req.session ?? {};
     if (!userId) return next();
-    const staleSid = req.sessionID;
     const expired = !authenticatedAt || Date.now() >= absoluteDeadline(authenticatedAt, config.session);
-    const active = !expired && (await index.isActive(userId, req.sessionID));
-    const found = active ? await findUser(userId) : null;
+    const found = expired ? null : await findUser(userId);
     // A session from before the user's last password or role change is over, even if Redis still
-    // lists it (a login that raced the change, a revocation that failed during an outage).
+    // holds it (a login that raced the change, a revocation that failed during an outage).
     const user = found && found.sessionEpoch === req.session.epoch ? found : null;
     if (user) {
       req.user = user;
@@ -231,10 +287,11 @@ export function loadSessionUser(deps: {
         req.session.renewedAt = now;
       }
     } else {
-      // Destroy the dead session but leave an empty one in its place, so a route that follows (a new
-      // login) still has a session to work with. An empty session is never saved.
+      // Out of the index first, so nothing saves it again; then destroy it, leaving an empty session in
+      // its place, so a route that follows (a new login) still has one to work with. An empty session
+      // is never saved.
+      await index.remove(userId, req.sessionID);
       await promisify((cb) => req.session.regenerate(cb));
-      await index.remove(userId, staleSid);
       clearSessionCookie(res, config);
     }
     next();

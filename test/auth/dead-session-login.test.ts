@@ -9,7 +9,8 @@ describe('a request that carries a dead session', () => {
     const alice = await createUser(t);
     const revoked = await login(t, alice);
     await request(t.app).post('/api/auth/logout').set('Cookie', revoked).expect(204);
-    // Re-create the destroyed session key, as a late write from an in-flight request could.
+    // Leave a session key the app must refuse: it has no epoch, like a session from before a password
+    // change that Redis still holds.
     const sid = decodeURIComponent(revoked.split('=')[1]!).slice(2).split('.')[0]!;
     await t.redis.set(
       `${t.config.redisKeyPrefix}sess:${sid}`,

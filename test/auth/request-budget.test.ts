@@ -195,15 +195,15 @@ describe('the cost of a signed-in read', () => {
     ['GET /api/auth/me', () => '/api/auth/me'],
     ['GET /api/users/:id of oneself', (id: string) => `/api/users/${id}`],
   ])(
-    'when a signed-in client reads (%s), then it costs at most 3 Redis commands in 2 round trips and 1 SQL statement',
+    'when a signed-in client reads (%s), then it costs at most 2 Redis commands in 1 round trip and 1 SQL statement',
     async (_name, path) => {
       const { user, cookie } = await steadySession();
 
       const cost = await measure(() => request(t.app).get(path(user.id)).set('Cookie', cookie));
 
       expect(cost.status).toBe(200);
-      expect(cost.commands.length).toBeLessThanOrEqual(3);
-      expect(cost.roundTrips).toBeLessThanOrEqual(2);
+      expect(cost.commands.length).toBeLessThanOrEqual(2);
+      expect(cost.roundTrips).toBeLessThanOrEqual(1);
       expect(cost.statements).toBeLessThanOrEqual(1);
     },
   );
@@ -216,7 +216,8 @@ describe('the cost of a signed-in read', () => {
 
     expect(cost.status).toBe(200);
     expect(cost.commands.filter((name) => WRITES.includes(name))).toEqual([]);
-    expect(cost.commands).toContain('get');
+    // The limiter's script and the session's read, nothing else: a renewal would be a second script.
+    expect([...cost.commands].sort()).toEqual(['eval', 'get']);
   });
 });
 

@@ -1,4 +1,6 @@
+import type { SessionData } from 'express-session';
 import request from 'supertest';
+import { createSessionStore } from '../../src/auth/sessions';
 import { expectError } from '../support/assertions';
 import { login, me, signedIn, sleep } from '../support/factories';
 import { sessionKey, sidOf, userSessionsKey } from '../support/sessions';
@@ -60,12 +62,30 @@ describe('the per-user session index', () => {
   );
 });
 
-describe('a revoked session written back to Redis', () => {
+describe('a revoked session saved by a request still in flight', () => {
   const t = useTestApp();
+  // What express-session does at the end of a request that changed its session (a renewal), through the
+  // app's own store: a request that began before the revocation saves after it.
+  const lateSave = (sid: string, saved: string) =>
+    new Promise<void>((resolve, reject) =>
+      createSessionStore(t.config, t.redis).set(sid, JSON.parse(saved) as SessionData, (err) =>
+        err ? reject(err as Error) : resolve(),
+      ),
+    );
 
-  // connect-redis's `set` recreates a key that a concurrent revocation just deleted when an in-flight
-  // request of that session saves it. The index check on every request is what refuses it.
-  test('when a session revoked by a password change elsewhere is re-saved, then its cookie stays 401', async () => {
+  test('when a live session is saved, then the store writes it (the control for the refusals below)', async () => {
+    const { cookie } = await signedIn(t);
+    const key = sessionKey(t, sidOf(cookie));
+    const saved = JSON.parse((await t.redis.get(key))!) as SessionData;
+    await t.redis.del(key);
+
+    await lateSave(sidOf(cookie), JSON.stringify({ ...saved, renewedAt: Date.now() }));
+
+    expect(await t.redis.exists(key)).toBe(1);
+    expect((await me(t, cookie)).status).toBe(200);
+  });
+
+  test('when a session revoked by a password change elsewhere is saved late, then it stays deleted and its cookie 401', async () => {
     const owner = await signedIn(t);
     const victimCookie = await login(t, owner);
     const victimKey = sessionKey(t, sidOf(victimCookie));
@@ -77,24 +97,21 @@ describe('a revoked session written back to Redis', () => {
       .send({ currentPassword: owner.password, newPassword: 'another fine passphrase' })
       .expect(204);
     expect(await t.redis.exists(victimKey)).toBe(0);
-    await t.redis.set(victimKey, savedCopy, { EX: 600 });
+    await lateSave(sidOf(victimCookie), savedCopy);
 
-    const res = await me(t, victimCookie);
-
-    expectError(res, 401, 'unauthenticated');
-    // Refusing it also deletes the resurrected key.
     expect(await t.redis.exists(victimKey)).toBe(0);
+    expectError(await me(t, victimCookie), 401, 'unauthenticated');
   });
 
-  test('when a logged-out session is re-saved, then its cookie stays 401', async () => {
+  test('when a logged-out session is saved late, then it stays deleted and its cookie 401', async () => {
     const { cookie } = await signedIn(t);
     const key = sessionKey(t, sidOf(cookie));
     const savedCopy = (await t.redis.get(key))!;
     await request(t.app).post('/api/auth/logout').set('Cookie', cookie).expect(204);
-    await t.redis.set(key, savedCopy, { EX: 600 });
 
-    const res = await me(t, cookie);
+    await lateSave(sidOf(cookie), savedCopy);
 
-    expectError(res, 401, 'unauthenticated');
+    expect(await t.redis.exists(key)).toBe(0);
+    expectError(await me(t, cookie), 401, 'unauthenticated');
   });
 });
