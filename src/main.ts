@@ -33,6 +33,9 @@ function readConfig(): AppConfig {
 function main(): void {
   const config = readConfig();
   const logger = createLogger({ level: config.logLevel, pretty: config.env === 'development' });
+  // Lines of the current event-loop turn wait in memory until its end (lib/logger.ts): write them
+  // whatever ends the process, process.exit() or an uncaught exception.
+  process.on('exit', () => logger.flush());
   for (const warning of config.warnings) logger.warn(warning);
 
   const db = createDb({ url: config.databaseUrl, logger });

@@ -13,7 +13,9 @@ export const jsonBody: RequestHandler = (req, res, next) => {
   // `Content-Length: 0` is no body (type-is would count it as one), chunked encoding always is.
   const hasBody =
     req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
-  if (hasBody && !req.is('application/json')) {
+  // Nothing to parse (a GET, a DELETE): the parser would only find that out again.
+  if (!hasBody) return next();
+  if (!req.is('application/json')) {
     return next(new UnsupportedMediaTypeError('Send the request body as application/json.'));
   }
   parseJson(req, res, next);
