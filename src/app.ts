@@ -52,6 +52,9 @@ export function buildApp(deps: AppDeps): Express {
 
   const app = express();
   app.disable('x-powered-by');
+  // Every dynamic answer is no-store (noStore below): no client keeps a copy to revalidate, so an ETag
+  // (a SHA-1 of each body) would never be used. Static files keep theirs (serve-static's own).
+  app.set('etag', false);
   provideRequestLogger(app, logger);
   // Believe X-Forwarded-* from exactly this many proxies: req.ip and req.secure come from them.
   app.set('trust proxy', config.trustProxy);
