@@ -67,6 +67,8 @@ export interface AppConfig {
     readonly queueMax: number;
     /** The longest a hash waits for its turn before it is refused with 503. */
     readonly maxWaitMs: number;
+    /** The nice value of libuv's worker threads, where argon2 runs (0: left as they are). */
+    readonly threadNice: number;
   };
   /** Non-fatal remarks for the operator, logged once at start. */
   readonly warnings: readonly string[];
@@ -165,6 +167,7 @@ const envSchema = z.object({
   HASH_CONCURRENCY: intInRange(1, 256).optional(),
   HASH_QUEUE_MAX: intInRange(0, 10_000).optional(),
   HASH_QUEUE_WAIT_MS: intInRange(1, 60_000).default(1000),
+  HASH_THREAD_NICE: intInRange(0, 19).default(10),
 });
 
 /** Every variable the app reads (NAME_FILE variants aside): .env.example and the README list them all. */
@@ -291,7 +294,12 @@ function hashingLimits(e: z.infer<typeof envSchema>, env: Env, warnings: string[
         'file reads and DNS lookups would wait behind password hashes; set UV_THREADPOOL_SIZE above it',
     );
   }
-  return { concurrency, queueMax: e.HASH_QUEUE_MAX ?? 16 * concurrency, maxWaitMs: e.HASH_QUEUE_WAIT_MS };
+  return {
+    concurrency,
+    queueMax: e.HASH_QUEUE_MAX ?? 16 * concurrency,
+    maxWaitMs: e.HASH_QUEUE_WAIT_MS,
+    threadNice: e.HASH_THREAD_NICE,
+  };
 }
 
 /** The rules that make production refuse to start instead of running with weak or missing settings. */

@@ -7,6 +7,7 @@ import { createDb } from './lib/db';
 import { createLogger } from './lib/logger';
 import { createPasswordHasher } from './lib/passwords';
 import { createRedisClient } from './lib/redis';
+import { setPoolPriority } from './lib/thread-pool';
 
 /** How long a shutting-down server must see no request before it stops listening (see drain()). */
 const DRAIN_QUIET_MS = 250;
@@ -42,6 +43,15 @@ function main(): void {
   const redis = createRedisClient({ url: config.redisUrl, logger });
   // Not awaited: the app starts even while Redis is down (readiness says so) and connects when it can.
   redis.connect().catch((err: unknown) => logger.error({ err }, 'redis connect failed'));
+
+  // Password hashes yield their core to the event loop when both want it (lib/thread-pool.ts).
+  if (config.hashing.threadNice > 0) {
+    void setPoolPriority(config.hashing.threadNice).then((outcome) =>
+      'threads' in outcome
+        ? logger.info(outcome, 'password hashing threads deprioritized')
+        : logger.warn({ reason: outcome.skipped }, 'password hashing threads keep their priority'),
+    );
+  }
 
   const lifecycle = { shuttingDown: false };
   const app = buildApp({ config, db, redis, logger, passwords: createPasswordHasher(), lifecycle });

@@ -126,6 +126,8 @@ describe('loadConfig', () => {
     ['HASH_CONCURRENCY', '0'],
     ['HASH_QUEUE_MAX', '-1'],
     ['HASH_QUEUE_WAIT_MS', '0'],
+    ['HASH_THREAD_NICE', '20'],
+    ['HASH_THREAD_NICE', '-5'],
   ])('when %s is %p, then the variable is named in the error', (name, value) => {
     expect(problemsOf({ PUBLIC_URL: 'http://localhost:3000', [name]: value })).toEqual([
       expect.stringMatching(new RegExp(`^${name}:`)),
@@ -143,6 +145,8 @@ describe('loadConfig', () => {
       concurrency: Math.max(1, cores - 1),
       queueMax: 16 * Math.max(1, cores - 1),
       maxWaitMs: 1000,
+      // The hashing threads yield to the event loop by default (src/lib/thread-pool.ts).
+      threadNice: 10,
     });
     // libuv's default pool of 4 threads caps it at 3, whatever the cores.
     expect(defaultPool.concurrency).toBe(Math.max(1, Math.min(cores - 1, 3)));
@@ -150,11 +154,16 @@ describe('loadConfig', () => {
   });
 
   test('when the hashing bound is set, then it is used as given, and one that can take every libuv thread is warned about', () => {
-    const given = loadConfig({ HASH_CONCURRENCY: '3', HASH_QUEUE_MAX: '0', HASH_QUEUE_WAIT_MS: '50' });
+    const given = loadConfig({
+      HASH_CONCURRENCY: '3',
+      HASH_QUEUE_MAX: '0',
+      HASH_QUEUE_WAIT_MS: '50',
+      HASH_THREAD_NICE: '0',
+    });
     const whole = loadConfig({ HASH_CONCURRENCY: '4' });
     const raised = loadConfig({ HASH_CONCURRENCY: '4', UV_THREADPOOL_SIZE: '8' });
 
-    expect(given.hashing).toEqual({ concurrency: 3, queueMax: 0, maxWaitMs: 50 });
+    expect(given.hashing).toEqual({ concurrency: 3, queueMax: 0, maxWaitMs: 50, threadNice: 0 });
     expect(given.warnings.join('\n')).not.toMatch(/HASH_CONCURRENCY/);
     expect(whole.hashing).toMatchObject({ concurrency: 4, queueMax: 64 });
     expect(whole.warnings.join('\n')).toMatch(/HASH_CONCURRENCY 4 .*UV_THREADPOOL_SIZE 4/);
