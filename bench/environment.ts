@@ -4,7 +4,7 @@ import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client, escapeIdentifier } from 'pg';
-import { freePort, ROOT, run, stopProcess } from './processes';
+import { freePort, LOAD_CPU, onCpu, ROOT, run, stopProcess } from './processes';
 
 /**
  * What the bench runs against: the app built as the image builds it, a Redis of its own, and a database
@@ -41,7 +41,10 @@ export interface PrivateRedis {
 export async function startPrivateRedis(): Promise<PrivateRedis> {
   const port = await freePort();
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
-  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // On the load generator's CPU, not the servers': Redis's work would otherwise be counted against
+  // whichever server's core the scheduler woke it on.
+  const command = onCpu(LOAD_CPU, ['redis-server', ...args]);
+  const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${output}`)), 10_000);

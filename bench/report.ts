@@ -1,7 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as prettier from 'prettier';
+import { FLOOD_CONNECTIONS, FLOOD_S } from './flood';
 import { HEADROOM_FACTOR } from './headroom';
+import { MEMORY_READS, SETTLED_GROWTH } from './memory';
 import type { Report, Row } from './summary';
 
 const integer = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -51,6 +53,45 @@ function detailTable(rows: Row[]): string {
   return lines.join('\n');
 }
 
+function floodSection(report: Report): string {
+  const f = report.flood;
+  const statuses = Object.entries(f.login.statuses)
+    .map(([status, n]) => `${integer(n)}× ${status}`)
+    .join(', ');
+  const targets = f.targets.map(
+    (t) => `| ${t.name} | ${t.figure || '–'} | ${t.met ? 'met' : '**not met**'} |`,
+  );
+  return [
+    `**Under a login flood**: ${FLOOD_CONNECTIONS} connections of wrong passwords for ${FLOOD_S} s, each ` +
+      `request from a new address through the trusted proxy header; meanwhile signed-in \`GET /api/auth/me\` ` +
+      `at full speed and \`/healthz\` probed one request at a time. Login: ${integer(f.login.requestsPerS)} ` +
+      `req/s (${statuses}), p50 ${ms(f.login.p50Ms)} ms. Reads: ${integer(f.reads.requestsPerS)} req/s ` +
+      `against ${integer(f.reads.unloadedRequestsPerS)} unloaded. \`/healthz\`: ${f.healthz.probes} probes, ` +
+      `p50 ${ms(f.healthz.p50Ms)} ms, max ${ms(f.healthz.maxMs)} ms. RSS ${Math.round(f.rssMb.before)} MB ` +
+      `before, ${Math.round(f.rssMb.max)} MB at most.`,
+    ['| Target | Figure | |', '| --- | --: | --- |', ...targets].join('\n'),
+  ].join('\n\n');
+}
+
+function memorySection(report: Report): string {
+  const m = report.memory;
+  const last = m.samples.at(-1)!;
+  const mb = (n: number) => `${Math.round(n)} MB`;
+  const growth = (n: number) => `${n >= 0 ? '+' : ''}${(n * 100).toFixed(1)} %`;
+  const native = last.rssMb - last.heapTotalMb - last.externalMb;
+  return (
+    `**Memory**: ${integer(m.reads)} signed-in reads (${MEMORY_READS.toLocaleString('en-US')} asked), ` +
+    `sampled after a full collection before and after each run of load: RSS ${mb(m.samples[0]!.rssMb)} → ` +
+    `${mb(last.rssMb)}, live heap ${mb(m.samples[0]!.heapUsedMb)} → ${mb(last.heapUsedMb)}; over the ` +
+    `second half RSS ${growth(m.growth.rss)}, heap ${growth(m.growth.heapUsed)} ` +
+    `(${m.settled ? 'settled' : '**not settled**'}: under ${SETTLED_GROWTH * 100} % wanted). Of the last ` +
+    `RSS: the V8 heap reserves ${mb(last.heapTotalMb)} (${mb(last.heapUsedMb)} live), buffers and other ` +
+    `memory outside it ${mb(last.externalMb)}, and the rest, ${mb(native)}, is Node's own code and ` +
+    `native memory (V8's code space, OpenSSL, libuv, the allocator's free lists). argon2 adds 19 MiB ` +
+    `per hash in progress while it runs, which the flood's figure above includes.`
+  );
+}
+
 /** The part the README shows: the table, the verdict on the load generator, the machine. */
 export function summaryMarkdown(report: Report): string {
   const { machine: m, headroom: h, settings: s } = report;
@@ -67,6 +108,8 @@ export function summaryMarkdown(report: Report): string {
       `assembly measured in the same run (${report.generatedAt.slice(0, 10)}).`,
     mainTable(report.rows),
     verdict,
+    floodSection(report),
+    memorySection(report),
     `Machine: ${m.cpuModel}, ${m.logicalCpus} logical CPUs, ${m.memoryGiB} GiB, ${m.os}; Node ${m.node}, ` +
       `Express ${m.express}, Redis ${m.redis}, PostgreSQL ${m.postgres}; ${m.loadGenerator}; ${m.pinning}.`,
   ].join('\n\n');
@@ -97,6 +140,19 @@ const METHOD = `## How it is measured
   answer at least ${HEADROOM_FACTOR}× the best row that goes through a middleware stack (\`/healthz\`, answered before the
   stack and meant to come close to bare Express, is left to the CPU check); the bare server must keep its
   core at least 90 % busy, or something else ran on it. Any miss prints a warning at the top.
+- **Login flood**: wrk (on the load CPU) sends wrong passwords for the bench's account over
+  ${FLOOD_CONNECTIONS} connections for ${FLOOD_S} s, each request with a new \`X-Forwarded-For\`; after 2 s
+  a second wrk reads \`/api/auth/me\` signed in (20 connections) and the bench process probes
+  \`/healthz\` one request at a time every 20 ms, both for the middle ${FLOOD_S - 4} s. A login may answer
+  401 or 503 (\`service_busy\`); anything else, a failed probe or a socket error fails the run. RSS is
+  read from \`/proc\` every 100 ms. The app's hashing limits are its defaults for the one CPU it has.
+- **Memory**: the loaded app is started with \`--expose-gc\` and a preload
+  (\`bench/servers/memory-probe.cjs\`) that, on SIGUSR2, runs a full collection and writes
+  \`process.memoryUsage()\`; the bench asks for a sample before the reads and after each of ten runs.
+  Settled means RSS and live heap grew less than ${SETTLED_GROWTH * 100} % from the sample at half the reads
+  to the last.
+- **Redis** is the bench's own \`redis-server\`, pinned to the load CPU like wrk; Postgres is the
+  machine's, not pinned.
 - **server CPU / wrk CPU**: the share of one core the server used in its least busy round and wrk in its
   busiest (\`/proc\`, bash's \`times\`). A bare server near 100 % and wrk well below it mean the
   server's core, not the load generator, set the pace.

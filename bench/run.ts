@@ -6,11 +6,13 @@ import { startCountingProxy } from './counting-proxy';
 import { countWork, type WorkPerRequest } from './counts';
 import { buildApp, createDatabase, startPrivateRedis, stopPrivateRedis } from './environment';
 import { headroomOf } from './headroom';
+import { FLOOD_CONNECTIONS, FLOOD_S, runFlood } from './flood';
 import { describeMachine } from './machine';
+import { MEMORY_READS, runMemory } from './memory';
 import { cpuSeconds, PINNED, stopAll } from './processes';
 import { writeReport } from './report';
 import { migrateAndSeed, productionEnv, signIn, startFleet, userEmail, type Fleet } from './setup';
-import { summarize, type Report, type Round } from './summary';
+import { median, summarize, type Report, type Round } from './summary';
 import { runWrk, wrkVersion, type LoadRequest } from './wrk';
 
 /**
@@ -101,6 +103,25 @@ async function main(): Promise<number> {
       }
     }
 
+    const caseOf = (id: string) => cases.find((c) => c.id === id)!;
+    const unloadedReadsPerS = median(rounds.get('me')!.map((r) => r.requestsPerS));
+    say(`memory: ${MEMORY_READS.toLocaleString('en-US')} signed-in reads, sampled along the way`);
+    const memory = await runMemory({
+      server: fleet.load.app,
+      read: caseOf('me'),
+      readsPerS: unloadedReadsPerS,
+      memoryFile: fleet.memoryFile,
+    });
+    say(`login flood: ${FLOOD_CONNECTIONS} connections of wrong passwords for ${FLOOD_S} s`);
+    const flood = await runFlood({
+      server: fleet.load.app,
+      loginFailure: caseOf('login-fail'),
+      read: caseOf('me'),
+      healthz: caseOf('healthz'),
+      unloadedReadsPerS,
+      clientOffset: (ROUNDS + 1) * 500_000,
+    });
+
     const summary = summarize(cases.map((c) => ({ c, work: work.get(c.id)!, rounds: rounds.get(c.id)! })));
     const headroom = headroomOf(summary);
     const loadAverage = { start: loadAtStart, end: os.loadavg()[0]! };
@@ -131,12 +152,15 @@ async function main(): Promise<number> {
       headroom,
       warnings,
       rows: summary,
+      memory,
+      flood,
     };
     process.stdout.write(await writeReport(report, RESULTS));
     const failed = summary.filter((r) => !r.ok);
     for (const row of failed) say(`FAILED ${row.label}: ${row.failures.join('; ')}`);
+    for (const failure of flood.failures) say(`FAILED login flood: ${failure}`);
     say(`wrote ${path.relative(process.cwd(), RESULTS)}/latest.md and latest.json`);
-    return failed.length > 0 ? 1 : 0;
+    return failed.length > 0 || flood.failures.length > 0 ? 1 : 0;
   } finally {
     for (const step of undo.reverse()) {
       await Promise.resolve()

@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { SignedIn, Target } from './cases';
 import type { CountingProxy } from './counting-proxy';
+import { MEMORY_PROBE_ARGS } from './memory';
 import { freePort, run, startServer, stopProcess, type Server } from './processes';
 
 /** The account the bench signs in as, created by the app's own seed script. */
@@ -42,6 +43,8 @@ export interface Fleet {
   /** Where the counts go: the app and the naive assembly reach Redis and Postgres through the proxies. */
   counted: Record<Target, Server>;
   stopCounted(): Promise<void>;
+  /** Where the loaded app writes its memory samples (bench/servers/memory-probe.cjs). */
+  memoryFile: string;
 }
 
 /**
@@ -70,20 +73,23 @@ export async function startFleet(options: {
     const readyPath = name.startsWith('app') ? '/readyz' : '/';
     return startServer({ name, args, env: serverEnv, port: await freePort(), logFile, readyPath, cwd });
   };
-  const app = (name: string, extra: Record<string, string> = {}) =>
-    start(name, ['dist/src/main.js'], extra, appDir);
+  const app = (name: string, extra: Record<string, string> = {}, nodeArgs: string[] = []) =>
+    start(name, [...nodeArgs, 'dist/src/main.js'], extra, appDir);
+  const memoryFile = path.join(logs, 'memory.json');
 
   const [bareHttp, bareExpress, naive, naiveCounted, appLoad, appCounted] = await Promise.all([
     start('bare-http', tsx('bare-http.ts'), {}),
     start('bare-express', tsx('bare-express.ts'), {}),
     start('naive', tsx('naive.ts'), {}),
     start('naive-counted', tsx('naive.ts'), viaProxies),
-    app('app'),
+    // The loaded app carries the memory probe (a SIGUSR2 listener); the counted one needs none.
+    app('app', { BENCH_MEMORY_FILE: memoryFile }, MEMORY_PROBE_ARGS),
     app('app-counted', viaProxies),
   ]);
   return {
     load: { bareHttp, bareExpress, naive, app: appLoad },
     counted: { bareHttp, bareExpress, naive: naiveCounted, app: appCounted },
+    memoryFile,
     stopCounted: async () => {
       await Promise.all([stopProcess(naiveCounted.child), stopProcess(appCounted.child)]);
     },

@@ -1,3 +1,5 @@
+import type { FloodResult } from './flood';
+import type { MemoryResult } from './memory';
 import type { Case } from './cases';
 import type { WorkPerRequest } from './counts';
 import type { Headroom } from './headroom';
@@ -33,7 +35,7 @@ export interface Row {
   rounds: Round[];
 }
 
-const median = (values: number[]): number => {
+export const median = (values: number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
@@ -106,4 +108,6 @@ export interface Report {
   headroom: Headroom;
   warnings: string[];
   rows: Row[];
+  memory: MemoryResult;
+  flood: FloodResult;
 }
