@@ -161,8 +161,12 @@ export function createSessionIndex(config: AppConfig, redis: RedisClient) {
         .exec();
     },
 
-    async remove(userId: string, sid: string): Promise<void> {
-      await redis.zRem(indexKey(userId), sid);
+    /**
+     * Ends one session: its id leaves the index and its key is deleted in one MULTI, so no failure can
+     * leave a key that serves without being listed, nor a listed id whose late save would come back.
+     */
+    async end(userId: string, sid: string): Promise<void> {
+      await redis.multi().zRem(indexKey(userId), sid).del(sessionKey(sid)).exec();
     },
 
     /** Ends every session of the user, except `keepSid` when given (the one changing its password). */
@@ -192,6 +196,10 @@ export async function startSession(
   user: Pick<User, 'id' | 'sessionEpoch'>,
   authenticatedAt = Date.now(),
 ): Promise<void> {
+  // A session already signed in (a second login in the same browser, a rotation) ends for good first:
+  // regenerate alone would delete its key but leave it listed, where a late save could revive it.
+  const previous = req.session.userId;
+  if (previous) await index.end(previous, req.sessionID);
   await promisify((cb) => req.session.regenerate(cb));
   await index.add(user.id, req.sessionID, authenticatedAt);
   req.session.userId = user.id;
@@ -202,20 +210,20 @@ export async function startSession(
 }
 
 /**
- * New id for the same login, in the user's new epoch (after a password change): the old id leaves the
- * index first (so no request still running under it can save it again), then regenerate destroys it;
- * the absolute timeout keeps counting from the original login.
+ * New id for the same login, in the user's new epoch (after a password change): startSession ends the
+ * old session first (unlisted and deleted together, so no request still running under it can save it
+ * again); the absolute timeout keeps counting from the original login.
  */
 export async function rotateSession(req: Request, index: SessionIndex, epoch: number): Promise<void> {
   const { userId, authenticatedAt } = req.session;
   if (!userId || !authenticatedAt) return;
-  await index.remove(userId, req.sessionID);
   await startSession(req, index, { id: userId, sessionEpoch: epoch }, authenticatedAt);
 }
 
 /**
  * Destroys the session server-side and tells the browser to drop the cookie. The id leaves the index
- * before the key is deleted, so a request of this session still running cannot save it again.
+ * together with the key (SessionIndex.end), so a request of this session still running cannot save it
+ * again; express-session's own destroy then finds nothing left to delete.
  */
 export async function endSession(
   req: Request,
@@ -224,7 +232,7 @@ export async function endSession(
   config: AppConfig,
 ): Promise<void> {
   const { userId } = req.session;
-  if (userId) await index.remove(userId, req.sessionID);
+  if (userId) await index.end(userId, req.sessionID);
   await promisify((cb) => req.session.destroy(cb));
   clearSessionCookie(res, config);
 }
@@ -287,10 +295,10 @@ export function loadSessionUser(deps: {
         req.session.renewedAt = now;
       }
     } else {
-      // Out of the index first, so nothing saves it again; then destroy it, leaving an empty session in
-      // its place, so a route that follows (a new login) still has one to work with. An empty session
-      // is never saved.
-      await index.remove(userId, req.sessionID);
+      // Unlisted and deleted together, so nothing saves it again; then an empty session takes its place,
+      // so a route that follows (a new login) still has one to work with. An empty session is never
+      // saved.
+      await index.end(userId, req.sessionID);
       await promisify((cb) => req.session.regenerate(cb));
       clearSessionCookie(res, config);
     }

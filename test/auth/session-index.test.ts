@@ -103,6 +103,24 @@ describe('a revoked session saved by a request still in flight', () => {
     expectError(await me(t, victimCookie), 401, 'unauthenticated');
   });
 
+  test('when a signed-in browser signs in again, then its previous session is unlisted and a late save of it writes nothing', async () => {
+    const first = await signedIn(t);
+    const key = sessionKey(t, sidOf(first.cookie));
+    const savedCopy = (await t.redis.get(key))!;
+    const second = await signedIn(t);
+
+    const res = await request(t.app)
+      .post('/api/auth/login')
+      .set('Cookie', first.cookie)
+      .send({ email: second.email, password: second.password });
+    expect(res.status).toBe(200);
+    expect(await t.redis.zScore(userSessionsKey(t, first.user.id), sidOf(first.cookie))).toBeNull();
+    await lateSave(sidOf(first.cookie), savedCopy);
+
+    expect(await t.redis.exists(key)).toBe(0);
+    expectError(await me(t, first.cookie), 401, 'unauthenticated');
+  });
+
   test('when a logged-out session is saved late, then it stays deleted and its cookie 401', async () => {
     const { cookie } = await signedIn(t);
     const key = sessionKey(t, sidOf(cookie));
