@@ -72,9 +72,9 @@ return 0`;
  * that request was in flight. ADR 0003 refused such a session on every later request by checking the
  * index (a ZSCORE, a second Redis round trip on every signed-in request, after the session GET that
  * names the user). Refusing the write instead makes the session key itself the answer: a key exists
- * only if its id was listed when it was written, and revoking takes the id out of the list before, or
- * together with, deleting the key (ADR 0011). A session without a user is written as connect-redis
- * writes it; nothing can revoke it.
+ * only if its id was listed when it was written, and revoking takes the id out of the list and deletes
+ * the key in one MULTI (SessionIndex.end, revokeAll; ADR 0011). A session without a user is written as
+ * connect-redis writes it; nothing can revoke it.
  */
 class IndexedSessionStore extends RedisStore {
   constructor(
