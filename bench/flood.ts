@@ -47,6 +47,8 @@ export function rssMb(child: ChildProcess): number | undefined {
   }
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 const percentile = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
@@ -71,13 +73,12 @@ async function probe(
     );
     latenciesMs.push(performance.now() - start);
     if (!ok) failed += 1;
-    await new Promise((resolve) => setTimeout(resolve, PROBE_EVERY_MS));
+    await sleep(PROBE_EVERY_MS);
   }
   return { latenciesMs, failed };
 }
 
 const socketErrors = (r: WrkResult) => Object.values(r.errors).reduce((a, b) => a + b, 0);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * A distributed login flood (every request a wrong password from a new address, through the trusted

@@ -49,6 +49,7 @@ function ttlOf(data: session.SessionData, s: SessionConfig): number {
   return Math.min(idle, left); // <= 0: the session is over, and saving it deletes it
 }
 
+const sessionPrefixOf = (config: AppConfig) => `${config.redisKeyPrefix}sess:`;
 const indexKeyOf = (config: AppConfig, userId: string) => `${config.redisKeyPrefix}user-sessions:${userId}`;
 
 /**
@@ -83,7 +84,7 @@ class IndexedSessionStore extends RedisStore {
   ) {
     super({
       client: redis,
-      prefix: `${config.redisKeyPrefix}sess:`,
+      prefix: sessionPrefixOf(config),
       // express-session touches the store (an EXPIRE) on every response that does not save the session,
       // whatever `rolling` says: a Redis write per read. Renewal is a save instead (loadSessionUser).
       disableTouch: true,
@@ -146,7 +147,7 @@ export function createSessionMiddleware(config: AppConfig, redis: RedisClient): 
  */
 export function createSessionIndex(config: AppConfig, redis: RedisClient) {
   const indexKey = (userId: string) => indexKeyOf(config, userId);
-  const sessionKey = (sid: string) => `${config.redisKeyPrefix}sess:${sid}`;
+  const sessionKey = (sid: string) => sessionPrefixOf(config) + sid;
 
   return {
     async add(userId: string, sid: string, authenticatedAt: number): Promise<void> {

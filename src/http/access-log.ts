@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Express, Request, RequestHandler, Response } from 'express';
-import type { Logger } from '../lib/logger';
+import { REDACTED, type Logger } from '../lib/logger';
+import { pathOf } from './request-context';
 
 /**
  * The request headers an operator needs to explain a request: where it was addressed and what the proxy
@@ -23,7 +24,6 @@ const LOGGED_REQUEST_HEADERS = [
 
 /** Credentials: the line shows that one was sent, never its value. */
 const CENSORED_REQUEST_HEADERS = ['cookie', 'authorization', 'proxy-authorization'];
-export const CENSORED = '[redacted]';
 
 function loggedHeaders(headers: IncomingHttpHeaders): Record<string, unknown> {
   const logged: Record<string, unknown> = {};
@@ -31,7 +31,7 @@ function loggedHeaders(headers: IncomingHttpHeaders): Record<string, unknown> {
     if (headers[name] !== undefined) logged[name] = headers[name];
   }
   for (const name of CENSORED_REQUEST_HEADERS) {
-    if (headers[name] !== undefined) logged[name] = CENSORED;
+    if (headers[name] !== undefined) logged[name] = REDACTED;
   }
   return logged;
 }
@@ -92,8 +92,10 @@ export function createAccessLog({ logger, verbose }: AccessLogOptions): RequestH
       if (!verbose) {
         // `GET /api/auth/me 401 3ms`: the query is left out, as in security events, to keep the line short.
         const status = outcome === 'aborted' ? 'aborted' : String(res.statusCode);
-        const path = req.originalUrl.split('?')[0];
-        access[level]({ requestId: req.requestId }, `${req.method} ${path} ${status} ${responseTime}ms`);
+        access[level](
+          { requestId: req.requestId },
+          `${req.method} ${pathOf(req)} ${status} ${responseTime}ms`,
+        );
         return;
       }
       const line = {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import ipaddr from 'ipaddr.js';
 
 // A client-chosen id is kept for tracing across services, but only in a shape that cannot inject
@@ -38,6 +38,9 @@ export const requestContext: RequestHandler = (req, res, next) => {
   res.setHeader('X-Request-Id', req.requestId);
   next();
 };
+
+/** The path a request asked for, without its query: what logs show (a query can carry anything). */
+export const pathOf = (req: Request): string => req.originalUrl.split('?')[0]!;
 
 /**
  * Paths that speak JSON whatever the client accepts: the API and the health probes. Express matches

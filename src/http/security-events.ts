@@ -1,5 +1,6 @@
 import type { Request } from 'express';
 import type { AppError } from '../errors';
+import { pathOf } from './request-context';
 
 export type SecurityEvent =
   | 'auth.login_succeeded'
@@ -53,6 +54,6 @@ export function logSecurityEvent(
  */
 export function logRefusal(req: Request, error: AppError): void {
   for (const { name, fields } of error.events) {
-    logSecurityEvent(req, name, { method: req.method, path: req.originalUrl.split('?')[0], ...fields });
+    logSecurityEvent(req, name, { method: req.method, path: pathOf(req), ...fields });
   }
 }

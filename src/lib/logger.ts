@@ -8,6 +8,9 @@ export type { Logger };
  * password-like field (OWASP Logging Cheat Sheet: "data to exclude").
  */
 const SECRET_FIELDS = ['password', 'currentPassword', 'newPassword', 'passwordHash', 'password_hash'];
+/** What a redacted value reads as, wherever the app censors one. */
+export const REDACTED = '[redacted]';
+
 const REDACT_PATHS = [
   'req.headers.cookie',
   'req.headers.authorization',
@@ -27,7 +30,7 @@ export interface LoggerOptions {
 export function createLogger({ level, pretty, destination }: LoggerOptions): Logger {
   const options: pino.LoggerOptions = {
     level,
-    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    redact: { paths: REDACT_PATHS, censor: REDACTED },
     base: undefined,
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
