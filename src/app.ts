@@ -2,6 +2,7 @@ import express, { type Express } from 'express';
 import type { AppConfig } from '../config/config';
 import { createAuthRouter } from './auth/auth.routes';
 import { createAuthService } from './auth/auth.service';
+import { LOGIN_PATHS, refuseLoginWhileHashingIsFull } from './auth/login';
 import { createLoginThrottle } from './auth/login-throttle';
 import { createPasswordPolicy } from './auth/password-policy';
 import { createReauthentication } from './auth/reauthentication';
@@ -72,6 +73,9 @@ export function buildApp(deps: AppDeps): Express {
   // Pages (src/web): the stylesheet is served here, before the limiter, no-store and the session, so a
   // static file costs no Redis round trip and keeps its own Cache-Control.
   app.use('/static', createStaticHandler());
+  // A login flood is refused here while the password line is full, before the limiter's round trip
+  // and the body are spent on it (src/auth/login.ts).
+  for (const path of LOGIN_PATHS) app.post(path, refuseLoginWhileHashingIsFull(passwords));
   // The limiter's EVAL and the session's GET leave in one Redis write: one round trip, not two. A
   // refused request still gets its 429 before the cross-origin guard and any route (http/concurrently.ts).
   app.use(concurrently(limits.perClient, createSessionMiddleware(config, redis)));

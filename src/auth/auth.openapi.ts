@@ -14,7 +14,7 @@ export const authPaths = apiPaths({
         'Starts a new session under a new id. Failures are throttled per email and client and per client ' +
         'per day; a locked login answers 429 until the lock ends, whether or not the password is right. ' +
         'While password hashing is at capacity the attempt is refused with 503 `service_busy` before it ' +
-        'counts against those limits.',
+        'counts against those limits or the per-client limit (that answer may lack the RateLimit-* headers).',
       signedIn: false,
       requestBody: { required: true, content: json(loginBody) },
       responses: {

@@ -1,4 +1,5 @@
-import type { Request } from 'express';
+import type { Request, RequestHandler } from 'express';
+import type { PasswordHashing } from '../lib/password-queue';
 import { logSecurityEvent } from '../http/security-events';
 import type { User } from '../users/user';
 import type { AuthService } from './auth.service';
@@ -22,3 +23,24 @@ export async function logIn(
   logSecurityEvent(req, 'auth.login_succeeded');
   return user;
 }
+
+/** The login pathways (API and form): what an attacker floods, and the only anonymous hashing routes. */
+export const LOGIN_PATHS = ['/api/auth/login', '/login'];
+
+/**
+ * Mounted on LOGIN_PATHS ahead of the request limiter, the session and the body parser: while the
+ * password line is full, a login is refused here with the same 503 `service_busy` the line itself
+ * would give, before anything is spent on it. What it saves, per refused request under a flood: the
+ * limiter's Redis round trip, reading and parsing the body, validation, the cross-origin guard; the
+ * event loop keeps that time for the requests it can serve (signed-in reads keep their pace). What it
+ * keeps: a refusal was never counted by the login throttle (it is not a guess), so skipping the
+ * per-client limit changes no lockout; an admitted login still takes its place in the line, which
+ * still refuses when a burst fills it in between. Every refusal is still answered and logged (the
+ * access log runs before this; `hash.busy` once per burst).
+ */
+export const refuseLoginWhileHashingIsFull =
+  (passwords: Pick<PasswordHashing, 'refuseIfFull'>): RequestHandler =>
+  (_req, _res, next) => {
+    passwords.refuseIfFull();
+    next();
+  };

@@ -9,6 +9,11 @@ import type { PasswordHasher } from './passwords';
  */
 export interface PasswordHashing extends PasswordHasher {
   withPlace<T>(work: (hashing: PasswordHashing) => Promise<T>): Promise<T>;
+  /**
+   * Throws the refusal `withPlace` would throw now, without taking a place: lets a route refuse before
+   * it spends anything on a request it could not serve (src/auth/login.ts).
+   */
+  refuseIfFull(): void;
 }
 
 /**
@@ -89,10 +94,16 @@ export function createPasswordQueue(hasher: PasswordHasher, limits: AppConfig['h
     verify: (passwordHash, password) => onTurn(() => hasher.verify(passwordHash, password)),
     verifyAgainstDummy: (password) => onTurn(() => hasher.verifyAgainstDummy(password)),
     withPlace: (work) => work(onPlace),
+    // Whoever holds a place has already been admitted.
+    refuseIfFull: () => undefined,
   };
 
-  async function withPlace<T>(work: (hashing: PasswordHashing) => Promise<T>): Promise<T> {
+  function refuseIfFull(): void {
     if (places >= limits.concurrency + limits.queueMax) throw refusal('queue_full');
+  }
+
+  async function withPlace<T>(work: (hashing: PasswordHashing) => Promise<T>): Promise<T> {
+    refuseIfFull();
     places++;
     try {
       return await work(onPlace);
@@ -107,5 +118,6 @@ export function createPasswordQueue(hasher: PasswordHasher, limits: AppConfig['h
     verify: (passwordHash, password) => withPlace((hashing) => hashing.verify(passwordHash, password)),
     verifyAgainstDummy: (password) => withPlace((hashing) => hashing.verifyAgainstDummy(password)),
     withPlace,
+    refuseIfFull,
   };
 }

@@ -146,11 +146,24 @@ export interface ApiOperation extends Omit<ZodOpenApiOperationObject, 'responses
   errors: readonly ErrorCode[];
 }
 
-function withApiHeaders(response: ZodOpenApiResponseObject, extra: Record<string, z.ZodType> = {}) {
+/**
+ * A login refused while hashing is at capacity is answered before the limiter runs (src/auth/login.ts),
+ * so that answer alone may come without the RateLimit-* headers.
+ */
+const rateLimitHeadersBeforeTheLimiter = Object.fromEntries(
+  Object.entries(rateLimitHeaders).map(([name, schema]) => [name, schema.optional()]),
+);
+
+function withApiHeaders(
+  response: ZodOpenApiResponseObject,
+  extra: Record<string, z.ZodType> = {},
+  limiterRan = true,
+) {
   const own = response.headers instanceof z.ZodObject ? response.headers.shape : {};
+  const limits = limiterRan ? rateLimitHeaders : rateLimitHeadersBeforeTheLimiter;
   return {
     ...response,
-    headers: z.object({ 'X-Request-Id': requestIdHeader, ...rateLimitHeaders, ...extra, ...own }),
+    headers: z.object({ 'X-Request-Id': requestIdHeader, ...limits, ...extra, ...own }),
   };
 }
 
@@ -166,6 +179,7 @@ function errorResponse(
       content: json(errorEnvelopeWith(codes)),
     },
     waits ? { 'Retry-After': retryAfterHeader } : {},
+    !codes.includes('service_busy'),
   );
 }
 

@@ -66,6 +66,10 @@ const statusCounts = (answers: Response[]) =>
     return counts;
   }, {});
 
+/** The per-client request counter (every route) as Redis holds it: null when the client never spent one. */
+const requestCounter = (t: TestApp, ip: string) =>
+  t.redis.get(`${t.config.redisKeyPrefix}rl:ip-minute:${ip}`);
+
 /** The per-client daily login counter as Redis holds it: null when the client never spent a point. */
 const dailyLoginCounter = (t: TestApp, ip: string) =>
   t.redis.get(`${t.config.redisKeyPrefix}rl:login-ip-day:${ip}`);
@@ -143,6 +147,41 @@ describe('password hashing at capacity', () => {
     expect(points.filter((p) => p.status === 401)).toEqual(
       Array(CONCURRENCY + QUEUE).fill({ status: 401, counter: '1' }),
     );
+  });
+
+  test('when the line is full, then a login by the API or the form is refused before the request limiter, the cross-origin guard and the body parser spend anything on it', async () => {
+    const burst = await heldBurst(Array<string>(CONCURRENCY + QUEUE).fill(uniqueEmail()), 0);
+    const [api, form] = [uniqueIp(), uniqueIp()];
+    // A body no parser accepts and no CSRF token: either would be refused with 400 or 403 once read.
+    const refusedApi = await request(t.app)
+      .post('/api/auth/login')
+      .set(fromIp(api))
+      .set('Content-Type', 'application/json')
+      .send('{"email": not json');
+    const refusedForm = await request(t.app)
+      .post('/login')
+      .set(fromIp(form))
+      .set('Origin', 'https://elsewhere.example')
+      .type('form')
+      .send('email=a%40b.example&password=x');
+    const counters = { api: await requestCounter(t, api), form: await requestCounter(t, form) };
+    held.release();
+    await burst.all();
+    const admitted = uniqueIp();
+    const later = await request(t.app)
+      .post('/api/auth/login')
+      .set(fromIp(admitted))
+      .set('Content-Type', 'application/json')
+      .send('{"email": not json');
+
+    expectBusy(refusedApi);
+    expect(refusedForm.status).toBe(503);
+    expect(refusedForm.headers['content-type']).toMatch(/^text\/html/);
+    expect(refusedForm.headers['retry-after']).toBe('1');
+    expect(counters).toEqual({ api: null, form: null });
+    // With room in the line, the same request goes the whole way again: counted, parsed, refused as bad.
+    expect(later.status).toBe(400);
+    expect(await requestCounter(t, admitted)).toBe('1');
   });
 
   test('when two bursts are refused one after the other, then hash.busy is logged once per burst, at warn, by a refused request', async () => {

@@ -40,7 +40,8 @@ export function routerStack(app: Express): Layer[] {
 /**
  * `METHOD /path` of every route an Express app registers, nested routers included, read from the built
  * app itself: a route added to any router shows up here without anyone listing it. A mount or route
- * path that is not a plain string (a regexp, an array) throws, so nothing is skipped silently.
+ * path that is not a plain string (a regexp, an array) throws, so nothing is skipped silently. A path
+ * with a route of its own ahead of the stack (the login gate of src/auth/login.ts) is listed once.
  */
 export function routesOf(app: Express): string[] {
   const walk = (stack: readonly Layer[], prefix: string): string[] =>
@@ -59,7 +60,7 @@ export function routesOf(app: Express): string[] {
         throw new Error(`a router under ${prefix || '/'} has no string mount path`);
       return walk(nested as Layer[], layer.rawPath === '/' ? prefix : prefix + layer.rawPath);
     });
-  return walk(routerStack(app), '');
+  return [...new Set(walk(routerStack(app), ''))];
 }
 
 /** Every error code the document lists, from the `code` enums of its error responses. */
