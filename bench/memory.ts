@@ -28,6 +28,10 @@ export interface MemorySample {
   heapTotalMb: number;
   /** Memory of JavaScript objects held outside the heap (Buffers and their backing stores included). */
   externalMb: number;
+  /** How far V8 lets the heap grow, from the memory the process may use. */
+  heapLimitMb: number;
+  /** Resident pages of mapped files: the code of node and of native addons. */
+  rssFileMb: number;
 }
 
 export interface MemoryResult {
@@ -43,7 +47,11 @@ async function sampleOf(child: ChildProcess, file: string, reads: number, expect
   child.kill('SIGUSR2');
   for (let waited = 0; waited < 10_000; waited += 20) {
     try {
-      const m = JSON.parse(readFileSync(file, 'utf8')) as NodeJS.MemoryUsage & { sample: number };
+      const m = JSON.parse(readFileSync(file, 'utf8')) as NodeJS.MemoryUsage & {
+        sample: number;
+        heapSizeLimit: number;
+        rssFile: number;
+      };
       if (m.sample === expected) {
         return {
           reads,
@@ -51,6 +59,8 @@ async function sampleOf(child: ChildProcess, file: string, reads: number, expect
           heapUsedMb: m.heapUsed / MB,
           heapTotalMb: m.heapTotal / MB,
           externalMb: m.external / MB,
+          heapLimitMb: m.heapSizeLimit / MB,
+          rssFileMb: m.rssFile / MB,
         };
       }
     } catch {

@@ -45,10 +45,15 @@ export async function startServer(options: {
   logFile: string;
   readyPath?: string;
   cwd?: string;
+  /** A cgroup the server joins before node starts, so V8 sizes its heap from the cgroup's limit. */
+  cgroupDir?: string;
 }): Promise<Server> {
   const url = `http://127.0.0.1:${options.port}`;
   const log = openSync(options.logFile, 'a');
-  const command = onCpu(SERVER_CPU, [process.execPath, ...options.args]);
+  const pinned = onCpu(SERVER_CPU, [process.execPath, ...options.args]);
+  const command = options.cgroupDir
+    ? ['sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', options.cgroupDir, ...pinned]
+    : pinned;
   const child = spawn(command[0]!, command.slice(1), {
     cwd: options.cwd ?? ROOT,
     env: {

@@ -78,17 +78,24 @@ function memorySection(report: Report): string {
   const last = m.samples.at(-1)!;
   const mb = (n: number) => `${Math.round(n)} MB`;
   const growth = (n: number) => `${n >= 0 ? '+' : ''}${(n * 100).toFixed(1)} %`;
-  const native = last.rssMb - last.heapTotalMb - last.externalMb;
+  const anonymous = last.rssMb - last.rssFileMb - last.heapTotalMb - last.externalMb;
+  const limit = report.memoryLimit.applied
+    ? `under the ${report.memoryLimit.mb} MB the compose file gives the app, from which V8 set a heap limit of ` +
+      `${mb(last.heapLimitMb)}`
+    : `without a memory limit, so V8 set a heap limit of ${mb(last.heapLimitMb)} from the whole machine`;
   return (
     `**Memory**: ${integer(m.reads)} signed-in reads (${MEMORY_READS.toLocaleString('en-US')} asked), ` +
-    `sampled after a full collection before and after each run of load: RSS ${mb(m.samples[0]!.rssMb)} → ` +
-    `${mb(last.rssMb)}, live heap ${mb(m.samples[0]!.heapUsedMb)} → ${mb(last.heapUsedMb)}; over the ` +
-    `second half RSS ${growth(m.growth.rss)}, heap ${growth(m.growth.heapUsed)} ` +
-    `(${m.settled ? 'settled' : '**not settled**'}: under ${SETTLED_GROWTH * 100} % wanted). Of the last ` +
-    `RSS: the V8 heap reserves ${mb(last.heapTotalMb)} (${mb(last.heapUsedMb)} live), buffers and other ` +
-    `memory outside it ${mb(last.externalMb)}, and the rest, ${mb(native)}, is Node's own code and ` +
-    `native memory (V8's code space, OpenSSL, libuv, the allocator's free lists). argon2 adds 19 MiB ` +
-    `per hash in progress while it runs, which the flood's figure above includes.`
+    `${limit}; sampled after a full collection before and after each run of load: RSS ` +
+    `${mb(m.samples[0]!.rssMb)} → ${mb(last.rssMb)}, live heap ${mb(m.samples[0]!.heapUsedMb)} → ` +
+    `${mb(last.heapUsedMb)}; over the second half RSS ${growth(m.growth.rss)}, heap ` +
+    `${growth(m.growth.heapUsed)} (${m.settled ? 'settled' : '**not settled**'}: under ` +
+    `${SETTLED_GROWTH * 100} % wanted). Of the last RSS: ${mb(last.heapTotalMb)} is the V8 heap V8 keeps ` +
+    `committed (${mb(last.heapUsedMb)} of it live), ${mb(last.rssFileMb)} the code of node and its native ` +
+    `addons (mapped files), ${mb(last.externalMb)} buffers outside the heap, and ${mb(anonymous)} other ` +
+    `native memory (the allocator's arenas, thread stacks, V8's own tables). argon2 adds 19 MiB per hash ` +
+    `in progress while it runs, which the flood's figure above includes. Without a limit V8 lets the heap ` +
+    `grow toward a limit sized from the machine's RAM and keeps hundreds of MB of pages committed between ` +
+    `collections: that, not the app, is what a large RSS shows on a big machine.`
   );
 }
 
@@ -151,6 +158,9 @@ const METHOD = `## How it is measured
   \`process.memoryUsage()\`; the bench asks for a sample before the reads and after each of ten runs.
   Settled means RSS and live heap grew less than ${SETTLED_GROWTH * 100} % from the sample at half the reads
   to the last.
+- **Memory limit**: every server runs in a memory cgroup of its own with the app's \`mem_limit\` from
+  \`docker-compose.yml\` (\`bench/memory-limit.ts\`), as in a container: V8 sizes its heap from that limit.
+  Where no cgroup can be made (not root), the servers run without one and the report warns.
 - **Redis** is the bench's own \`redis-server\`, pinned to the load CPU like wrk; Postgres is the
   machine's, not pinned.
 - **server CPU / wrk CPU**: the share of one core the server used in its least busy round and wrk in its

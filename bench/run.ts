@@ -75,7 +75,7 @@ async function main(): Promise<number> {
     undo.push(proxies.redis.close, proxies.postgres.close);
     say('starting the servers');
     const fleet = await startFleet({ appDir: build.dir, env, proxies });
-    undo.push(stopAll);
+    undo.push(fleet.removeCgroups, stopAll);
     const admin = await createClient({ url: redis.url }).connect();
     undo.push(() => admin.close());
     const cases = benchCases(await signIn(fleet, rows[0]!.id));
@@ -128,6 +128,12 @@ async function main(): Promise<number> {
     const warnings: string[] = [];
     if (!PINNED)
       warnings.push('wrk and the servers were not pinned to separate CPUs: the figures are unreliable.');
+    if (!fleet.memoryLimit.applied) {
+      warnings.push(
+        `the servers ran without the app's ${fleet.memoryLimit.mb} MB memory limit (${fleet.memoryLimit.why}): ` +
+          'V8 sized its heap from the whole machine, so the RSS figures overstate what the app needs.',
+      );
+    }
     if (!headroom.ok)
       warnings.push(`these figures may not be the servers' own: ${headroom.doubts.join('; ')}.`);
     if (loadAverage.start > 0.5) {
@@ -152,6 +158,7 @@ async function main(): Promise<number> {
       headroom,
       warnings,
       rows: summary,
+      memoryLimit: { mb: fleet.memoryLimit.mb, applied: fleet.memoryLimit.applied },
       memory,
       flood,
     };

@@ -4,7 +4,8 @@ import path from 'node:path';
 import type { SignedIn, Target } from './cases';
 import type { CountingProxy } from './counting-proxy';
 import { MEMORY_PROBE_ARGS } from './memory';
-import { freePort, run, startServer, stopProcess, type Server } from './processes';
+import { composeMemoryLimitMb, createMemoryCgroup, type MemoryCgroup } from './memory-limit';
+import { freePort, run, startServer, stopAll, stopProcess, type Server } from './processes';
 
 /** The account the bench signs in as, created by the app's own seed script. */
 const USER = { email: 'bench@example.test', password: 'violet canyon 7741 ledger', name: 'Bench User' };
@@ -45,12 +46,18 @@ export interface Fleet {
   stopCounted(): Promise<void>;
   /** Where the loaded app writes its memory samples (bench/servers/memory-probe.cjs). */
   memoryFile: string;
+  /** The memory each server may use (the app's compose limit), or why the limit could not be applied. */
+  memoryLimit: { mb: number; applied: true } | { mb: number; applied: false; why: string };
+  /** Removes the servers' cgroups, once the servers have exited. */
+  removeCgroups(): void;
 }
 
 /**
  * Every server at once (idle ones cost nothing), each on the server CPU. The app and the naive assembly
  * run twice: direct for the load runs, through the counting proxies for the counts, so the proxies never
  * slow a measured run down. The same secret, Redis and database: a session from one is valid on the other.
+ * Each server runs in a memory cgroup of its own with the app's compose limit (bench/memory-limit.ts),
+ * as each would run in a container of its own.
  */
 export async function startFleet(options: {
   appDir: string;
@@ -67,17 +74,28 @@ export async function startFleet(options: {
     }).toString(),
   };
   const tsx = (file: string) => ['--import', 'tsx', `bench/servers/${file}`];
+  const limitMb = composeMemoryLimitMb();
+  const cgroups: MemoryCgroup[] = [];
+  let unavailable: string | undefined;
   const start = async (name: string, args: string[], extra: Record<string, string>, cwd?: string) => {
     const logFile = path.join(logs, `${name}.log`);
     const serverEnv = { ...env, LOG_FILE: logFile, ...extra };
     const readyPath = name.startsWith('app') ? '/readyz' : '/';
-    return startServer({ name, args, env: serverEnv, port: await freePort(), logFile, readyPath, cwd });
+    const cgroup = createMemoryCgroup(`bench-${process.pid}-${name}`, limitMb);
+    if ('unavailable' in cgroup) unavailable = cgroup.unavailable;
+    else cgroups.push(cgroup);
+    const cgroupDir = 'dir' in cgroup ? cgroup.dir : undefined;
+    const port = await freePort();
+    return startServer({ name, args, env: serverEnv, port, logFile, readyPath, cwd, cgroupDir });
   };
   const app = (name: string, extra: Record<string, string> = {}, nodeArgs: string[] = []) =>
     start(name, [...nodeArgs, 'dist/src/main.js'], extra, appDir);
   const memoryFile = path.join(logs, 'memory.json');
 
-  const [bareHttp, bareExpress, naive, naiveCounted, appLoad, appCounted] = await Promise.all([
+  const removeCgroups = () => {
+    for (const cgroup of cgroups.splice(0)) cgroup.remove();
+  };
+  const starting = await Promise.allSettled([
     start('bare-http', tsx('bare-http.ts'), {}),
     start('bare-express', tsx('bare-express.ts'), {}),
     start('naive', tsx('naive.ts'), {}),
@@ -86,10 +104,24 @@ export async function startFleet(options: {
     app('app', { BENCH_MEMORY_FILE: memoryFile }, MEMORY_PROBE_ARGS),
     app('app-counted', viaProxies),
   ]);
+  const failed = starting.find((s) => s.status === 'rejected');
+  if (failed) {
+    // The caller has nothing to clean up yet: stop what did start and leave no cgroup behind.
+    await stopAll();
+    removeCgroups();
+    throw failed.reason;
+  }
+  const [bareHttp, bareExpress, naive, naiveCounted, appLoad, appCounted] = starting.map(
+    (s) => (s as PromiseFulfilledResult<Server>).value,
+  ) as [Server, Server, Server, Server, Server, Server];
   return {
     load: { bareHttp, bareExpress, naive, app: appLoad },
     counted: { bareHttp, bareExpress, naive: naiveCounted, app: appCounted },
     memoryFile,
+    memoryLimit: unavailable
+      ? { mb: limitMb, applied: false, why: unavailable }
+      : { mb: limitMb, applied: true },
+    removeCgroups,
     stopCounted: async () => {
       await Promise.all([stopProcess(naiveCounted.child), stopProcess(appCounted.child)]);
     },

@@ -108,6 +108,8 @@ export interface Report {
   headroom: Headroom;
   warnings: string[];
   rows: Row[];
+  /** The memory each server could use: the app's compose limit, when a cgroup could apply it. */
+  memoryLimit: { mb: number; applied: boolean };
   memory: MemoryResult;
   flood: FloodResult;
 }
