@@ -126,7 +126,10 @@ export function createOutbox({
           });
           return;
         }
-        logger.warn({ kind: context.kind, attempt, ...failureOf(error) }, 'mail attempt failed: retrying');
+        logger.warn(
+          { kind: context.kind, userId: context.userId, attempt, ...failureOf(error) },
+          'mail attempt failed: retrying',
+        );
         await pause(retryDelaysMs[attempt - 1]!);
       }
     }

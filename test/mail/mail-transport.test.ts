@@ -2,6 +2,7 @@ import net from 'node:net';
 import { loadConfig } from '../../config/config';
 import { createMailTransport, createSmtpTransport } from '../../src/mail/mail-transport';
 import { createCapturedLogger } from '../support/captured-logger';
+import { startSmtpServer } from '../support/smtp';
 
 const MAIL = {
   to: 'someone@example.test',
@@ -50,5 +51,24 @@ describe('the mail transports', () => {
     expect(error).toMatchObject({ code: 'ETIMEDOUT' });
     expect(elapsedMs).toBeGreaterThanOrEqual(250);
     expect(elapsedMs).toBeLessThan(3000);
+  });
+
+  test('when SMTP_URL carries credentials, then the client signs in with them, percent-decoded, and the mail is accepted', async () => {
+    const server = await startSmtpServer({ credentials: { user: 'mailer@example.test', pass: 'p@ss:word' } });
+    const { mail } = loadConfig({
+      NODE_ENV: 'test',
+      SMTP_URL: `smtp://mailer%40example.test:p%40ss%3Aword@127.0.0.1:${server.port}`,
+      MAIL_FROM: 'no-reply@example.test',
+    });
+    const transport = createMailTransport(mail, createCapturedLogger().logger)!;
+
+    try {
+      await transport.send(MAIL);
+      expect(server.signedIn).toEqual(['mailer@example.test']);
+      expect(server.mails.map((m) => m.subject)).toEqual([MAIL.subject]);
+    } finally {
+      transport.close();
+      await server.stop();
+    }
   });
 });

@@ -10,6 +10,8 @@ export interface TestSmtpServer {
   mails: ParsedMail[];
   /** How many times a client got as far as MAIL FROM: whatever the reply, the message was on its way. */
   envelopes(): number;
+  /** The user names clients signed in with (only with `credentials`). */
+  signedIn: string[];
   /** Resolves with the mails once `count` have arrived; rejects after `timeoutMs`. */
   waitForMails(count: number, timeoutMs?: number): Promise<ParsedMail[]>;
   stop(): Promise<void>;
@@ -18,21 +20,36 @@ export interface TestSmtpServer {
 export interface TestSmtpOptions {
   /** Answer every RCPT TO with this reply code (550: mailbox unavailable, 451: try again later). */
   rejectRecipientsWith?: number;
+  /** Require AUTH with exactly these (offered over plain text: this server is loopback only). */
+  credentials?: { user: string; pass: string };
 }
 
 /**
- * A real SMTP server (npm smtp-server) on a free loopback port, for the mail tests. It offers neither
- * STARTTLS nor AUTH: mail to loopback is plain by design, and a client that requires STARTTLS must
- * refuse to send here. Received mails are parsed with mailparser, so tests read headers and both
+ * A real SMTP server (npm smtp-server) on a free loopback port, for the mail tests. It never offers
+ * STARTTLS: mail to loopback is plain by design, and a client that requires STARTTLS must refuse to
+ * send here. AUTH is offered only when `credentials` are given. Received mails are parsed with mailparser, so tests read headers and both
  * bodies decoded, never the raw MIME.
  */
-export function startSmtpServer({ rejectRecipientsWith }: TestSmtpOptions = {}): Promise<TestSmtpServer> {
+export function startSmtpServer({
+  rejectRecipientsWith,
+  credentials,
+}: TestSmtpOptions = {}): Promise<TestSmtpServer> {
   const mails: ParsedMail[] = [];
+  const signedIn: string[] = [];
   const listeners = new Set<() => void>();
   let envelopes = 0;
   const server = new SMTPServer({
-    disabledCommands: ['STARTTLS', 'AUTH'],
+    disabledCommands: credentials ? ['STARTTLS'] : ['STARTTLS', 'AUTH'],
+    authOptional: !credentials,
+    allowInsecureAuth: true,
     logger: false,
+    onAuth(auth, _session, callback) {
+      if (!credentials || auth.username !== credentials.user || auth.password !== credentials.pass) {
+        return callback(Object.assign(new Error('Invalid credentials'), { responseCode: 535 }));
+      }
+      signedIn.push(credentials.user);
+      callback(null, { user: credentials.user });
+    },
     onMailFrom(_address, _session, callback) {
       envelopes++;
       callback();
@@ -65,6 +82,7 @@ export function startSmtpServer({ rejectRecipientsWith }: TestSmtpOptions = {}):
         url: `smtp://127.0.0.1:${port}`,
         mails,
         envelopes: () => envelopes,
+        signedIn,
         waitForMails(count, timeoutMs = 10_000) {
           return new Promise((done, fail) => {
             const check = () => {
