@@ -127,15 +127,15 @@ describe('the outbox over real SMTP', () => {
     expect(lines.filter((line) => line.startsWith('Click'))).toEqual([]);
   });
 
-  test('when nothing listens at SMTP_URL, then send returns at once, three attempts are made, then mail.send_failed is logged', async () => {
+  test('when nothing listens at SMTP_URL, then send returns before any attempt, three attempts are made, then mail.send_failed is logged', async () => {
     const { mailer, logs } = mailStack(`smtp://127.0.0.1:${await freePort()}`);
 
-    const started = Date.now();
     expect(() => mailer.send(uniqueEmail('down'), resetMessage(), { userId: 'user-2' })).not.toThrow();
-    const returnedAfterMs = Date.now() - started;
+    // Nothing about the mail is known yet when send returns: the attempts run after the caller moved on.
+    const linesWhenReturned = logs.length;
     const failed = await eventually(logs, event('mail.send_failed'));
 
-    expect(returnedAfterMs).toBeLessThan(50);
+    expect(linesWhenReturned).toBe(0);
     expect(failed).toEqual(
       expect.objectContaining({
         level: 'warn',
