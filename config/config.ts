@@ -365,6 +365,7 @@ function mailSettings(e: z.infer<typeof envSchema>, problems: string[], warnings
   }
   return {
     transport: 'smtp',
+    // Without MAIL_FROM a problem is reported above and this configuration is never used.
     from: from ?? DEVELOPMENT_MAIL_FROM,
     smtp: Object.freeze({
       host,
@@ -372,15 +373,20 @@ function mailSettings(e: z.infer<typeof envSchema>, problems: string[], warnings
       port: url.port === '' ? (secure ? 465 : 587) : Number(url.port),
       secure,
       requireTLS,
-      auth:
-        url.username === ''
-          ? undefined
-          : Object.freeze({
-              user: decodeURIComponent(url.username),
-              pass: decodeURIComponent(url.password),
-            }),
+      auth: smtpCredentials(url, problems),
     }),
   };
+}
+
+/** The user name and password of SMTP_URL, percent-decoded (an `@` in a user name is written %40). */
+function smtpCredentials(url: URL, problems: string[]): SmtpSettings['auth'] {
+  if (url.username === '') return undefined;
+  try {
+    return Object.freeze({ user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) });
+  } catch {
+    problems.push('SMTP_URL: the user name or password has a malformed %-escape');
+    return undefined;
+  }
 }
 
 /** Loopback traffic never leaves the machine: a local relay or a mail catcher needs no TLS. */

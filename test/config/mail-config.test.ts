@@ -100,6 +100,11 @@ describe('mail configuration', () => {
     ],
     ['a path', 'smtps://smtp.example.test/inbox', /^SMTP_URL: must not have a path/],
     [
+      'a broken %-escape in the password',
+      'smtps://mailer:hunter2%zz@smtp.example.test',
+      /^SMTP_URL: the user name or password has a malformed %-escape$/,
+    ],
+    [
       'another scheme',
       'https://smtp.example.test',
       /^SMTP_URL: must be a URL starting with smtp:\/\/ or smtps:\/\//,
