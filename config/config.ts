@@ -1,17 +1,44 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 
 /** The value `.env.example` ships with. Production refuses it, so a copied example file never goes live. */
 export const SESSION_SECRET_PLACEHOLDER = 'change-me-to-a-long-random-string-of-at-least-32-chars';
 
 /** Secrets that may also come from a file (`NAME_FILE=/run/secrets/...`), the Docker secrets convention. */
-const FILE_SECRETS = ['SESSION_SECRET', 'DATABASE_URL', 'REDIS_URL', 'ADMIN_PASSWORD'] as const;
+const FILE_SECRETS = ['SESSION_SECRET', 'DATABASE_URL', 'REDIS_URL', 'ADMIN_PASSWORD', 'SMTP_URL'] as const;
 
 const MIN_SECRET_LENGTH = 32;
 
 type NodeEnv = 'development' | 'test' | 'production';
+
+/** A mailbox as nodemailer takes it: the display name is encoded by the library, never spliced in. */
+export interface MailAddress {
+  readonly name: string | undefined;
+  readonly address: string;
+}
+
+/** Where and how the SMTP client connects (src/mail/mail-transport.ts). */
+export interface SmtpSettings {
+  readonly host: string;
+  readonly port: number;
+  /** TLS from the first byte (smtps://, usually port 465). */
+  readonly secure: boolean;
+  /** On a plain connection, STARTTLS before anything else, or no mail at all (never a fallback to clear text). */
+  readonly requireTLS: boolean;
+  readonly auth: { readonly user: string; readonly pass: string } | undefined;
+}
+
+/**
+ * How mail leaves the app: over SMTP; written to the log (development without SMTP_URL, so a developer
+ * can follow a reset link); or not at all, and the flows that need mail are off.
+ */
+export type MailConfig =
+  | { readonly transport: 'smtp'; readonly from: MailAddress; readonly smtp: SmtpSettings }
+  | { readonly transport: 'log'; readonly from: MailAddress }
+  | { readonly transport: 'off' };
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface AppConfig {
@@ -45,6 +72,7 @@ export interface AppConfig {
   readonly passwordMinLength: number;
   /** Minimum zxcvbn score (0-4) a new password needs. */
   readonly passwordMinScore: number;
+  readonly mail: MailConfig;
   /** Send Strict-Transport-Security from the app (for deployments without the nginx edge, which sends it). */
   readonly hstsEnabled: boolean;
   readonly rateLimits: {
@@ -58,6 +86,8 @@ export interface AppConfig {
     readonly registrationsPerIpPerHour: number;
     /** Password change attempts per user per hour. */
     readonly passwordChangesPerUserPerHour: number;
+    /** Mails the app sends to one address per hour, whoever asks (no mail bombing through the app). */
+    readonly mailsPerAddressPerHour: number;
   };
   /** The bound in front of argon2 (src/lib/password-queue.ts). */
   readonly hashing: {
@@ -163,6 +193,10 @@ const envSchema = z.object({
   RATE_LIMIT_PER_MINUTE: intInRange(1, 1_000_000).default(600),
   REGISTER_MAX_PER_IP_PER_HOUR: intInRange(1, 100_000).default(10),
   PASSWORD_CHANGE_MAX_PER_USER_PER_HOUR: intInRange(1, 100_000).default(10),
+  // Checked with the production rules in mailSettings(): the scheme alone says little about TLS.
+  SMTP_URL: urlWithProtocols(['smtp:', 'smtps:']).optional(),
+  MAIL_FROM: z.string().optional(),
+  MAIL_MAX_PER_ADDRESS_PER_HOUR: intInRange(1, 1000).default(5),
   // Unset: computed from the machine (see hashingLimits).
   HASH_CONCURRENCY: intInRange(1, 256).optional(),
   HASH_QUEUE_MAX: intInRange(0, 10_000).optional(),
@@ -232,6 +266,8 @@ export function loadConfig(
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
 
   const e = parsed.data;
+  const mail = mailSettings(e, problems, warnings);
+  if (problems.length > 0) throw new ConfigError(problems);
   const hashing = hashingLimits(e, env, warnings);
   return Object.freeze({
     env: e.NODE_ENV,
@@ -256,6 +292,7 @@ export function loadConfig(
     registrationEnabled: e.REGISTRATION_ENABLED,
     passwordMinLength: e.PASSWORD_MIN_LENGTH,
     passwordMinScore: e.PASSWORD_MIN_SCORE,
+    mail: Object.freeze(mail),
     hstsEnabled: e.HSTS_ENABLED,
     rateLimits: Object.freeze({
       loginConsecutiveFails: e.LOGIN_MAX_CONSECUTIVE_FAILS,
@@ -263,10 +300,122 @@ export function loadConfig(
       requestsPerMinute: e.RATE_LIMIT_PER_MINUTE,
       registrationsPerIpPerHour: e.REGISTER_MAX_PER_IP_PER_HOUR,
       passwordChangesPerUserPerHour: e.PASSWORD_CHANGE_MAX_PER_USER_PER_HOUR,
+      mailsPerAddressPerHour: e.MAIL_MAX_PER_ADDRESS_PER_HOUR,
     }),
     hashing: Object.freeze(hashing),
     warnings: Object.freeze(warnings),
   });
+}
+
+/** The sender a development log transport shows when MAIL_FROM is not set; it never reaches a server. */
+const DEVELOPMENT_MAIL_FROM: MailAddress = Object.freeze({ name: undefined, address: 'no-reply@localhost' });
+
+/** The one URL parameter SMTP_URL may carry, spelled as nodemailer spells the option. */
+const SMTP_URL_PARAMETERS = new Set(['requireTLS']);
+
+/**
+ * The mail settings and their rules. Without SMTP_URL, development writes mails to the log and every
+ * other mode turns mail off (and with it the flows that need it). With it, production refuses a
+ * connection that could carry mail and SMTP credentials in clear text over a network: smtp:// to a
+ * host other than this machine needs `?requireTLS=true` (STARTTLS or no mail: a man in the middle who
+ * strips the STARTTLS offer gets a failed send, not a plaintext one); smtps:// is TLS from the start.
+ */
+function mailSettings(e: z.infer<typeof envSchema>, problems: string[], warnings: string[]): MailConfig {
+  const from = e.MAIL_FROM === undefined ? undefined : parseMailbox(e.MAIL_FROM);
+  if (from === null) problems.push('MAIL_FROM: must be an address or "Name <address>"');
+
+  if (e.SMTP_URL === undefined) {
+    if (e.NODE_ENV === 'development') {
+      warnings.push(
+        'SMTP_URL is not set: mails are written to the log instead of being sent, links included (development only)',
+      );
+      return { transport: 'log', from: from ?? DEVELOPMENT_MAIL_FROM };
+    }
+    warnings.push(
+      'SMTP_URL is not set: mail is off, and so are password reset, email verification and email change',
+    );
+    return { transport: 'off' };
+  }
+
+  if (from === undefined)
+    problems.push('MAIL_FROM is required with SMTP_URL: the address mails are sent from');
+  const url = new URL(e.SMTP_URL);
+  const secure = url.protocol === 'smtps:';
+  // The WHATWG parser keeps an IPv6 literal's brackets; the socket wants the bare address.
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  let requireTLS = false;
+  for (const [name, value] of url.searchParams) {
+    // Named, never echoed: a value in the wrong place could be a password.
+    if (!SMTP_URL_PARAMETERS.has(name))
+      problems.push(`SMTP_URL: unknown parameter ${name} (only requireTLS)`);
+    else if (value !== 'true' && value !== 'false')
+      problems.push('SMTP_URL: requireTLS must be true or false');
+    else requireTLS = value === 'true';
+  }
+  if ((url.pathname !== '' && url.pathname !== '/') || url.hash) {
+    problems.push(
+      'SMTP_URL: must not have a path or fragment (smtp://user:password@host:port?requireTLS=true)',
+    );
+  }
+  if (e.NODE_ENV === 'production' && !secure && !requireTLS && !isLoopback(host)) {
+    problems.push(
+      `SMTP_URL: smtp:// to ${host} would send mail and credentials in clear text: ` +
+        'add ?requireTLS=true (STARTTLS or nothing) or use smtps://',
+    );
+  }
+  return {
+    transport: 'smtp',
+    // Without MAIL_FROM a problem is reported above and this configuration is never used.
+    from: from ?? DEVELOPMENT_MAIL_FROM,
+    smtp: Object.freeze({
+      host,
+      // 465 is SMTP over TLS and 587 mail submission with STARTTLS (RFC 8314); 25 is for relays.
+      port: url.port === '' ? (secure ? 465 : 587) : Number(url.port),
+      secure,
+      requireTLS,
+      auth: smtpCredentials(url, problems),
+    }),
+  };
+}
+
+/** The user name and password of SMTP_URL, percent-decoded (an `@` in a user name is written %40). */
+function smtpCredentials(url: URL, problems: string[]): SmtpSettings['auth'] {
+  if (url.username === '') return undefined;
+  try {
+    return Object.freeze({ user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) });
+  } catch {
+    problems.push('SMTP_URL: the user name or password has a malformed %-escape');
+    return undefined;
+  }
+}
+
+/** Loopback traffic never leaves the machine: a local relay or a mail catcher needs no TLS. */
+function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  return ipaddr.isValid(host) && ipaddr.process(host).range() === 'loopback';
+}
+
+/**
+ * `address` or `Name <address>` (the name optionally in double quotes). Parsed by position, not by a
+ * pattern, and the name may not hold quotes, angle brackets or control characters: nodemailer encodes
+ * it as a header word, so what is configured is exactly what recipients see. null: not a mailbox.
+ */
+function parseMailbox(value: string): MailAddress | null {
+  const text = value.trim();
+  let name: string | undefined;
+  let address = text;
+  if (text.endsWith('>')) {
+    const open = text.lastIndexOf('<');
+    if (open < 0) return null;
+    address = text.slice(open + 1, -1).trim();
+    const quoted = text.slice(0, open).trim();
+    name =
+      quoted.startsWith('"') && quoted.endsWith('"') && quoted.length >= 2 ? quoted.slice(1, -1) : quoted;
+    if (name === '') name = undefined;
+  }
+  if (!z.email().max(254).safeParse(address).success) return null;
+  if (name !== undefined && (name.length > 100 || /["<>\p{Cc}]/u.test(name))) return null;
+  return Object.freeze({ name, address });
 }
 
 /** libuv's thread pool size: its own variable, read by libuv at start (4 unless set, at most 1024). */

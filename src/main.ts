@@ -3,6 +3,8 @@ import type { AddressInfo } from 'node:net';
 import dotenv from 'dotenv';
 import { ConfigError, loadConfig, type AppConfig } from '../config/config';
 import { buildApp } from './app';
+import { createAccountTokens } from './auth/account-tokens';
+import { startTokenSweep } from './auth/token-sweep';
 import { createDb } from './lib/db';
 import { createLogger } from './lib/logger';
 import { createPasswordHasher } from './lib/passwords';
@@ -41,6 +43,8 @@ function main(): void {
 
   const db = createDb({ url: config.databaseUrl, logger });
   const redis = createRedisClient({ url: config.redisUrl, logger });
+  // Expired and used account tokens are deleted by every app instance, every 15 minutes.
+  const tokenSweep = startTokenSweep({ tokens: createAccountTokens({ db }), logger });
   // Not awaited: the app starts even while Redis is down (readiness says so) and connects when it can.
   redis.connect().catch((err: unknown) => logger.error({ err }, 'redis connect failed'));
 
@@ -121,6 +125,7 @@ function main(): void {
     // ends by half of SHUTDOWN_TIMEOUT_MS, so `force` is still armed for them).
     await new Promise<void>((resolve) => server.close(() => resolve()));
     clearTimeout(force);
+    tokenSweep.stop();
     await Promise.allSettled([db.close(), redis.close()]);
     logger.info('shutdown complete');
     process.exit(0);

@@ -1,27 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfig, SESSION_SECRET_PLACEHOLDER } from '../../config/config';
-
-const GOOD_SECRET = 'k3y-0123456789-abcdefghijklmnopqrstuvwxyz';
-const PRODUCTION = {
-  NODE_ENV: 'production',
-  PUBLIC_URL: 'https://app.example.test',
-  DATABASE_URL: 'postgres://app:pw@db:5432/app',
-  REDIS_URL: 'redis://:pw@redis:6379',
-  SESSION_SECRET: GOOD_SECRET,
-  TRUST_PROXY: '1',
-};
-
-function problemsOf(env: Record<string, string>, readFile?: (p: string) => string): readonly string[] {
-  try {
-    loadConfig(env, readFile);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
+import { loadConfig, SESSION_SECRET_PLACEHOLDER } from '../../config/config';
+import { GOOD_SECRET, PRODUCTION, problemsOf } from '../support/config';
 
 describe('loadConfig', () => {
   test('when nothing is set, then development defaults apply and a random secret is generated', () => {

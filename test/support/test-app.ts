@@ -1,16 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
 import type { Express } from 'express';
 import { loadConfig, type AppConfig } from '../../config/config';
 import { buildApp } from '../../src/app';
 import type { Lifecycle } from '../../src/http/health';
 import { createDb, type Db } from '../../src/lib/db';
-import { createLogger } from '../../src/lib/logger';
 import { createPasswordHasher, type PasswordHasher } from '../../src/lib/passwords';
 import { createRedisClient, type RedisClient } from '../../src/lib/redis';
+import { createCapturedLogger, type LogLine } from './captured-logger';
 import { runEnv } from './env';
 
-export type LogLine = Record<string, unknown> & { level: string; msg?: string; event?: string };
+export type { LogLine };
 
 export interface TestApp {
   app: Express;
@@ -66,17 +65,7 @@ export async function createTestApp(
     HASH_QUEUE_WAIT_MS: '60000',
     ...env,
   });
-  const chunks: string[] = [];
-  const logs: LogLine[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      const text = chunk.toString();
-      chunks.push(text);
-      for (const line of text.split('\n')) if (line.trim()) logs.push(JSON.parse(line) as LogLine);
-      done();
-    },
-  });
-  const logger = createLogger({ level: config.logLevel, pretty: false, destination });
+  const { logger, logs, rawLogs } = createCapturedLogger(config.logLevel);
   const db = createDb({ url: config.databaseUrl, logger });
   const redis = createRedisClient({ url: config.redisUrl, logger });
   await redis.connect();
@@ -89,7 +78,7 @@ export async function createTestApp(
     redis,
     lifecycle,
     logs,
-    rawLogs: () => chunks.join(''),
+    rawLogs,
     async close() {
       await db.close();
       if (redis.isOpen) await redis.close();

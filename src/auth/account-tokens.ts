@@ -1,0 +1,100 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Queryable } from '../lib/db';
+import {
+  createAccountTokensRepository,
+  type TokenPurpose,
+  type TokenState,
+} from './account-tokens.repository';
+
+export type { TokenPurpose };
+
+/**
+ * How long a mailed link works. A reset link grants the account to whoever holds it, so it lives
+ * half an hour (OWASP Forgot Password Cheat Sheet); a link that proves an address grants nothing
+ * else and may wait in an inbox for a day.
+ */
+export const TOKEN_LIFETIME_MS: Readonly<Record<TokenPurpose, number>> = {
+  password_reset: 30 * 60_000,
+  verify_email: 24 * 3_600_000,
+  change_email: 24 * 3_600_000,
+};
+
+/** 256 random bits: far past the 128 a guess must face (ASVS 5.0 6.3.x), and 43 characters in a link. */
+const TOKEN_BYTES = 32;
+/** The only shape an issued token has (unpadded base64url of TOKEN_BYTES bytes). */
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * Why a token was refused. The caller answers every one of them alike (400 invalid_token) and only
+ * logs the reason: a second use of a link can mean it leaked, a flood of unknown ones means guessing.
+ */
+export type InvalidTokenReason = 'malformed' | 'unknown' | 'wrong_purpose' | 'expired' | 'used';
+
+export type ConsumeResult =
+  { ok: true; userId: string; newEmail: string | null } | { ok: false; reason: InvalidTokenReason };
+
+/**
+ * The token is hashed as the string it was mailed as, not as the bytes it decodes to: base64url's
+ * last character carries two spare bits, so four spellings decode alike, and only the issued one may work.
+ */
+const hashOf = (token: string): Buffer => createHash('sha256').update(token, 'utf8').digest();
+
+export type AccountTokens = ReturnType<typeof createAccountTokens>;
+
+/**
+ * Single-use tokens for the links the app mails. The raw token leaves only in the return value of
+ * issue(), bound for the mail; Postgres keeps its SHA-256. A stored hash is useless to a reader of the
+ * database: turning it back into a link means finding a SHA-256 preimage of 256 random bits.
+ *
+ * Consuming looks the token up by that hash through a unique index instead of comparing secrets in
+ * code. Whatever the lookup's timing reveals is about the hash of the attacker's own guess, and
+ * learning which hashes exist does not help build a token with one of them; so the comparison is
+ * constant-time in the sense that matters (OWASP Forgot Password Cheat Sheet), with no
+ * timingSafeEqual to forget.
+ *
+ * `db` may be a transaction, so consuming a token commits or rolls back with what it authorizes (the new
+ * password, the new address). `clock` is injectable so tests can move past an expiry.
+ */
+export function createAccountTokens({ db, clock = () => new Date() }: { db: Queryable; clock?: () => Date }) {
+  const tokens = createAccountTokensRepository(db);
+
+  return {
+    /**
+     * A new token for `purpose`, replacing the user's previous one of that purpose (that link stops
+     * working at once). `newEmail`, normalized, is the address an email change moves to. null when
+     * the user no longer exists.
+     */
+    async issue(
+      userId: string,
+      purpose: TokenPurpose,
+      { newEmail = null }: { newEmail?: string | null } = {},
+    ): Promise<{ token: string; expiresAt: Date } | null> {
+      const token = randomBytes(TOKEN_BYTES).toString('base64url');
+      const expiresAt = new Date(clock().getTime() + TOKEN_LIFETIME_MS[purpose]);
+      const stored = await tokens.issue({ userId, purpose, tokenHash: hashOf(token), newEmail, expiresAt });
+      return stored ? { token, expiresAt } : null;
+    },
+
+    /** Consumes a token once: the first caller gets its user, every later or concurrent one a refusal. */
+    async consume(token: string, purpose: TokenPurpose): Promise<ConsumeResult> {
+      // Anything that is not the issued shape is refused before it costs a hash and a query.
+      if (!TOKEN_SHAPE.test(token)) return { ok: false, reason: 'malformed' };
+      const hash = hashOf(token);
+      const now = clock();
+      const consumed = await tokens.consume(hash, purpose, now);
+      if (consumed) return { ok: true, ...consumed };
+      return { ok: false, reason: refusalReason(await tokens.findState(hash), purpose) };
+    },
+
+    /** Deletes expired and used tokens; returns how many. */
+    sweep: () => tokens.sweep(clock()),
+  };
+}
+
+/** Why consuming found nothing, from the row as it is now (a second query: the answer is for the log only). */
+function refusalReason(state: TokenState | null, purpose: TokenPurpose): InvalidTokenReason {
+  if (!state) return 'unknown';
+  if (state.purpose !== purpose) return 'wrong_purpose';
+  // Of the same purpose and unused, the update missed it for its expiry alone.
+  return state.usedAt ? 'used' : 'expired';
+}
