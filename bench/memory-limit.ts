@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
+import { execForm, parseDockerfile } from '../test/support/dockerfile';
 import { ROOT } from './processes';
 
 /**
@@ -20,6 +21,23 @@ export function composeMemoryLimitMb(): number {
   const limit = /^(\d+)([mg])$/i.exec(compose.services.app.mem_limit ?? '');
   if (!limit) throw new Error('docker-compose.yml: the app service has no mem_limit in m or g');
   return Number(limit[1]) * (limit[2]!.toLowerCase() === 'g' ? 1024 : 1);
+}
+
+/**
+ * The V8 flags the image starts the app with (the runtime stage's CMD, between `node` and the script):
+ * they size the young generation, which the memory limit alone would make tiny (ADR 0014). Every Node
+ * server of the bench gets them, so the comparisons stay like with like.
+ */
+export function imageNodeFlags(): string[] {
+  const dockerfile = parseDockerfile(readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8'));
+  const runtime = dockerfile.stages.find((stage) => stage.name === 'runtime');
+  const cmd = runtime?.instructions.filter((i) => i.keyword === 'CMD').at(-1);
+  const command = cmd && execForm(cmd.args);
+  const script = command?.indexOf('dist/src/main.js') ?? -1;
+  if (!command || command[0] !== 'node' || script < 0) {
+    throw new Error('Dockerfile: the runtime stage does not start node dist/src/main.js in exec form');
+  }
+  return command.slice(1, script);
 }
 
 export interface MemoryCgroup {

@@ -128,7 +128,7 @@ const METHOD = `## How it is measured
   connections, answers tallied by status in a Lua script (\`bench/wrk/report.lua\`). A row fails if
   any answer has another status than the case expects or a socket error occurs. wrk keeps a fixed number
   of requests in flight, so its latencies are those of a saturated server, not of an open arrival rate.
-- **The app** runs as it ships: compiled by \`tsc\` like \`npm run build\`, \`node dist/src/main.js\`,
+- **The app** runs as it ships: compiled by \`tsc\` like \`npm run build\`, \`node dist/src/main.js\` with the image's flags,
   \`NODE_ENV=production\`, https behind one trusted proxy (\`X-Forwarded-Proto\`, \`X-Forwarded-For\`),
   logs at \`info\` to a file. The limits are raised so nothing is refused, but every limiter still counts.
 - **The naive assembly** (\`bench/servers/naive.ts\`): helmet, \`express.json\`, pino-http to a file, a
@@ -160,7 +160,9 @@ const METHOD = `## How it is measured
   to the last.
 - **Memory limit**: every server runs in a memory cgroup of its own with the app's \`mem_limit\` from
   \`docker-compose.yml\` (\`bench/memory-limit.ts\`), as in a container: V8 sizes its heap from that limit.
-  Where no cgroup can be made (not root), the servers run without one and the report warns.
+  Every Node server also gets the V8 flags of the image's \`CMD\` (the young generation's size, which
+  the limit alone would shrink). Where no cgroup can be made (not root), the servers run without one
+  and the report warns.
 - **Redis** is the bench's own \`redis-server\`, pinned to the load CPU like wrk; Postgres is the
   machine's, not pinned.
 - **server CPU / wrk CPU**: the share of one core the server used in its least busy round and wrk in its

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { SignedIn, Target } from './cases';
 import type { CountingProxy } from './counting-proxy';
 import { MEMORY_PROBE_ARGS } from './memory';
-import { composeMemoryLimitMb, createMemoryCgroup, type MemoryCgroup } from './memory-limit';
+import { composeMemoryLimitMb, createMemoryCgroup, imageNodeFlags, type MemoryCgroup } from './memory-limit';
 import { freePort, run, startServer, stopAll, stopProcess, type Server } from './processes';
 
 /** The account the bench signs in as, created by the app's own seed script. */
@@ -56,8 +56,8 @@ export interface Fleet {
  * Every server at once (idle ones cost nothing), each on the server CPU. The app and the naive assembly
  * run twice: direct for the load runs, through the counting proxies for the counts, so the proxies never
  * slow a measured run down. The same secret, Redis and database: a session from one is valid on the other.
- * Each server runs in a memory cgroup of its own with the app's compose limit (bench/memory-limit.ts),
- * as each would run in a container of its own.
+ * Each server runs in a memory cgroup of its own with the app's compose limit and with the V8 flags of
+ * the app's image (bench/memory-limit.ts), as each would run in a container of its own.
  */
 export async function startFleet(options: {
   appDir: string;
@@ -73,7 +73,8 @@ export async function startFleet(options: {
       port: String(proxies.postgres.port),
     }).toString(),
   };
-  const tsx = (file: string) => ['--import', 'tsx', `bench/servers/${file}`];
+  const flags = imageNodeFlags();
+  const tsx = (file: string) => [...flags, '--import', 'tsx', `bench/servers/${file}`];
   const limitMb = composeMemoryLimitMb();
   const cgroups: MemoryCgroup[] = [];
   let unavailable: string | undefined;
@@ -89,7 +90,7 @@ export async function startFleet(options: {
     return startServer({ name, args, env: serverEnv, port, logFile, readyPath, cwd, cgroupDir });
   };
   const app = (name: string, extra: Record<string, string> = {}, nodeArgs: string[] = []) =>
-    start(name, [...nodeArgs, 'dist/src/main.js'], extra, appDir);
+    start(name, [...flags, ...nodeArgs, 'dist/src/main.js'], extra, appDir);
   const memoryFile = path.join(logs, 'memory.json');
 
   const removeCgroups = () => {

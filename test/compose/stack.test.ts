@@ -106,8 +106,8 @@ async function readSecrets(): Promise<Record<string, string>> {
   return found;
 }
 
-/** The pid, inside the app container, of the server process (node dist/src/main.js; PID 1 is the init). */
-const SERVER_PID = `for p in /proc/[0-9]*; do case "$(tr '\\0' ' ' < "$p/cmdline" 2>/dev/null)" in 'node dist/src/main.js '*) echo "\${p#/proc/}";; esac; done`;
+/** The pid, inside the app container, of the server process (node … dist/src/main.js; PID 1 is the init). */
+const SERVER_PID = `for p in /proc/[0-9]*; do case "$(tr '\\0' ' ' < "$p/cmdline" 2>/dev/null)" in 'node '*'dist/src/main.js '*) echo "\${p#/proc/}";; esac; done`;
 
 const all = async (): Promise<DockerContainer[]> => project.inspect(await project.containers());
 const fingerprintOf = (pem: string) => new X509Certificate(pem).fingerprint256;

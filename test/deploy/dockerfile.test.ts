@@ -124,11 +124,17 @@ describe('Dockerfile runtime stage', () => {
     expect(users[0]!.line).toBeGreaterThan(lastRootStep);
   });
 
-  test('when the command is read, then it is the exec form of node dist/src/main.js (node gets SIGTERM itself)', () => {
+  test('when the command is read, then it is the exec form of node dist/src/main.js (node gets SIGTERM itself), with the young generation sized as npm start sizes it', () => {
     const cmds = of(runtime, 'CMD');
+    const { scripts } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
     expect(cmds).toHaveLength(1);
-    expect(execForm(cmds[0]!.args)).toEqual(['node', 'dist/src/main.js']);
+    const command = execForm(cmds[0]!.args);
+    expect(command).toEqual(['node', '--max-semi-space-size=16', 'dist/src/main.js']);
     expect(of(runtime, 'ENTRYPOINT')).toHaveLength(0);
+    // One way to start the server: the image and `npm start` cannot drift apart.
+    expect(scripts.start).toBe(command!.join(' '));
   });
 
   test('when the health check is read, then it fetches /healthz with node and a deadline, needing no curl or wget', () => {

@@ -155,7 +155,7 @@ describe('the runtime stage, run natively', () => {
 
   test('when the image`s command starts the server in production, then it is live and ready, the health check passes, and SIGTERM exits 0', async () => {
     const command = execForm(of('CMD')[0]!.args)!;
-    expect(command).toEqual(['node', 'dist/src/main.js']);
+    expect(command).toEqual(['node', '--max-semi-space-size=16', 'dist/src/main.js']);
     const server = await startServer(productionEnv, 20_000, { args: command.slice(1), cwd: app });
     const base = `http://127.0.0.1:${server.port}`;
 
