@@ -22,6 +22,8 @@ export interface TestSmtpServer {
 export interface TestSmtpOptions {
   /** Answer every RCPT TO with this reply code (550: mailbox unavailable, 451: try again later). */
   rejectRecipientsWith?: number;
+  /** With rejectRecipientsWith: refuse only the first this many RCPT TO, then accept (a relay back up). */
+  rejectFirst?: number;
   /** Require AUTH with exactly these (offered over plain text: this server is loopback only). */
   credentials?: { user: string; pass: string };
 }
@@ -34,12 +36,14 @@ export interface TestSmtpOptions {
  */
 export function startSmtpServer({
   rejectRecipientsWith,
+  rejectFirst = Infinity,
   credentials,
 }: TestSmtpOptions = {}): Promise<TestSmtpServer> {
   const mails: ParsedMail[] = [];
   const signedIn: string[] = [];
   const listeners = new Set<() => void>();
   let envelopes = 0;
+  let rejected = 0;
   const server = new SMTPServer({
     disabledCommands: credentials ? ['STARTTLS'] : ['STARTTLS', 'AUTH'],
     authOptional: !credentials,
@@ -57,7 +61,8 @@ export function startSmtpServer({
       callback();
     },
     onRcptTo(_address, _session, callback) {
-      if (rejectRecipientsWith === undefined) return callback();
+      if (rejectRecipientsWith === undefined || rejected >= rejectFirst) return callback();
+      rejected++;
       callback(
         Object.assign(new Error('Recipient refused by the test server'), {
           responseCode: rejectRecipientsWith,
