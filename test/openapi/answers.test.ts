@@ -3,7 +3,7 @@ import { createOpenApiDocument } from '../../src/openapi/openapi';
 import { createUser, DEFAULT_PASSWORD, signedIn, uniqueEmail } from '../support/factories';
 import { createHeldHasher, until } from '../support/held-hasher';
 import { createResponseChecker, errorCodesOf, operationsOf } from '../support/openapi';
-import { startSmtpServer, type TestSmtpServer } from '../support/smtp';
+import { mailingThrough, useSmtpServer } from '../support/password-reset';
 import { createTestApp } from '../support/test-app';
 import { useTestApp, withTestApp } from '../support/use-test-app';
 
@@ -208,12 +208,8 @@ describe('the answers of the API, checked against its description', () => {
   });
 
   describe('with mail to a real SMTP server', () => {
-    let smtp: TestSmtpServer | undefined;
-    beforeAll(async () => {
-      smtp = await startSmtpServer();
-    });
-    afterAll(() => smtp?.stop());
-    const mailing = useTestApp(() => ({ SMTP_URL: smtp!.url, MAIL_FROM: 'App <no-reply@example.test>' }));
+    const smtp = useSmtpServer();
+    const mailing = useTestApp(mailingThrough(smtp));
 
     test('when asking for a reset link and using it, then each answer is one the reset routes describe', async () => {
       const ask = 'POST /api/auth/password-reset';
@@ -223,7 +219,7 @@ describe('the answers of the API, checked against its description', () => {
 
       expectAnswer(ask, await post('/api/auth/password-reset', { email }), 202);
       expectAnswer(ask, await post('/api/auth/password-reset', { email: 'not an address' }), 400);
-      const [mail] = await smtp!.waitForMails(1);
+      const [mail] = await smtp.server.waitForMails(1);
       const token = /token=([A-Za-z0-9_-]{43})/.exec(mail!.text ?? '')![1]!;
       const use = (body: object) => post('/api/auth/password-reset/confirm', body);
       expectAnswer(confirm, await use({ token, newPassword: 'short' }), 400);
