@@ -67,7 +67,7 @@ describe('POST /api/auth/login', () => {
     expect(Object.keys(unknown.body.error).sort()).toEqual(Object.keys(wrong.body.error).sort());
   });
 
-  // One of the suite's two timing comparisons (the other: test/auth/password-reset.test.ts). Without
+  // One of the suite's two timing comparisons (the other: password-reset-abuse.test.ts). Without
   // the dummy argon2 verification an unknown email costs one indexed lookup (~1 ms) while a wrong
   // password costs a verification (~10 ms): a ratio near 0.1-0.2, far outside the band below. Medians
   // over interleaved attempts shrug off scheduler noise.

@@ -1,4 +1,5 @@
 import request, { type Response } from 'supertest';
+import { addressDigest } from '../../src/mail/recipient';
 import { expectError } from '../support/assertions';
 import { createUser, sleep, uniqueEmail } from '../support/factories';
 import { listen } from '../support/listen';
@@ -15,7 +16,7 @@ import {
   useSmtpServer,
 } from '../support/password-reset';
 import { freePort } from '../support/ports';
-import { expectRateLimited, fromIp, strongPassword, uniqueIp } from '../support/rate-limit';
+import { expectRateLimited, fromIp, scanKeys, strongPassword, uniqueIp } from '../support/rate-limit';
 import { unknownToKnownTimeRatio } from '../support/timing';
 import { useTestApp, withTestApp } from '../support/use-test-app';
 
@@ -52,6 +53,10 @@ describe('password reset limits', () => {
     await sleep(300);
     expect(mailsTo(smtp.server, user.email, RESET_SUBJECT)).toHaveLength(2);
     expect(eventOf(t, answers[2]!, 'password_reset.requested')).toBeUndefined();
+    // Counted under the address's SHA-256: Redis holds no key with the address in it.
+    const counters = await scanKeys(t, `${t.config.redisKeyPrefix}rl:mail-address:*`);
+    expect(counters.filter((key) => key.endsWith(addressDigest(user.email)))).toHaveLength(1);
+    expect(await scanKeys(t, `*${user.email}*`)).toEqual([]);
   });
 
   test('when one client asks and confirms more often than the hourly limit, then 429 before anything is done', async () => {
