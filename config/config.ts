@@ -86,6 +86,8 @@ export interface AppConfig {
     readonly registrationsPerIpPerHour: number;
     /** Password change attempts per user per hour. */
     readonly passwordChangesPerUserPerHour: number;
+    /** Password reset requests and confirmations per client IP per hour. */
+    readonly passwordResetsPerIpPerHour: number;
     /** Mails the app sends to one address per hour, whoever asks (no mail bombing through the app). */
     readonly mailsPerAddressPerHour: number;
   };
@@ -193,6 +195,7 @@ const envSchema = z.object({
   RATE_LIMIT_PER_MINUTE: intInRange(1, 1_000_000).default(600),
   REGISTER_MAX_PER_IP_PER_HOUR: intInRange(1, 100_000).default(10),
   PASSWORD_CHANGE_MAX_PER_USER_PER_HOUR: intInRange(1, 100_000).default(10),
+  PASSWORD_RESET_MAX_PER_IP_PER_HOUR: intInRange(1, 100_000).default(10),
   // Checked with the production rules in mailSettings(): the scheme alone says little about TLS.
   SMTP_URL: urlWithProtocols(['smtp:', 'smtps:']).optional(),
   MAIL_FROM: z.string().optional(),
@@ -300,6 +303,7 @@ export function loadConfig(
       requestsPerMinute: e.RATE_LIMIT_PER_MINUTE,
       registrationsPerIpPerHour: e.REGISTER_MAX_PER_IP_PER_HOUR,
       passwordChangesPerUserPerHour: e.PASSWORD_CHANGE_MAX_PER_USER_PER_HOUR,
+      passwordResetsPerIpPerHour: e.PASSWORD_RESET_MAX_PER_IP_PER_HOUR,
       mailsPerAddressPerHour: e.MAIL_MAX_PER_ADDRESS_PER_HOUR,
     }),
     hashing: Object.freeze(hashing),

@@ -5,6 +5,7 @@ import { createAuthService } from './auth/auth.service';
 import { LOGIN_PATHS, refuseLoginWhileHashingIsFull } from './auth/login';
 import { createLoginThrottle } from './auth/login-throttle';
 import { createPasswordPolicy } from './auth/password-policy';
+import { createPasswordResetService } from './auth/password-reset';
 import { createReauthentication } from './auth/reauthentication';
 import { createSessionIndex, createSessionMiddleware, loadSessionUser } from './auth/sessions';
 import { createAccessLog, provideRequestLogger } from './http/access-log';
@@ -21,6 +22,10 @@ import type { Logger } from './lib/logger';
 import { createPasswordQueue } from './lib/password-queue';
 import type { PasswordHasher } from './lib/passwords';
 import type { RedisClient } from './lib/redis';
+import { createMailAddressLimit } from './mail/address-limit';
+import { createMailer } from './mail/mailer';
+import { createMailTemplates } from './mail/mail-templates';
+import type { Outbox } from './mail/outbox';
 import { createOpenApiRouter } from './openapi/openapi.routes';
 import { createUsersRouter } from './users/users.routes';
 import { createUsersService } from './users/users.service';
@@ -35,6 +40,11 @@ export interface AppDeps {
   logger: Logger;
   passwords: PasswordHasher;
   lifecycle: Lifecycle;
+  /**
+   * Where mails wait to be sent (src/mail/outbox.ts), null when mail is off (and with it the flows
+   * that need it). The caller makes it, from the configured transport, and drains it at shutdown.
+   */
+  outbox: Outbox | null;
 }
 
 /** Composes the app from its dependencies. It never reads the environment and never listens. */
@@ -50,6 +60,24 @@ export function buildApp(deps: AppDeps): Express {
   const loginThrottle = createLoginThrottle(config, redis);
   const authService = createAuthService({ db, passwords, passwordPolicy, loginThrottle, reauthentication });
   const limits = createRequestLimits(config, redis);
+  const passwordReset = deps.outbox
+    ? createPasswordResetService({
+        db,
+        passwords,
+        passwordPolicy,
+        sessions,
+        mailer: createMailer({
+          // Cached except in development, where an edited template shows in the next mail.
+          templates: createMailTemplates({
+            publicOrigin: config.publicOrigin,
+            cache: config.env !== 'development',
+          }),
+          outbox: deps.outbox,
+          logger,
+        }),
+        addressLimit: createMailAddressLimit(config, redis),
+      })
+    : null;
 
   const app = express();
   app.disable('x-powered-by');
@@ -88,7 +116,7 @@ export function buildApp(deps: AppDeps): Express {
   api.use(jsonBody);
   // The API description is a development aid; production answers 404 here like any unknown path.
   if (config.env === 'development') api.use(createOpenApiRouter());
-  api.use('/auth', createAuthRouter({ config, authService, usersService, sessions, limits }));
+  api.use('/auth', createAuthRouter({ config, authService, usersService, sessions, passwordReset, limits }));
   api.use('/users', createUsersRouter({ usersService, sessions, config }));
   app.use('/api', api);
 

@@ -1,3 +1,4 @@
+import type { InvalidTokenReason, TokenPurpose } from './auth/account-tokens';
 import type { LoginLockout } from './auth/login-throttle';
 import type { SecurityEvent } from './http/security-events';
 
@@ -100,6 +101,19 @@ export class NotFoundError extends AppError {
  */
 export class ConcealedError extends NotFoundError {
   override readonly events: readonly RefusalEvent[] = [{ name: 'authz.denied' }];
+}
+
+/**
+ * One answer for every refused link (unknown, expired, used, of another purpose, malformed): the
+ * client learns only that it needs a new one. The log keeps the reason, never the token.
+ */
+export class InvalidTokenError extends AppError {
+  override readonly events: readonly RefusalEvent[];
+
+  constructor(purpose: TokenPurpose, reason: InvalidTokenReason) {
+    super(400, 'invalid_token', 'The link is invalid, expired or already used. Ask for a new one.');
+    this.events = [{ name: 'account_token.refused', fields: { purpose, reason } }];
+  }
 }
 
 export class EmailTakenError extends AppError {

@@ -10,6 +10,8 @@ import { createLogger } from './lib/logger';
 import { createPasswordHasher } from './lib/passwords';
 import { createRedisClient } from './lib/redis';
 import { setPoolPriority } from './lib/thread-pool';
+import { createMailTransport } from './mail/mail-transport';
+import { createOutbox } from './mail/outbox';
 
 /** How long a shutting-down server must see no request before it stops listening (see drain()). */
 const DRAIN_QUIET_MS = 250;
@@ -57,8 +59,12 @@ function main(): void {
     );
   }
 
+  // Mail leaves through the outbox, out of the request path (ADR 0013); none when mail is off.
+  const mailTransport = createMailTransport(config.mail, logger);
+  const outbox = mailTransport && createOutbox({ transport: mailTransport, logger });
+
   const lifecycle = { shuttingDown: false };
-  const app = buildApp({ config, db, redis, logger, passwords: createPasswordHasher(), lifecycle });
+  const app = buildApp({ config, db, redis, logger, passwords: createPasswordHasher(), lifecycle, outbox });
 
   const server = app.listen(config.port, config.host, (error?: Error) => {
     if (error) {
@@ -114,6 +120,7 @@ function main(): void {
       process.exit(1);
     }
     lifecycle.shuttingDown = true;
+    const started = Date.now();
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     const force = setTimeout(() => {
       logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timeout: closing remaining connections');
@@ -126,6 +133,12 @@ function main(): void {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     clearTimeout(force);
     tokenSweep.stop();
+    // The server takes no more requests: the mails they queued get what is left of SHUTDOWN_TIMEOUT_MS
+    // to leave, retries without their pauses; the outbox logs each mail it gives up.
+    if (outbox) {
+      const unsent = await outbox.drain(Math.max(0, config.shutdownTimeoutMs - (Date.now() - started)));
+      if (unsent > 0) logger.warn({ unsent }, 'mails not sent before shutdown');
+    }
     await Promise.allSettled([db.close(), redis.close()]);
     logger.info('shutdown complete');
     process.exit(0);

@@ -26,12 +26,33 @@ const ISSUE = `INSERT INTO account_tokens (user_id, purpose, token_hash, new_ema
 const CONSUME = `UPDATE account_tokens SET used_at = $3
   WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3
   RETURNING user_id, new_email`;
+// The row consume() would take, read without taking it.
+const FIND_LIVE = `SELECT user_id, new_email FROM account_tokens
+  WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3`;
 const FIND_STATE = 'SELECT purpose, expires_at, used_at FROM account_tokens WHERE token_hash = $1';
 const SWEEP = `WITH gone AS (
     DELETE FROM account_tokens WHERE expires_at <= $1 OR used_at IS NOT NULL RETURNING 1
   ) SELECT count(*)::int AS n FROM gone`;
 
 const FOREIGN_KEY_VIOLATION = '23503';
+
+/** What a live token grants: its user, and for an email change the address to move to. */
+export interface TokenGrant {
+  userId: string;
+  newEmail: string | null;
+}
+
+/** Runs CONSUME or FIND_LIVE (same parameters, same columns returned). */
+async function findGrant(
+  db: Queryable,
+  sql: string,
+  tokenHash: Buffer,
+  purpose: TokenPurpose,
+  now: Date,
+): Promise<TokenGrant | null> {
+  const [row] = await db.query<{ user_id: string; new_email: string | null }>(sql, [tokenHash, purpose, now]);
+  return row ? { userId: row.user_id, newEmail: row.new_email } : null;
+}
 
 export type AccountTokensRepository = ReturnType<typeof createAccountTokensRepository>;
 
@@ -61,18 +82,12 @@ export function createAccountTokensRepository(db: Queryable) {
     },
 
     /** Marks the live, unexpired token of this hash and purpose used; null when there is none. */
-    async consume(
-      tokenHash: Buffer,
-      purpose: TokenPurpose,
-      now: Date,
-    ): Promise<{ userId: string; newEmail: string | null } | null> {
-      const [row] = await db.query<{ user_id: string; new_email: string | null }>(CONSUME, [
-        tokenHash,
-        purpose,
-        now,
-      ]);
-      return row ? { userId: row.user_id, newEmail: row.new_email } : null;
-    },
+    consume: (tokenHash: Buffer, purpose: TokenPurpose, now: Date) =>
+      findGrant(db, CONSUME, tokenHash, purpose, now),
+
+    /** The live, unexpired token of this hash and purpose, left unused; null when there is none. */
+    findLive: (tokenHash: Buffer, purpose: TokenPurpose, now: Date) =>
+      findGrant(db, FIND_LIVE, tokenHash, purpose, now),
 
     async findState(tokenHash: Buffer): Promise<TokenState | null> {
       const [row] = await db.query<{ purpose: TokenPurpose; expires_at: Date; used_at: Date | null }>(

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Queryable } from '../lib/db';
 import {
   createAccountTokensRepository,
+  type AccountTokensRepository,
   type TokenPurpose,
   type TokenState,
 } from './account-tokens.repository';
@@ -58,6 +59,16 @@ export type AccountTokens = ReturnType<typeof createAccountTokens>;
 export function createAccountTokens({ db, clock = () => new Date() }: { db: Queryable; clock?: () => Date }) {
   const tokens = createAccountTokensRepository(db);
 
+  /** Looks a token up with `find` (consuming it or not), and says why when it finds nothing. */
+  async function resolve(token: string, purpose: TokenPurpose, find: FindGrant): Promise<ConsumeResult> {
+    // Anything that is not the issued shape is refused before it costs a hash and a query.
+    if (!TOKEN_SHAPE.test(token)) return { ok: false, reason: 'malformed' };
+    const hash = hashOf(token);
+    const found = await find(hash, purpose, clock());
+    if (found) return { ok: true, ...found };
+    return { ok: false, reason: refusalReason(await tokens.findState(hash), purpose) };
+  }
+
   return {
     /**
      * A new token for `purpose`, replacing the user's previous one of that purpose (that link stops
@@ -76,22 +87,22 @@ export function createAccountTokens({ db, clock = () => new Date() }: { db: Quer
     },
 
     /** Consumes a token once: the first caller gets its user, every later or concurrent one a refusal. */
-    async consume(token: string, purpose: TokenPurpose): Promise<ConsumeResult> {
-      // Anything that is not the issued shape is refused before it costs a hash and a query.
-      if (!TOKEN_SHAPE.test(token)) return { ok: false, reason: 'malformed' };
-      const hash = hashOf(token);
-      const now = clock();
-      const consumed = await tokens.consume(hash, purpose, now);
-      if (consumed) return { ok: true, ...consumed };
-      return { ok: false, reason: refusalReason(await tokens.findState(hash), purpose) };
-    },
+    consume: (token: string, purpose: TokenPurpose) => resolve(token, purpose, tokens.consume),
+
+    /**
+     * What consume() would return now, without consuming: lets a flow check what the token is for (a
+     * new password against the policy) before it spends the link. Only consume() decides who wins.
+     */
+    peek: (token: string, purpose: TokenPurpose) => resolve(token, purpose, tokens.findLive),
 
     /** Deletes expired and used tokens; returns how many. */
     sweep: () => tokens.sweep(clock()),
   };
 }
 
-/** Why consuming found nothing, from the row as it is now (a second query: the answer is for the log only). */
+type FindGrant = AccountTokensRepository['consume'];
+
+/** Why a lookup found nothing, from the row as it is now (a second query: the answer is for the log only). */
 function refusalReason(state: TokenState | null, purpose: TokenPurpose): InvalidTokenReason {
   if (!state) return 'unknown';
   if (state.purpose !== purpose) return 'wrong_purpose';

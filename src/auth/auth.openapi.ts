@@ -1,7 +1,19 @@
 import { z } from 'zod';
 import { apiPaths, json, locationHeader, setSessionCookieHeader } from '../openapi/responses';
 import { userResponse } from '../users/users.schemas';
-import { changePasswordBody, loginBody, registerBody } from './auth.schemas';
+import {
+  changePasswordBody,
+  loginBody,
+  passwordResetAccepted,
+  passwordResetBody,
+  passwordResetConfirmBody,
+  registerBody,
+} from './auth.schemas';
+
+const MAIL_OFF =
+  'Without mail (no `SMTP_URL` outside development) this answers 404 `not_found`, as an unknown path does. ';
+const RESET_BUDGET =
+  'Asking for links and using them share one hourly budget per client (`PASSWORD_RESET_MAX_PER_IP_PER_HOUR`; 429 once spent).';
 
 /** The description of auth.routes.ts (src/openapi assembles the document; a test holds the two together). */
 export const authPaths = apiPaths({
@@ -91,6 +103,43 @@ export const authPaths = apiPaths({
         },
       },
       errors: ['validation_failed', 'password_rejected', 'invalid_current_password', 'service_busy'],
+    },
+  },
+  '/api/auth/password-reset': {
+    post: {
+      operationId: 'requestPasswordReset',
+      tags: ['auth'],
+      summary: 'Mail a link to reset the password',
+      description:
+        'Answers 202 with the same body whether or not an account uses the address, and after the same ' +
+        'work: the account is looked up and the mail queued after the answer. The link (from `PUBLIC_URL`) ' +
+        'works once, for 30 minutes; asking again replaces it. At most `MAIL_MAX_PER_ADDRESS_PER_HOUR` ' +
+        'links go to one address per hour; beyond, the answer is the same and no mail is sent. ' +
+        MAIL_OFF +
+        RESET_BUDGET,
+      signedIn: false,
+      requestBody: { required: true, content: json(passwordResetBody) },
+      responses: {
+        202: { description: 'Accepted, whatever the address.', content: json(passwordResetAccepted) },
+      },
+      errors: ['validation_failed', 'not_found'],
+    },
+  },
+  '/api/auth/password-reset/confirm': {
+    post: {
+      operationId: 'confirmPasswordReset',
+      tags: ['auth'],
+      summary: "Set a new password with the mailed link's token",
+      description:
+        'The password is checked against the policy before the token is spent, so a refused password ' +
+        'leaves the link working. Every session of the account ends; the owner is mailed that the ' +
+        'password changed. No session is started: sign in with the new password. ' +
+        MAIL_OFF +
+        RESET_BUDGET,
+      signedIn: false,
+      requestBody: { required: true, content: json(passwordResetConfirmBody) },
+      responses: { 204: { description: 'The password is changed.' } },
+      errors: ['validation_failed', 'invalid_token', 'password_rejected', 'not_found', 'service_busy'],
     },
   },
 });

@@ -23,3 +23,20 @@ export const changePasswordBody = z.strictObject({
   currentPassword: z.string().max(1024),
   newPassword: newPasswordSchema,
 });
+
+export const passwordResetBody = z.strictObject({
+  email: emailSchema,
+});
+
+export const passwordResetConfirmBody = z.strictObject({
+  // Bounded here; its exact shape is checked where tokens are, and a wrong one is `invalid_token`.
+  token: z.string().max(100),
+  newPassword: newPasswordSchema,
+});
+
+/** The one answer to a reset request, whether or not an account uses the address. */
+export const passwordResetAccepted = z.strictObject({ message: z.string() });
+
+export const PASSWORD_RESET_ACCEPTED: z.output<typeof passwordResetAccepted> = {
+  message: 'If an account uses this address, a link to reset its password is on its way.',
+};

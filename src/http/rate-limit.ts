@@ -31,8 +31,9 @@ function limitRequests(limiter: Limiter, keyOf: (req: Request) => string, header
 export type RequestLimits = ReturnType<typeof createRequestLimits>;
 
 /**
- * The per-request limiters: everything per client IP, plus a stricter one on account creation. (The
- * login throttle and the re-authentication budget are parts of their use cases, in src/auth.)
+ * The per-request limiters: everything per client IP, plus stricter ones on account creation and on
+ * password reset. (The login throttle, the re-authentication budget and the per-address mail limit
+ * are parts of their use cases, in src/auth and src/mail.)
  */
 export function createRequestLimits(config: AppConfig, redis: RedisClient) {
   const limits = config.rateLimits;
@@ -46,10 +47,20 @@ export function createRequestLimits(config: AppConfig, redis: RedisClient) {
     points: limits.registrationsPerIpPerHour,
     durationS: HOUR_S,
   });
+  const passwordReset = createLimiter(config, redis, {
+    name: 'password-reset-ip',
+    points: limits.passwordResetsPerIpPerHour,
+    durationS: HOUR_S,
+  });
   return {
     /** Every route but the health probes, with RateLimit-* headers on each answer. */
     perClient: limitRequests(global, (req) => clientLimitKey(req.clientIp), true),
     /** Account creation is cheap to ask for and costly to serve (a hash, a row): per client. */
     registration: limitRequests(register, (req) => clientLimitKey(req.clientIp)),
+    /**
+     * Asking for a reset link and using one share a budget per client: each ask sends a mail and
+     * writes a token, each use may cost a hash. Spent before anything else, the mail-off 404 included.
+     */
+    passwordReset: limitRequests(passwordReset, (req) => clientLimitKey(req.clientIp)),
   };
 }

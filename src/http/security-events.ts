@@ -7,6 +7,10 @@ export type SecurityEvent =
   | 'auth.login_failed'
   | 'auth.logout'
   | 'auth.password_changed'
+  | 'password_reset.requested'
+  | 'password_reset.address_limited'
+  | 'password_reset.completed'
+  | 'account_token.refused'
   | 'user.created'
   | 'user.updated'
   | 'user.deleted'
@@ -23,6 +27,10 @@ const WARNINGS = new Set<SecurityEvent>([
   'authz.denied',
   'auth.locked',
   'auth.reauth_failed',
+  // More reset mails for one address than a person asks for: someone may be bombing that inbox.
+  'password_reset.address_limited',
+  // A reused link can mean it leaked; a run of unknown ones, guessing.
+  'account_token.refused',
   'csrf.rejected',
   'ratelimit.blocked',
   // Password hashing is saturated: a login flood, or more sign-ins than the hardware can hash.

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import type { Logger } from '../lib/logger';
 import type { MailKind } from './mail-templates';
 import type { MailTransport, OutgoingMail } from './mail-transport';
+import { recipientOf } from './recipient';
 
 /** Security events of mail delivery, logged like the request events (src/http/security-events.ts). */
 export type MailEvent = 'mail.sent' | 'mail.send_failed';
@@ -43,13 +43,6 @@ export interface OutboxOptions {
 const RETRY_DELAYS_MS = [5_000, 25_000];
 const CONCURRENCY = 2;
 const MAX_PENDING = 1000;
-
-/**
- * The address as a short SHA-256: it ties the events of one recipient together without writing the
- * address into the log. It hides nothing from someone who guesses the address and hashes it.
- */
-const recipientOf = (address: string) =>
-  createHash('sha256').update(address.toLowerCase()).digest('hex').slice(0, 16);
 
 /**
  * What an SMTP failure may say in the log: nodemailer's error code (ECONNECTION, ETLS, EAUTH ...) and

@@ -18,6 +18,10 @@ export const ERROR_CODES = {
   ],
   password_rejected: [400, 'the new password breaks the policy; the message names the rule'],
   invalid_json: [400, 'the body is not valid JSON'],
+  invalid_token: [
+    400,
+    "the link's token is unknown, expired, already used or for another purpose; ask for a new link",
+  ],
   bad_request: [400, 'a request Express cannot parse (a malformed percent-encoding, a truncated body)'],
   unauthenticated: [401, 'no valid session'],
   invalid_credentials: [401, 'wrong email or password'],

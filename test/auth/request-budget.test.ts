@@ -154,7 +154,16 @@ describe('the cost of a signed-in read', () => {
     const redis = createRedisClient({ url: config.redisUrl, logger });
     await redis.connect();
     const lifecycle = { shuttingDown: false };
-    const app = buildApp({ config, db: counted.db, redis, logger, passwords: passwords(), lifecycle });
+    // Mail is off in this configuration (no SMTP_URL), as in every test app that does not ask for it.
+    const app = buildApp({
+      config,
+      db: counted.db,
+      redis,
+      logger,
+      passwords: passwords(),
+      lifecycle,
+      outbox: null,
+    });
     t = {
       app,
       config,

@@ -3,6 +3,7 @@ import { createOpenApiDocument } from '../../src/openapi/openapi';
 import { createUser, DEFAULT_PASSWORD, signedIn, uniqueEmail } from '../support/factories';
 import { createHeldHasher, until } from '../support/held-hasher';
 import { createResponseChecker, errorCodesOf, operationsOf } from '../support/openapi';
+import { mailingThrough, useSmtpServer } from '../support/password-reset';
 import { createTestApp } from '../support/test-app';
 import { useTestApp, withTestApp } from '../support/use-test-app';
 
@@ -79,6 +80,16 @@ describe('the answers of the API, checked against its description', () => {
     expectAnswer(op, await put({ currentPassword: password, newPassword: 'short' }), 400);
     expectAnswer(op, await put({ currentPassword: password, newPassword: NEW_PASSWORD }), 204);
     expectAnswer(op, await request(t.app).put('/api/auth/password').send({}), 401);
+  });
+
+  test('when mail is off, then the 404s of the reset routes are described answers', async () => {
+    const ask = await request(t.app).post('/api/auth/password-reset').send({ email: uniqueEmail() });
+    const confirm = await request(t.app)
+      .post('/api/auth/password-reset/confirm')
+      .send({ token: 'x'.repeat(43), newPassword: NEW_PASSWORD });
+
+    expectAnswer('POST /api/auth/password-reset', ask, 404);
+    expectAnswer('POST /api/auth/password-reset/confirm', confirm, 404);
   });
 
   test('when listing users, then each answer is one GET /api/users describes', async () => {
@@ -193,6 +204,28 @@ describe('the answers of the API, checked against its description', () => {
       const refused = await request(limited.app).get('/api/auth/me');
       expectAnswer('GET /api/auth/me', refused, 429);
       expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    });
+  });
+
+  describe('with mail to a real SMTP server', () => {
+    const smtp = useSmtpServer();
+    const mailing = useTestApp(mailingThrough(smtp));
+
+    test('when asking for a reset link and using it, then each answer is one the reset routes describe', async () => {
+      const ask = 'POST /api/auth/password-reset';
+      const confirm = 'POST /api/auth/password-reset/confirm';
+      const { email } = await createUser(mailing);
+      const post = (path: string, body: object) => request(mailing.app).post(path).send(body);
+
+      expectAnswer(ask, await post('/api/auth/password-reset', { email }), 202);
+      expectAnswer(ask, await post('/api/auth/password-reset', { email: 'not an address' }), 400);
+      const [mail] = await smtp.server.waitForMails(1);
+      const token = /token=([A-Za-z0-9_-]{43})/.exec(mail!.text ?? '')![1]!;
+      const use = (body: object) => post('/api/auth/password-reset/confirm', body);
+      expectAnswer(confirm, await use({ token, newPassword: 'short' }), 400);
+      expectAnswer(confirm, await use({ token: 'x'.repeat(43), newPassword: NEW_PASSWORD }), 400);
+      expectAnswer(confirm, await use({ token }), 400);
+      expectAnswer(confirm, await use({ token, newPassword: NEW_PASSWORD }), 204);
     });
   });
 

@@ -29,3 +29,27 @@ export const eventsNamed = (t: Pick<TestApp, 'logs'>, event: string): LogLine[] 
 /** The access line for `res` (src/http/access-log.ts), if the app saw the request. */
 export const accessLineOf = (t: Pick<TestApp, 'logs'>, res: Answered): LogLine | undefined =>
   linesOf(t, res).find((l) => l.msg === 'request completed' || l.msg === 'request errored');
+
+/**
+ * The line of security event `event` for `res`, once it is written: work a route does after its answer
+ * (src/auth/auth.routes.ts, the reset request) and the outbox's events log after the test has the
+ * response. Fails after `timeoutMs`.
+ */
+export async function waitForEventOf(
+  t: Pick<TestApp, 'logs'>,
+  res: Answered,
+  event: string,
+  timeoutMs = 10_000,
+): Promise<LogLine> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const line = eventOf(t, res, event);
+    if (line) return line;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `no ${event} for request ${String(res.headers['x-request-id'])} within ${timeoutMs} ms`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -14,12 +14,16 @@ export interface TestSmtpServer {
   signedIn: string[];
   /** Resolves with the mails once `count` have arrived; rejects after `timeoutMs`. */
   waitForMails(count: number, timeoutMs?: number): Promise<ParsedMail[]>;
+  /** Resolves with the first mail that `matches`, once it has arrived; rejects after `timeoutMs`. */
+  waitForMail(matches: (mail: ParsedMail) => boolean, timeoutMs?: number): Promise<ParsedMail>;
   stop(): Promise<void>;
 }
 
 export interface TestSmtpOptions {
   /** Answer every RCPT TO with this reply code (550: mailbox unavailable, 451: try again later). */
   rejectRecipientsWith?: number;
+  /** With rejectRecipientsWith: refuse only the first this many RCPT TO, then accept (a relay back up). */
+  rejectFirst?: number;
   /** Require AUTH with exactly these (offered over plain text: this server is loopback only). */
   credentials?: { user: string; pass: string };
 }
@@ -32,12 +36,14 @@ export interface TestSmtpOptions {
  */
 export function startSmtpServer({
   rejectRecipientsWith,
+  rejectFirst = Infinity,
   credentials,
 }: TestSmtpOptions = {}): Promise<TestSmtpServer> {
   const mails: ParsedMail[] = [];
   const signedIn: string[] = [];
   const listeners = new Set<() => void>();
   let envelopes = 0;
+  let rejected = 0;
   const server = new SMTPServer({
     disabledCommands: credentials ? ['STARTTLS'] : ['STARTTLS', 'AUTH'],
     authOptional: !credentials,
@@ -55,7 +61,8 @@ export function startSmtpServer({
       callback();
     },
     onRcptTo(_address, _session, callback) {
-      if (rejectRecipientsWith === undefined) return callback();
+      if (rejectRecipientsWith === undefined || rejected >= rejectFirst) return callback();
+      rejected++;
       callback(
         Object.assign(new Error('Recipient refused by the test server'), {
           responseCode: rejectRecipientsWith,
@@ -73,6 +80,24 @@ export function startSmtpServer({
     },
   });
 
+  /** Resolves with what `found` gives once a mail makes it give something; rejects after `timeoutMs`. */
+  const arrival = <T>(found: () => T | undefined, timeoutMs: number, failure: () => string): Promise<T> =>
+    new Promise((done, fail) => {
+      const check = () => {
+        const result = found();
+        if (result === undefined) return;
+        clearTimeout(timer);
+        listeners.delete(check);
+        done(result);
+      };
+      const timer = setTimeout(() => {
+        listeners.delete(check);
+        fail(new Error(failure()));
+      }, timeoutMs);
+      listeners.add(check);
+      check();
+    });
+
   return new Promise((resolve, reject) => {
     server.on('error', reject);
     server.listen(0, '127.0.0.1', () => {
@@ -83,22 +108,18 @@ export function startSmtpServer({
         mails,
         envelopes: () => envelopes,
         signedIn,
-        waitForMails(count, timeoutMs = 10_000) {
-          return new Promise((done, fail) => {
-            const check = () => {
-              if (mails.length < count) return;
-              clearTimeout(timer);
-              listeners.delete(check);
-              done(mails.slice(0, count));
-            };
-            const timer = setTimeout(() => {
-              listeners.delete(check);
-              fail(new Error(`${mails.length} of ${count} mails arrived within ${timeoutMs} ms`));
-            }, timeoutMs);
-            listeners.add(check);
-            check();
-          });
-        },
+        waitForMails: (count, timeoutMs = 10_000) =>
+          arrival(
+            () => (mails.length >= count ? mails.slice(0, count) : undefined),
+            timeoutMs,
+            () => `${mails.length} of ${count} mails arrived within ${timeoutMs} ms`,
+          ),
+        waitForMail: (matches, timeoutMs = 10_000) =>
+          arrival(
+            () => mails.find(matches),
+            timeoutMs,
+            () => `none of the ${mails.length} mails that arrived within ${timeoutMs} ms matched`,
+          ),
         stop: () => new Promise<void>((done) => server.close(() => done())),
       });
     });

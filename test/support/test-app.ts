@@ -6,6 +6,8 @@ import type { Lifecycle } from '../../src/http/health';
 import { createDb, type Db } from '../../src/lib/db';
 import { createPasswordHasher, type PasswordHasher } from '../../src/lib/passwords';
 import { createRedisClient, type RedisClient } from '../../src/lib/redis';
+import { createMailTransport } from '../../src/mail/mail-transport';
+import { createOutbox } from '../../src/mail/outbox';
 import { createCapturedLogger, type LogLine } from './captured-logger';
 import { runEnv } from './env';
 
@@ -34,8 +36,15 @@ export function passwords(): PasswordHasher {
 }
 
 /**
+ * The outbox's pauses between attempts in tests: three attempts still, but a mail to a relay that is
+ * down is given up within a second instead of half a minute.
+ */
+const TEST_RETRY_DELAYS_MS = [50, 100];
+
+/**
  * Builds the real app (buildApp) with real Postgres and Redis, exactly as main.ts wires it, with its own
- * Redis key prefix so apps in one run never share sessions. `env` overrides the test environment;
+ * Redis key prefix so apps in one run never share sessions. Mail is off unless `env` sets SMTP_URL (and
+ * MAIL_FROM): then it goes through the real outbox and nodemailer to that server (test/support/smtp.ts). `env` overrides the test environment;
  * `passwords` replaces the shared hasher (a test's wrapper around the real one, to hold or count hashes).
  * Suites get their apps through useTestApp()/withTestApp() (use-test-app.ts), which add the leak check;
  * call this directly only where a test must run the app's life itself.
@@ -59,6 +68,7 @@ export async function createTestApp(
     LOGIN_MAX_FAILS_PER_IP_PER_DAY: '100000',
     REGISTER_MAX_PER_IP_PER_HOUR: '100000',
     PASSWORD_CHANGE_MAX_PER_USER_PER_HOUR: '100000',
+    PASSWORD_RESET_MAX_PER_IP_PER_HOUR: '100000',
     // Likewise a line no file fills and a wait no busy machine exceeds: only the capacity tests (which
     // set their own bound) ever see a 503 service_busy.
     HASH_QUEUE_MAX: '10000',
@@ -70,7 +80,17 @@ export async function createTestApp(
   const redis = createRedisClient({ url: config.redisUrl, logger });
   await redis.connect();
   const lifecycle: Lifecycle = { shuttingDown: false };
-  const app = buildApp({ config, db, redis, logger, passwords: options.passwords ?? passwords(), lifecycle });
+  const transport = createMailTransport(config.mail, logger);
+  const outbox = transport && createOutbox({ transport, logger, retryDelaysMs: TEST_RETRY_DELAYS_MS });
+  const app = buildApp({
+    config,
+    db,
+    redis,
+    logger,
+    passwords: options.passwords ?? passwords(),
+    lifecycle,
+    outbox,
+  });
   return {
     app,
     config,
@@ -80,6 +100,8 @@ export async function createTestApp(
     logs,
     rawLogs,
     async close() {
+      // As main.ts does at shutdown: the mails still queued are sent or given up first.
+      await outbox?.drain(2000);
       await db.close();
       if (redis.isOpen) await redis.close();
     },

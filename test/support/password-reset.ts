@@ -1,0 +1,81 @@
+import type { ParsedMail } from 'mailparser';
+import request, { type Response } from 'supertest';
+import { PASSWORD_RESET_ACCEPTED } from '../../src/auth/auth.schemas';
+import { startSmtpServer, type TestSmtpServer } from './smtp';
+import type { TestApp } from './test-app';
+
+/** The password reset flow driven as a client would, with the mails read from a real SMTP server. */
+
+export const MAIL_FROM = 'Example App <no-reply@example.test>';
+export const RESET_SUBJECT = 'Reset your password';
+export const CHANGED_SUBJECT = 'Your password was changed';
+
+/** The environment of an app that mails through `smtp`, with `extra` settings. */
+export const mailingThrough =
+  (smtp: { readonly server: TestSmtpServer }, extra: Record<string, string> = {}) =>
+  () => ({ SMTP_URL: smtp.server.url, MAIL_FROM, ...extra });
+
+/**
+ * A real SMTP server for the describe block. Call it before useTestApp: its hook must start the
+ * server before the app's hook reads the server's URL.
+ */
+export function useSmtpServer(): { readonly server: TestSmtpServer } {
+  let server: TestSmtpServer | undefined;
+  beforeAll(async () => {
+    server = await startSmtpServer();
+  });
+  afterAll(() => server?.stop());
+  return {
+    get server() {
+      if (!server) throw new Error('the SMTP server exists inside tests only');
+      return server;
+    },
+  };
+}
+
+const addressesOf = (mail: ParsedMail): string[] =>
+  [mail.to ?? []].flat().flatMap((to) => to.value.map((mailbox) => mailbox.address ?? ''));
+
+export const mailsTo = (smtp: TestSmtpServer, email: string, subject: string): ParsedMail[] =>
+  smtp.mails.filter((mail) => mail.subject === subject && addressesOf(mail).includes(email));
+
+/** The `nth` mail with `subject` that `email` received (1 is the first), once it has arrived. */
+export async function nthMailTo(
+  smtp: TestSmtpServer,
+  email: string,
+  subject: string,
+  nth = 1,
+): Promise<ParsedMail> {
+  await smtp.waitForMail(() => mailsTo(smtp, email, subject).length >= nth);
+  return mailsTo(smtp, email, subject)[nth - 1]!;
+}
+
+/** The reset link of a mail's text body, as the user would click it. */
+export function linkIn(mail: ParsedMail): URL {
+  const match = /(\S+\/reset-password\?token=\S+)/.exec(mail.text ?? '');
+  if (!match) throw new Error(`no reset link in:\n${mail.text}`);
+  return new URL(match[1]!);
+}
+
+export const tokenIn = (mail: ParsedMail): string => linkIn(mail).searchParams.get('token')!;
+
+export const askForReset = (t: TestApp, email: string, headers: Record<string, string> = {}) =>
+  request(t.app).post('/api/auth/password-reset').set(headers).send({ email });
+
+export const confirmReset = (
+  t: TestApp,
+  token: string,
+  newPassword: string,
+  headers: Record<string, string> = {},
+) => request(t.app).post('/api/auth/password-reset/confirm').set(headers).send({ token, newPassword });
+
+export const loginStatus = async (t: TestApp, email: string, password: string) =>
+  (await request(t.app).post('/api/auth/login').send({ email, password })).status;
+
+/** The reset request's answer, which must be the same for every address. */
+export function expectAccepted(res: Response): void {
+  expect({ status: res.status, body: res.body as unknown }).toEqual({
+    status: 202,
+    body: PASSWORD_RESET_ACCEPTED,
+  });
+}
