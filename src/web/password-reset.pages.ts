@@ -68,7 +68,8 @@ export function createPasswordResetPages(deps: {
     renderForgot(req, res, 200);
   });
 
-  // The token is checked before the limit is spent: a forged post costs the victim nothing.
+  // The CSRF token is checked before the per-client budget is spent: a post forged by another site
+  // cannot use up the visitor's budget. The same order on both forms.
   router.post('/forgot-password', cookies, formBody, csrf.verify, limit, async (req, res) => {
     const form = forgotForm.safeParse(req.body);
     if (!form.success) {

@@ -8,6 +8,8 @@ import {
 import { createUser, uniqueEmail } from '../support/factories';
 import { eventOf, eventsOf, waitForEventOf } from '../support/log-lines';
 import {
+  askForReset,
+  expectAccepted,
   linkIn,
   loginStatus,
   mailingThrough,
@@ -211,6 +213,23 @@ describe('password reset pages, mail on', () => {
       expect(retried.status).toBe(200);
     },
   );
+});
+
+describe('password reset pages, one budget per client with the API', () => {
+  const smtp = useSmtpServer();
+  const t = useTestApp(mailingThrough(smtp, { PASSWORD_RESET_MAX_PER_IP_PER_HOUR: '1' }));
+
+  test("when the API has spent this client's reset budget, then the form answers with the 429 page and no mail is asked for", async () => {
+    expectAccepted(await askForReset(t, uniqueEmail('api')));
+    const { email } = await createUser(t);
+
+    const res = await askThroughForm(createBrowser(t.app), email);
+
+    expect(res.status).toBe(429);
+    expect(res.headers['content-type']).toMatch(/^text\/html/);
+    expect(res.text).toContain('Too many attempts');
+    expect(eventsOf(t, res, 'password_reset.requested')).toEqual([]);
+  });
 });
 
 describe('password reset pages, mail off', () => {
