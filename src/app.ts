@@ -120,9 +120,18 @@ export function buildApp(deps: AppDeps): Express {
   api.use('/users', createUsersRouter({ usersService, sessions, config }));
   app.use('/api', api);
 
-  // Pages (src/web): login, home, logout; browser routes get HTML error pages, /api keeps JSON.
+  // Pages (src/web): login, home, logout, password reset; browser routes get HTML error pages, /api keeps JSON.
   const views = createViews(config);
-  app.use(createWebRouter({ config, views, authService, sessions }));
+  app.use(
+    createWebRouter({
+      config,
+      views,
+      authService,
+      sessions,
+      passwordReset,
+      passwordResetLimit: limits.passwordReset,
+    }),
+  );
 
   app.use(notFound);
   app.use(

@@ -7,7 +7,6 @@ import { logSecurityEvent } from '../http/security-events';
 import { validate } from '../http/validate';
 import { toUserResponse } from '../users/users.schemas';
 import type { UsersService } from '../users/users.service';
-import { recipientOf } from '../mail/recipient';
 import {
   changePasswordBody,
   loginBody,
@@ -19,6 +18,7 @@ import {
 import type { AuthService } from './auth.service';
 import { logIn } from './login';
 import type { PasswordResetService } from './password-reset';
+import { confirmResetAndRecord, requestResetThenAnswer } from './reset-flow';
 import { endSession, rotateSession, startSession, type SessionIndex } from './sessions';
 
 export function createAuthRouter(deps: {
@@ -81,27 +81,13 @@ export function createAuthRouter(deps: {
   router.post('/password-reset', limits.passwordReset, async (req, res) => {
     const service = requirePasswordReset();
     const { email } = validate(passwordResetBody, req.body, 'body');
-    // The log names the address by a hash only, as the mail events do.
-    const recipient = recipientOf(email);
-    const pending = await service.requestReset(email, req.requestId);
-    res.status(202).json(PASSWORD_RESET_ACCEPTED);
-
-    // Answered: what follows cannot change the answer or its timing, and must not throw into Express.
-    if (!pending.admitted) {
-      if (pending.firstRefusal) logSecurityEvent(req, 'password_reset.address_limited', { recipient });
-      return;
-    }
-    await pending.mailIfKnown().then(
-      (outcome) => logSecurityEvent(req, 'password_reset.requested', { recipient, ...outcome }),
-      (err: unknown) => req.log.error({ err, recipient }, 'password reset request failed after its answer'),
-    );
+    await requestResetThenAnswer(req, service, email, () => res.status(202).json(PASSWORD_RESET_ACCEPTED));
   });
 
   router.post('/password-reset/confirm', limits.passwordReset, async (req, res) => {
     const service = requirePasswordReset();
     const { token, newPassword } = validate(passwordResetConfirmBody, req.body, 'body');
-    const { userId, sessionsEnded } = await service.confirmReset(token, newPassword, req.requestId);
-    logSecurityEvent(req, 'password_reset.completed', { targetUserId: userId, sessionsEnded });
+    await confirmResetAndRecord(req, service, token, newPassword);
     res.status(204).end();
   });
 

@@ -40,14 +40,16 @@ export function escapeText(value: unknown): string {
 /**
  * A link into the app: the origin is PUBLIC_URL's, never a request's Host or X-Forwarded-Host, which
  * a client chooses (a reset link pointing at an attacker's host would hand them the token; OWASP
- * Forgot Password Cheat Sheet). The token travels in the query string: the app's access log records
- * paths without it (src/http/request-context.ts), and its pages send no Referer (no-referrer).
+ * Forgot Password Cheat Sheet). The token travels in the fragment (`#token=…`), which a browser never
+ * sends to any server: it cannot land in nginx's access log (whose `$request` includes the query
+ * string), the app's log, a proxy's log or a Referer. The reset page's own script moves it into the
+ * form and takes it off the address bar (src/web/static/reset-password.js; ADR 0015).
  */
 export function linkTo(publicOrigin: string, page: string, token?: string): string {
   const url = new URL(page, publicOrigin);
   // `page` is one of this module's constants; a protocol-relative one ('//host/...') would still leave.
   if (url.origin !== publicOrigin) throw new Error(`a mail link must stay on ${publicOrigin}: ${page}`);
-  if (token !== undefined) url.searchParams.set('token', token);
+  if (token !== undefined) url.hash = new URLSearchParams({ token }).toString();
   return url.toString();
 }
 

@@ -4,38 +4,19 @@ import express, { Router, type Request, type RequestHandler, type Response } fro
 import { z } from 'zod';
 import type { AppConfig } from '../../config/config';
 import type { AuthService } from '../auth/auth.service';
+import type { PasswordResetService } from '../auth/password-reset';
 import { loginBody } from '../auth/auth.schemas';
 import { logIn } from '../auth/login';
 import { endSession, type SessionIndex } from '../auth/sessions';
-import { InvalidCredentialsError, UnsupportedMediaTypeError } from '../errors';
+import { InvalidCredentialsError } from '../errors';
 import { logRefusal, logSecurityEvent } from '../http/security-events';
 import { CSRF_FIELD, createCsrf } from './csrf';
+import { formBody } from './form-body';
+import { createPasswordResetPages } from './password-reset.pages';
 import { safeRedirectTarget } from './safe-redirect';
 import type { Views } from './views';
 
 const STATIC_DIR = path.join(__dirname, 'static');
-
-/** A login form is two short fields and two hidden ones: anything much bigger is not our form. */
-const FORM_BODY_LIMIT = '4kb';
-const FORM_PARAMETER_LIMIT = 8;
-
-const parseForm = express.urlencoded({
-  // Node's querystring: flat string values (a repeated key gives an array), no nested objects.
-  extended: false,
-  limit: FORM_BODY_LIMIT,
-  parameterLimit: FORM_PARAMETER_LIMIT,
-});
-
-/**
- * Forms post urlencoded and nothing else; other types get 415 instead of being silently ignored (OWASP
- * REST Security Cheat Sheet, "Validate content types"), and a JSON body never reaches these routes.
- */
-const formBody: RequestHandler = (req, res, next) => {
-  if (!req.is('application/x-www-form-urlencoded')) {
-    return next(new UnsupportedMediaTypeError('This form accepts only a form submission.'));
-  }
-  parseForm(req, res, next);
-};
 
 const loginForm = z.strictObject({
   // As the API: no format check at login, any string is simply "wrong credentials".
@@ -46,7 +27,7 @@ const loginForm = z.strictObject({
 });
 
 /**
- * /static: the stylesheet, served before the session middleware so it never touches Redis. No
+ * /static: the stylesheet and the reset page's script, served before the session middleware so it never touches Redis. No
  * directory listings, no dotfiles, no trailing-slash redirects; a missing file falls through to our
  * 404 page. An hour of caching: the names carry no content hash, so not `immutable`.
  */
@@ -55,7 +36,8 @@ export function createStaticHandler(): RequestHandler {
 }
 
 /**
- * The server-rendered pages: GET/POST /login, GET /, POST /logout. No GET changes state (ASVS 5.0
+ * The server-rendered pages: GET/POST /login, GET /, POST /logout, and with mail on the reset pages
+ * (password-reset.pages.ts). No GET changes state (ASVS 5.0
  * 3.5.3): GET /login only sets the anonymous CSRF identity, which grants nothing. Responses are
  * `no-store` (the app-wide noStore): they carry a CSRF token or personal data.
  */
@@ -64,11 +46,16 @@ export function createWebRouter(deps: {
   views: Views;
   authService: AuthService;
   sessions: SessionIndex;
+  /** null when mail is off: then the reset pages do not exist (404) and the login page does not link them. */
+  passwordReset: PasswordResetService | null;
+  /** The per-client budget of the reset routes, the same one the API's reset routes spend. */
+  passwordResetLimit: RequestHandler;
 }): Router {
-  const { config, views, authService, sessions } = deps;
+  const { config, views, authService, sessions, passwordReset, passwordResetLimit } = deps;
   const csrf = createCsrf(config);
   const cookies = cookieParser();
   const router = Router();
+  const canReset = passwordReset !== null;
 
   const renderLogin = (
     req: Request,
@@ -81,7 +68,7 @@ export function createWebRouter(deps: {
     res
       .status(status)
       .type('html')
-      .send(views.render('login', { title: 'Sign in', csrfToken, next, email, message }));
+      .send(views.render('login', { title: 'Sign in', csrfToken, next, email, message, canReset }));
   };
 
   router.get('/login', cookies, (req, res) => {
@@ -133,6 +120,10 @@ export function createWebRouter(deps: {
     await endSession(req, res, sessions, config);
     res.redirect(303, '/login');
   });
+
+  if (passwordReset) {
+    router.use(createPasswordResetPages({ views, csrf, passwordReset, limit: passwordResetLimit }));
+  }
 
   return router;
 }

@@ -2,12 +2,17 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import {
+  CSP_VIOLATIONS,
+  RECORD_CSP_VIOLATIONS,
+  startBrowserStack,
+  type BrowserStack,
+} from '../support/chromium';
 import { createUser, type TestUser } from '../support/factories';
-import { listen, type Listening } from '../support/listen';
-import { createTestApp, type TestApp } from '../support/test-app';
-import { httpsRequest, startTlsProxy, type TlsProxy } from '../support/tls-proxy';
-import { describeWithTool, toolPath } from '../support/tools';
+import type { TestApp } from '../support/test-app';
+import { httpsRequest, type TlsProxy } from '../support/tls-proxy';
+import { describeWithTool } from '../support/tools';
 
 /**
  * The login flow in Debian's chromium, driven by playwright-core, against the app in production mode
@@ -19,31 +24,9 @@ import { describeWithTool, toolPath } from '../support/tools';
 /** Would open a dialog if the page ever rendered it as markup (and the CSP let the handler run). */
 const HOSTILE_NAME = '<img src=x onerror=alert(1)>';
 
-/** Headless flags for a closed network (no background services, no QUIC); launch() adds a fresh temp profile. */
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
 /** Screenshots for a human to look at; overwritten by each run, never committed. */
 const SCREENSHOTS = path.join(os.tmpdir(), 'e2e-browser-login');
 
-// The project's TypeScript has no DOM library (server code must not see browser globals), so what runs
-// in the page is written as source text.
-/** Runs before any page script: keeps every CSP violation the page reports, per document. */
-const RECORD_CSP_VIOLATIONS = `
-  window.__cspViolations = [];
-  document.addEventListener('securitypolicyviolation', (e) => {
-    window.__cspViolations.push(e.violatedDirective + ' blocked ' + e.blockedURI + ' ' + e.sample);
-  });
-`;
-const CSP_VIOLATIONS = 'window.__cspViolations';
 /** The rules of /static/app.css as the page sees them: zero unless the stylesheet loaded and applied. */
 const APP_CSS_RULES = `
   [...document.styleSheets]
@@ -62,9 +45,9 @@ describeWithTool(
   'apt-get install chromium',
   'sign-in in a real browser, in production over HTTPS',
   () => {
+    let stack: BrowserStack | undefined;
     let proxy: TlsProxy | undefined;
     let t: TestApp | undefined;
-    let server: Listening | undefined;
     let browser: Browser | undefined;
     let context: BrowserContext;
     let page: Page;
@@ -100,36 +83,16 @@ describeWithTool(
     }
 
     beforeAll(async () => {
-      // The proxy listens first: its origin is the app's PUBLIC_URL, which the cross-origin guard
-      // compares the browser's Origin with.
-      proxy = await startTlsProxy();
-      t = await createTestApp({
-        NODE_ENV: 'production',
-        PUBLIC_URL: proxy.url,
-        TRUST_PROXY: '1',
-        SESSION_SECRET: randomBytes(36).toString('base64url'),
-      });
-      server = await listen(t.app, '127.0.0.1');
-      proxy.forwardTo({ host: '127.0.0.1', port: server.port });
+      stack = await startBrowserStack();
+      ({ proxy, t, browser } = stack);
       user = await createUser(t, { name: HOSTILE_NAME, password: randomBytes(18).toString('base64url') });
 
       await mkdir(SCREENSHOTS, { recursive: true });
-      browser = await chromium.launch({
-        executablePath: toolPath('chromium'),
-        args: CHROMIUM_ARGS,
-        timeout: 15_000,
-      });
       context = await newWatchedContext();
       page = await context.newPage();
     }, 30_000);
 
-    afterAll(async () => {
-      // Each one closed whatever happened to the others.
-      await browser?.close().catch(() => {});
-      await proxy?.close().catch(() => {});
-      await server?.close().catch(() => {});
-      await t?.close().catch(() => {});
-    });
+    afterAll(() => stack?.close());
 
     test('when the user signs in through the form, then the home page shows their name as text', async () => {
       const loginPage = await page.goto(`${proxy!.url}/login?next=/`);

@@ -16,9 +16,9 @@ describe('mail templates', () => {
     expect(mail.text).not.toContain('token');
   });
 
-  test('when a reset token has characters a URL reserves, then the link carries it encoded', () => {
+  test('when a reset token has characters a URL reserves, then the link carries it encoded in the fragment', () => {
     expect(linkTo(PUBLIC_ORIGIN, '/reset-password', 'a+b&c=d')).toBe(
-      `${PUBLIC_ORIGIN}/reset-password?token=a%2Bb%26c%3Dd`,
+      `${PUBLIC_ORIGIN}/reset-password#token=a%2Bb%26c%3Dd`,
     );
   });
 

@@ -85,7 +85,7 @@ describe('the outbox over real SMTP', () => {
     mailer.send(to, message, { userId: 'user-1', requestId: 'req-1' });
     const [mail] = await server.waitForMails(1);
 
-    const link = `${PUBLIC_URL}/reset-password?token=${message.token}`;
+    const link = `${PUBLIC_URL}/reset-password#token=${message.token}`;
     expect(mail!.from?.value).toEqual([{ name: 'Example App', address: 'no-reply@example.test' }]);
     expect(mail!.to).toMatchObject({ value: [{ address: to, name: '' }] });
     expect(mail!.subject).toBe('Reset your password');

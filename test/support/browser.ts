@@ -74,10 +74,15 @@ export function csrfTokenIn(html: string): string {
 
 /**
  * The page needs nothing the strict CSP forbids: no inline script or style element, no style
- * attribute, no event-handler attribute, no javascript: URL.
+ * attribute, no event-handler attribute, no javascript: URL. A script element may only load one of
+ * our own files from /static, with nothing between its tags.
  */
 export function expectNoInlineCode(html: string): void {
-  expect(html).not.toMatch(/<script|<style/i);
+  expect(html).not.toMatch(/<style/i);
+  const scripts = html.match(/<script[^>]*>[\s\S]*?<\/script>/gi) ?? [];
+  for (const script of scripts)
+    expect(script).toMatch(/^<script src="\/static\/[a-z-]+\.js" defer><\/script>$/);
+  expect(html.match(/<script/gi) ?? []).toHaveLength(scripts.length);
   // Inside tags only: escaped user text (`&lt;img onerror=…`) is text, not an attribute.
   expect(html).not.toMatch(/<[^>]*\sstyle\s*=/i);
   expect(html).not.toMatch(/<[^>]*\son[a-z]+\s*=/i);

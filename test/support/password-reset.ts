@@ -52,12 +52,15 @@ export async function nthMailTo(
 
 /** The reset link of a mail's text body, as the user would click it. */
 export function linkIn(mail: ParsedMail): URL {
-  const match = /(\S+\/reset-password\?token=\S+)/.exec(mail.text ?? '');
+  const match = /(\S+\/reset-password#token=\S+)/.exec(mail.text ?? '');
   if (!match) throw new Error(`no reset link in:\n${mail.text}`);
   return new URL(match[1]!);
 }
 
-export const tokenIn = (mail: ParsedMail): string => linkIn(mail).searchParams.get('token')!;
+/** The token of a link: it rides in the fragment, `#token=…`, never in the query. */
+export const tokenOf = (link: URL): string => new URLSearchParams(link.hash.slice(1)).get('token')!;
+
+export const tokenIn = (mail: ParsedMail): string => tokenOf(linkIn(mail));
 
 export const askForReset = (t: TestApp, email: string, headers: Record<string, string> = {}) =>
   request(t.app).post('/api/auth/password-reset').set(headers).send({ email });

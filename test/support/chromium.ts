@@ -1,0 +1,76 @@
+import { randomBytes } from 'node:crypto';
+import { chromium, type Browser } from 'playwright-core';
+import { listen, type Listening } from './listen';
+import { createTestApp, type TestApp } from './test-app';
+import { startTlsProxy, type TlsProxy } from './tls-proxy';
+import { toolPath } from './tools';
+
+/** Headless flags for a closed network (no background services, no QUIC); launch() adds a fresh temp profile. */
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** Debian's chromium under playwright-core; the caller closes it. */
+export const launchChromium = (): Promise<Browser> =>
+  chromium.launch({ executablePath: toolPath('chromium'), args: CHROMIUM_ARGS, timeout: 15_000 });
+
+// The project's TypeScript has no DOM library (server code must not see browser globals), so what runs
+// in the page is written as source text.
+/** Runs before any page script: keeps every CSP violation the page reports, per document. */
+export const RECORD_CSP_VIOLATIONS = `
+  window.__cspViolations = [];
+  document.addEventListener('securitypolicyviolation', (e) => {
+    window.__cspViolations.push(e.violatedDirective + ' blocked ' + e.blockedURI + ' ' + e.sample);
+  });
+`;
+export const CSP_VIOLATIONS = 'window.__cspViolations';
+
+/** The app in production mode behind the TLS proxy, and a chromium to drive it. */
+export interface BrowserStack {
+  proxy: TlsProxy;
+  t: TestApp;
+  server: Listening;
+  browser: Browser;
+  /** Closes all of it, newest first, each part whatever happened to the others. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the TLS-terminating proxy (the stand-in for nginx), the app in production mode behind it with
+ * `env` added, and chromium. The proxy listens first: its origin is the app's PUBLIC_URL, which the
+ * cross-origin guard compares the browser's Origin with. A part that fails to start closes the others.
+ */
+export async function startBrowserStack(env: Record<string, string> = {}): Promise<BrowserStack> {
+  const closers: (() => Promise<void>)[] = [];
+  const close = async () => {
+    for (const closeOne of closers.reverse()) await closeOne().catch(() => {});
+  };
+  try {
+    const proxy = await startTlsProxy();
+    closers.push(() => proxy.close());
+    const t = await createTestApp({
+      ...env,
+      NODE_ENV: 'production',
+      PUBLIC_URL: proxy.url,
+      TRUST_PROXY: '1',
+      SESSION_SECRET: randomBytes(36).toString('base64url'),
+    });
+    closers.push(() => t.close());
+    const server = await listen(t.app, '127.0.0.1');
+    closers.push(() => server.close());
+    proxy.forwardTo({ host: '127.0.0.1', port: server.port });
+    const browser = await launchChromium();
+    closers.push(() => browser.close());
+    return { proxy, t, server, browser, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
