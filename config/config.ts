@@ -335,9 +335,7 @@ function mailSettings(e: z.infer<typeof envSchema>, problems: string[], warnings
       );
       return { transport: 'log', from: from ?? DEVELOPMENT_MAIL_FROM };
     }
-    warnings.push(
-      'SMTP_URL is not set: mail is off, and so are password reset, email verification and email change',
-    );
+    warnings.push('SMTP_URL is not set: mail is off, and so are the flows that need it (password reset)');
     return { transport: 'off' };
   }
 

@@ -27,9 +27,9 @@ const loginForm = z.strictObject({
 });
 
 /**
- * /static: the stylesheet and the reset page's script, served before the session middleware so it never touches Redis. No
- * directory listings, no dotfiles, no trailing-slash redirects; a missing file falls through to our
- * 404 page. An hour of caching: the names carry no content hash, so not `immutable`.
+ * /static: the stylesheet and the reset page's script, served before the session middleware so they
+ * never touch Redis. No directory listings, no dotfiles, no trailing-slash redirects; a missing file
+ * falls through to our 404 page. An hour of caching: the names carry no content hash, so not `immutable`.
  */
 export function createStaticHandler(): RequestHandler {
   return express.static(STATIC_DIR, { index: false, dotfiles: 'ignore', redirect: false, maxAge: '1h' });
