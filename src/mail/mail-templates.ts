@@ -43,7 +43,7 @@ export function escapeText(value: unknown): string {
  * Forgot Password Cheat Sheet). The token travels in the fragment (`#token=…`), which a browser never
  * sends to any server: it cannot land in nginx's access log (whose `$request` includes the query
  * string), the app's log, a proxy's log or a Referer. The reset page's own script moves it into the
- * form and takes it off the address bar (src/web/static/reset-password.js; ADR 0015).
+ * form and takes it off the address bar (src/web/static/link-token.js; ADR 0015).
  */
 export function linkTo(publicOrigin: string, page: string, token?: string): string {
   const url = new URL(page, publicOrigin);

@@ -14,6 +14,8 @@ export interface User {
   role: Role;
   createdAt: Date;
   updatedAt: Date;
+  /** When the address was last proven to reach its owner (a mailed link opened); null until then. */
+  emailVerifiedAt: Date | null;
   /** Internal: bumped by password and role changes; a session from an older epoch is refused. */
   sessionEpoch: number;
 }

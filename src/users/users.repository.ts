@@ -17,10 +17,11 @@ interface UserRow {
   created_at: Date;
   updated_at: Date;
   session_epoch: number;
+  email_verified_at: Date | null;
 }
 
 // Explicit column lists everywhere: a column added later (say, an MFA secret) is never selected by accident.
-const COLUMNS = 'id, email, name, role, created_at, updated_at, session_epoch';
+const COLUMNS = 'id, email, name, role, created_at, updated_at, session_epoch, email_verified_at';
 
 const INSERT = `INSERT INTO users (email, name, role, password_hash) VALUES ($1, $2, $3, $4) RETURNING ${COLUMNS}`;
 const FIND_BY_ID = `SELECT ${COLUMNS} FROM users WHERE id = $1`;
@@ -60,6 +61,7 @@ function toUser(row: UserRow): User {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     sessionEpoch: row.session_epoch,
+    emailVerifiedAt: row.email_verified_at,
   };
 }
 

@@ -87,6 +87,9 @@ export const userResponse = z.strictObject({
   role: roleSchema,
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
+  emailVerifiedAt: z.iso.datetime().nullable().meta({
+    description: 'When the address was proven to reach its owner by a mailed link; null until then.',
+  }),
 });
 export type UserResponse = z.output<typeof userResponse>;
 
@@ -104,5 +107,6 @@ export function toUserResponse(user: User): UserResponse {
     role: user.role,
     createdAt: user.createdAt.toISOString(),
     updatedAt: user.updatedAt.toISOString(),
+    emailVerifiedAt: user.emailVerifiedAt?.toISOString() ?? null,
   };
 }

@@ -23,7 +23,7 @@ const resetForm = z.strictObject({
 });
 
 /** The reset form's hidden field is filled by this script from the link's fragment (ADR 0015). */
-const RESET_SCRIPT = '/static/reset-password.js';
+const RESET_SCRIPT = '/static/link-token.js';
 
 /**
  * The pages of a password reset by mail: GET/POST /forgot-password asks for a link, GET/POST

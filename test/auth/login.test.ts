@@ -23,6 +23,7 @@ describe('POST /api/auth/login', () => {
       role: 'user',
       createdAt: user.createdAt.toISOString(),
       updatedAt: user.updatedAt.toISOString(),
+      emailVerifiedAt: null,
     });
     expect(res.headers['cache-control']).toBe('no-store');
     const cookie = sessionCookie(res);

@@ -21,6 +21,7 @@ describe('GET /api/auth/me', () => {
       role: 'user',
       createdAt: user.createdAt.toISOString(),
       updatedAt: user.updatedAt.toISOString(),
+      emailVerifiedAt: null,
     });
     expect(res.text).not.toMatch(/argon2|password|hash/i);
     expect(res.headers['cache-control']).toBe('no-store');

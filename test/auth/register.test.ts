@@ -25,6 +25,7 @@ describe('POST /api/auth/register', () => {
       role: 'user',
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
+      emailVerifiedAt: null,
     });
     expect(res.headers.location).toBe(`/api/users/${res.body.id}`);
     expect(res.text).not.toMatch(/argon2|password/i);

@@ -2,6 +2,7 @@ import request from 'supertest';
 import { createUser, login, signedIn } from '../support/factories';
 import { sidOf, userSessionsKey } from '../support/sessions';
 import { useTestApp } from '../support/use-test-app';
+import { USER_JSON_KEYS } from '../support/users';
 
 /**
  * The Redis index deletes a user's sessions when their password or role changes, but a login that
@@ -82,6 +83,6 @@ describe('the session epoch', () => {
   test('when the epoch is in a response, then never: it is internal', async () => {
     const erin = await signedIn(t);
     const res = await request(t.app).get('/api/auth/me').set('Cookie', erin.cookie);
-    expect(Object.keys(res.body).sort()).toEqual(['createdAt', 'email', 'id', 'name', 'role', 'updatedAt']);
+    expect(Object.keys(res.body).sort()).toEqual(USER_JSON_KEYS);
   });
 });

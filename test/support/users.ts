@@ -11,9 +11,10 @@ export interface UserJson {
   role: Role;
   createdAt: string;
   updatedAt: string;
+  emailVerifiedAt: string | null;
 }
 
-export const USER_JSON_KEYS = ['createdAt', 'email', 'id', 'name', 'role', 'updatedAt'];
+export const USER_JSON_KEYS = ['createdAt', 'email', 'emailVerifiedAt', 'id', 'name', 'role', 'updatedAt'];
 
 let defaultHash: Promise<string> | undefined;
 

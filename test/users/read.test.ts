@@ -19,6 +19,7 @@ describe('GET /api/users/:id', () => {
       role: 'user',
       createdAt: me.user.createdAt.toISOString(),
       updatedAt: me.user.updatedAt.toISOString(),
+      emailVerifiedAt: null,
     });
   });
 

@@ -122,9 +122,9 @@ describe('password reset pages, mail on', () => {
     expect(res.headers['cache-control']).toBe('no-store');
     expect(res.headers['referrer-policy']).toBe('no-referrer');
     expect(hiddenField(res.text, 'token')).toBe('');
-    expect(res.text).toContain('<script src="/static/reset-password.js" defer></script>');
+    expect(res.text).toContain('<script src="/static/link-token.js" defer></script>');
     expectNoInlineCode(res.text);
-    const script = await createBrowser(t.app).get('/static/reset-password.js');
+    const script = await createBrowser(t.app).get('/static/link-token.js');
     expect(script.status).toBe(200);
     expect(script.headers['content-type']).toMatch(/^(text|application)\/javascript/);
     expect(script.text).toContain('history.replaceState');
