@@ -7,7 +7,10 @@ import { z } from 'zod';
 /** The value `.env.example` ships with. Production refuses it, so a copied example file never goes live. */
 export const SESSION_SECRET_PLACEHOLDER = 'change-me-to-a-long-random-string-of-at-least-32-chars';
 
-/** Secrets that may also come from a file (`NAME_FILE=/run/secrets/...`), the Docker secrets convention. */
+/**
+ * Secrets that may also come from a file (`NAME_FILE=/run/secrets/...`), the Docker secrets convention.
+ * An empty file counts as unset; a file that cannot be read is an error.
+ */
 const FILE_SECRETS = ['SESSION_SECRET', 'DATABASE_URL', 'REDIS_URL', 'ADMIN_PASSWORD', 'SMTP_URL'] as const;
 
 const MIN_SECRET_LENGTH = 32;
@@ -234,7 +237,11 @@ export function loadConfig(
       continue;
     }
     try {
-      env[name] = readFile(path).replace(/\r?\n$/, '');
+      const value = readFile(path).replace(/\r?\n$/, '');
+      // An empty file is an unset secret, as an empty variable is above: a deployment that always
+      // mounts the file says "none" this way (docker-compose.yml's SMTP_URL_FILE: mail off). A file
+      // that is missing or unreadable still stops the start: a secret that was meant is never dropped.
+      if (value !== '') env[name] = value;
     } catch (error) {
       problems.push(
         `${name}_FILE: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,

@@ -3,6 +3,7 @@ import {
   chmodSync,
   chownSync,
   existsSync,
+  lstatSync,
   mkdirSync,
   readFileSync,
   renameSync,
@@ -18,19 +19,22 @@ import path from 'node:path';
  *
  * One volume per consumer, each mounted read-only by that service only, owned by the user the service
  * runs as (the uids of the official Debian-based images), mode 0700 with 0600 files:
- *   app/       node (1000)      session_secret, database_url, redis_url  (read through NAME_FILE)
+ *   app/       node (1000)      session_secret, database_url, redis_url, smtp_url  (read through NAME_FILE)
  *   postgres/  postgres (999)   superuser_password (POSTGRES_PASSWORD_FILE), app_password (the `app`
  *                               role's, set by docker/postgres/initdb/10-app-role.sh)
  *   redis/     redis (999)      redis.conf: `requirepass`, so the password is never on a command line
  * A password lives in one place and the URLs are derived from it on every run: app_password makes
  * database_url, redis.conf makes redis_url. What exists is never regenerated, so `init` is idempotent.
+ * What cannot be made here (SMTP credentials come from a mail provider) the operator provides as files
+ * in PROVIDED_SECRETS_DIR (./secrets/, git-ignored, mounted read-only); `init` copies them in (below).
  *
- *   deploy-secrets.js init                      create what is missing, derive the URLs
+ *   deploy-secrets.js init                      create what is missing, derive the URLs, copy what is provided
  *   deploy-secrets.js rotate-session-secret     prepend a new session secret (the old ones still verify)
  *   deploy-secrets.js retire-session-secrets    keep only the newest session secret
  *   deploy-secrets.js rotate-database-password  new password for the `app` role (then apply it: docs/deploy.md)
  *   deploy-secrets.js rotate-redis-password     new Redis password (then restart redis and app)
- * SECRETS_DIR (default /secrets) is where the three volumes are mounted.
+ * SECRETS_DIR (default /secrets) is where the three volumes are mounted; PROVIDED_SECRETS_DIR (unset:
+ * none provided) where the operator's files are.
  */
 
 interface Owner {
@@ -125,8 +129,53 @@ export class SecretsStore {
   }
 }
 
-/** Creates what is missing and (re)derives the URLs. Returns one line per file, never a value. */
-export function initSecrets(store: SecretsStore): string[] {
+/**
+ * The secrets the operator provides, by file name, and the volume each is copied into. The copy gets
+ * that volume's owner and mode, which a bind-mounted file could not (Compose ignores uid and mode for
+ * file secrets outside Swarm): the operator's file may stay 0600 and theirs.
+ */
+export const PROVIDED_SECRETS = { smtp_url: 'app' } as const satisfies Record<string, keyof typeof OWNERS>;
+
+/**
+ * Copies each provided secret into its volume. One that is not provided leaves an empty file there,
+ * which the app reads as unset (config/config.ts): mail off. So removing ./secrets/smtp_url and running
+ * `up` again turns mail off, and no stale copy outlives its source. A provided file that is empty or
+ * cannot be read (a dangling symlink: its target is not inside the mount) stops the stack instead.
+ */
+export function copyProvidedSecrets(
+  store: SecretsStore,
+  providedDir: string | undefined,
+  report: string[],
+): void {
+  if (providedDir !== undefined && !existsSync(providedDir))
+    throw new Error(`PROVIDED_SECRETS_DIR ${providedDir} does not exist`);
+  for (const [name, volume] of Object.entries(PROVIDED_SECRETS)) {
+    const source = providedDir === undefined ? undefined : path.join(providedDir, name);
+    if (source === undefined || !lstatSync(source, { throwIfNoEntry: false })) {
+      store.write(volume, name, '');
+      report.push(`${name} not provided: ${volume}/${name} is empty (off)`);
+      continue;
+    }
+    let value: string;
+    try {
+      value = readFileSync(source, 'utf8').trim();
+    } catch (error) {
+      throw new Error(
+        `cannot read the provided ${name} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+        { cause: error },
+      );
+    }
+    if (value === '') throw new Error(`the provided ${name} is empty: write it, or delete the file`);
+    store.write(volume, name, value);
+    report.push(`copied the provided ${name} to ${volume}/${name}`);
+  }
+}
+
+/**
+ * Creates what is missing, (re)derives the URLs and copies the provided secrets. Returns one line per
+ * file, never a value.
+ */
+export function initSecrets(store: SecretsStore, providedDir?: string): string[] {
   const report: string[] = [];
   store.ensure('postgres', 'superuser_password', randomPassword, report);
   const appPassword = store.ensure('postgres', 'app_password', randomPassword, report);
@@ -138,6 +187,7 @@ export function initSecrets(store: SecretsStore): string[] {
   store.write('app', 'redis_url', redisUrl(redisPassword));
   store.ensure('app', 'session_secret', randomSessionSecret, report);
   report.push('wrote app/database_url, app/redis_url');
+  copyProvidedSecrets(store, providedDir, report);
   return report;
 }
 
@@ -184,7 +234,7 @@ export function rotateRedisPassword(store: SecretsStore): string[] {
 }
 
 const COMMANDS: Record<string, (store: SecretsStore) => string[]> = {
-  init: initSecrets,
+  init: (store) => initSecrets(store, process.env.PROVIDED_SECRETS_DIR),
   'rotate-session-secret': rotateSessionSecret,
   'retire-session-secrets': retireSessionSecrets,
   'rotate-database-password': rotateDatabasePassword,

@@ -196,6 +196,29 @@ describe('loadConfig', () => {
     );
   });
 
+  test('when a NAME_FILE is empty, then the secret counts as unset, as an empty variable does, and production still requires what it requires', () => {
+    const files: Record<string, string> = { '/run/secrets/empty': '', '/run/secrets/newline': '\n' };
+    const read = (p: string) => {
+      if (p in files) return files[p]!;
+      throw Object.assign(new Error('nope'), { code: 'ENOENT' });
+    };
+    expect(
+      problemsOf({ ...PRODUCTION, SESSION_SECRET: '', SESSION_SECRET_FILE: '/run/secrets/empty' }, read),
+    ).toEqual([expect.stringMatching(/^SESSION_SECRET is required in production/)]);
+    expect(
+      problemsOf({ ...PRODUCTION, DATABASE_URL: '', DATABASE_URL_FILE: '/run/secrets/newline' }, read),
+    ).toEqual(['DATABASE_URL is required in production']);
+  });
+
+  test('when a NAME_FILE cannot be read for another reason than being empty, then it is refused', () => {
+    const unreadable = () => {
+      throw Object.assign(new Error('nope'), { code: 'EACCES' });
+    };
+    expect(problemsOf({ ...PRODUCTION, SMTP_URL_FILE: '/run/secrets/app/smtp_url' }, unreadable)).toEqual([
+      'SMTP_URL_FILE: cannot read /run/secrets/app/smtp_url (EACCES)',
+    ]);
+  });
+
   test('when variables are empty strings, then they count as unset', () => {
     expect(loadConfig({ PORT: '', ADMIN_EMAIL: '', LOG_LEVEL: '' })).toMatchObject({
       port: 3000,

@@ -128,6 +128,13 @@ describe('mail configuration', () => {
     });
   });
 
+  test('when SMTP_URL_FILE names an empty file, then mail is off, as without SMTP_URL (how compose turns it off)', () => {
+    const config = loadConfig({ ...PRODUCTION, SMTP_URL_FILE: '/run/secrets/app/smtp_url' }, () => '\n');
+
+    expect(config.mail).toEqual({ transport: 'off' });
+    expect(config.warnings.join('\n')).toMatch(/SMTP_URL is not set: mail is off/);
+  });
+
   test.each([
     ['no-reply@example.test', { name: undefined, address: 'no-reply@example.test' }],
     ['"Example App" <no-reply@example.test>', { name: 'Example App', address: 'no-reply@example.test' }],

@@ -1,5 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -24,11 +33,20 @@ import { describeWithTool } from '../support/tools';
 
 type Volume = keyof typeof OWNERS;
 const FILES: Record<Volume, string[]> = {
-  app: ['database_url', 'redis_url', 'session_secret'],
+  app: ['database_url', 'redis_url', 'session_secret', 'smtp_url'],
   postgres: ['app_password', 'superuser_password'],
   redis: ['redis.conf'],
 };
 const isRoot = process.getuid?.() === 0;
+/** The app in production reading its secrets from the generated files, as docker-compose.yml has it. */
+const PRODUCTION_WITH_FILES = {
+  NODE_ENV: 'production',
+  PUBLIC_URL: 'https://app.example.test',
+  TRUST_PROXY: '1',
+  DATABASE_URL_FILE: 'app/database_url',
+  REDIS_URL_FILE: 'app/redis_url',
+  SESSION_SECRET_FILE: 'app/session_secret',
+};
 
 function snapshot(dir: string): Record<string, string> {
   return Object.fromEntries(
@@ -81,17 +99,7 @@ describe('deploy-secrets init', () => {
     expect(new Set(passwords).size).toBe(3);
     for (const password of passwords) expect(password).toMatch(/^[A-Za-z0-9_-]{43}$/);
 
-    const config = loadConfig(
-      {
-        NODE_ENV: 'production',
-        PUBLIC_URL: 'https://app.example.test',
-        TRUST_PROXY: '1',
-        DATABASE_URL_FILE: 'app/database_url',
-        REDIS_URL_FILE: 'app/redis_url',
-        SESSION_SECRET_FILE: 'app/session_secret',
-      },
-      (file) => readFileSync(path.join(dir, file), 'utf8'),
-    );
+    const config = loadConfig(PRODUCTION_WITH_FILES, (file) => readFileSync(path.join(dir, file), 'utf8'));
     expect(config.session.secrets).toHaveLength(1);
     expect(config.session.secrets[0]!.length).toBeGreaterThanOrEqual(64);
   });
@@ -110,6 +118,102 @@ describe('deploy-secrets init', () => {
     const again = await runScript('scripts/deploy-secrets.ts', { SECRETS_DIR: dir });
     expect(again).toMatchObject({ code: 0, stdout: expect.stringMatching(/kept postgres\/app_password/) });
     expect(snapshot(dir)).toEqual(before);
+  });
+});
+
+describe('deploy-secrets init with provided secrets', () => {
+  const SMTP_URL = 'smtps://mailer:provided-password-0123456789@smtp.example.test:465';
+  let dir: string;
+  let provided: string;
+  const init = () =>
+    runScript('scripts/deploy-secrets.ts', { SECRETS_DIR: dir, PROVIDED_SECRETS_DIR: provided });
+  const smtpUrlCopy = () => readFileSync(path.join(dir, 'app/smtp_url'), 'utf8');
+  /** The app's configuration with the copy, as docker-compose.yml's SMTP_URL_FILE points at it. */
+  const mailOf = () =>
+    loadConfig(
+      {
+        ...PRODUCTION_WITH_FILES,
+        SMTP_URL_FILE: 'app/smtp_url',
+        MAIL_FROM: 'no-reply@example.test',
+      },
+      (file) => readFileSync(path.join(dir, file), 'utf8'),
+    ).mail;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'deploy-secrets-provided-'));
+    provided = path.join(dir, 'provided');
+    mkdirSync(provided);
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('when the operator provides smtp_url, then the app`s volume gets a private copy, and the report never shows it', async () => {
+    // The operator's own file, as an editor leaves it: readable by others, a trailing newline.
+    writeFileSync(path.join(provided, 'smtp_url'), `${SMTP_URL}\r\n`, { mode: 0o644 });
+
+    const result = await init();
+
+    expect(result).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining('copied the provided smtp_url to app/smtp_url'),
+    });
+    expect(smtpUrlCopy()).toBe(`${SMTP_URL}\n`);
+    const copy = statSync(path.join(dir, 'app/smtp_url'));
+    expect(copy.mode & 0o777).toBe(0o600);
+    if (isRoot) expect([copy.uid, copy.gid]).toEqual([OWNERS.app.uid, OWNERS.app.gid]);
+    expect(result.stdout + result.stderr).not.toContain('provided-password');
+    expect(mailOf()).toMatchObject({ transport: 'smtp', smtp: { host: 'smtp.example.test', secure: true } });
+  });
+
+  test('when the operator removes smtp_url and init runs again, then the copy is emptied and mail is off', async () => {
+    writeFileSync(path.join(provided, 'smtp_url'), SMTP_URL);
+    expect(await init()).toMatchObject({ code: 0 });
+    rmSync(path.join(provided, 'smtp_url'));
+
+    const again = await init();
+
+    expect(again).toMatchObject({ code: 0, stdout: expect.stringContaining('smtp_url not provided') });
+    expect(smtpUrlCopy().trim()).toBe('');
+    expect(statSync(path.join(dir, 'app/smtp_url')).mode & 0o777).toBe(0o600);
+    expect(mailOf()).toEqual({ transport: 'off' });
+  });
+
+  test('when nothing is provided, or no folder is named, then smtp_url is empty and everything else is made', async () => {
+    expect(await init()).toMatchObject({ code: 0 });
+    expect(smtpUrlCopy().trim()).toBe('');
+
+    rmSync(path.join(dir, 'app'), { recursive: true });
+    expect(await runScript('scripts/deploy-secrets.ts', { SECRETS_DIR: dir })).toMatchObject({ code: 0 });
+    expect(smtpUrlCopy().trim()).toBe('');
+    expect(readdirSync(path.join(dir, 'app')).sort()).toEqual(FILES.app);
+  });
+
+  test.each([
+    ['empty', (file: string) => writeFileSync(file, ' \n')],
+    [
+      'a dangling symlink (its target is outside the mount)',
+      (file: string) => symlinkSync('/nowhere/smtp_url', file),
+    ],
+    ['a folder', (file: string) => mkdirSync(file)],
+  ])(
+    'when the provided smtp_url is %s, then init fails and says so, and the copy is not touched',
+    async (_what, make) => {
+      writeFileSync(path.join(provided, 'smtp_url'), SMTP_URL);
+      expect(await init()).toMatchObject({ code: 0 });
+      rmSync(path.join(provided, 'smtp_url'));
+      make(path.join(provided, 'smtp_url'));
+
+      const result = await init();
+
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/^deploy-secrets: .*smtp_url/m);
+      expect(smtpUrlCopy()).toBe(`${SMTP_URL}\n`);
+    },
+  );
+
+  test('when the named folder does not exist, then init fails rather than turning mail off', async () => {
+    rmSync(provided, { recursive: true });
+    const result = await init();
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`PROVIDED_SECRETS_DIR ${provided} does not exist`);
   });
 });
 
