@@ -23,6 +23,8 @@ Creates a temporary self-signed certificate (DIR/fullchain.pem, DIR/privkey.pem)
   CERT_DIR          where nginx reads the certificate (default: /etc/letsencrypt/live/$SERVER_NAME,
                     the directory certbot will later fill with the real one)
   SELF_SIGNED_DAYS  validity of the placeholder in days (default: 30)
+  CERT_SAN          its subjectAltName, for more than one name (default: from SERVER_NAME), e.g.
+                    DNS:mailpit,DNS:localhost,IP:127.0.0.1
 EOF
 }
 
@@ -84,6 +86,7 @@ case "$SERVER_NAME" in
   *[!0-9.]*) san="DNS:$SERVER_NAME" ;;
   *) san="IP:$SERVER_NAME" ;;
 esac
+san="${CERT_SAN:-$san}"
 
 mkdir -p "$CERT_DIR"
 # Generated next to the destination and then renamed: nginx (or the watcher that reloads it) never

@@ -16,9 +16,9 @@ const service = (name: string): ComposeService => requireService(compose, name);
 const app = service('app');
 
 describe('compose exposure and networks', () => {
-  test('when ports are read, then nginx alone publishes, and only 80 and 443', () => {
+  test('when ports are read, then nginx alone publishes, and only 80 and 443 (the mail profile`s catcher aside, on loopback: compose-mail.test.ts)', () => {
     for (const [name, s] of Object.entries(services)) {
-      if (name === 'nginx') continue;
+      if (name === 'nginx' || name === 'mailpit') continue;
       expect({ name, ports: s.ports }).toEqual({ name, ports: undefined });
       expect(s.network_mode).not.toBe('host');
       expect(s.privileged).toBeUndefined();
@@ -44,7 +44,8 @@ describe('compose exposure and networks', () => {
     // nginx publishes ports and certbot talks to Let's Encrypt: they need one network that is not internal.
     for (const name of ['nginx', 'certbot'])
       expect(service(name).networks!.some((n) => !internal(n))).toBe(true);
-    for (const name of ['secrets-init', 'certs-init']) expect(service(name).network_mode).toBe('none');
+    for (const name of ['secrets-init', 'certs-init', 'mail-catcher-certs'])
+      expect(service(name).network_mode).toBe('none');
   });
 });
 
@@ -61,7 +62,7 @@ describe('compose app hardening', () => {
     // The image's USER (node) applies: nothing in compose switches the app back to root.
     expect(app.user).toBeUndefined();
     expect(service('migrate').user).toBeUndefined();
-    for (const name of ['migrate', 'certs-init', 'secrets-init']) {
+    for (const name of ['migrate', 'certs-init', 'secrets-init', 'mail-catcher-certs', 'mailpit']) {
       expect(service(name).read_only).toBe(true);
       expect(service(name).cap_drop).toEqual(['ALL']);
     }
@@ -89,6 +90,8 @@ describe('compose app hardening', () => {
       redis: [],
       nginx: ['CHOWN', 'NET_BIND_SERVICE', 'SETGID', 'SETUID'],
       certbot: [],
+      'mail-catcher-certs': [],
+      mailpit: [],
     });
     // Without a capability, a root entrypoint could not switch user: these start as the user.
     expect(service('postgres').user).toBe('999:999');

@@ -1,8 +1,9 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../config/config';
-import { DATABASE, initSecrets, REDIS, SecretsStore } from '../../scripts/deploy-secrets';
+import { DATABASE, initSecrets, PROVIDED_SECRETS, REDIS, SecretsStore } from '../../scripts/deploy-secrets';
 import {
   loadCompose,
   loadRawCompose,
@@ -36,7 +37,7 @@ function volumeHolding(s: ComposeService, file: string): { volume: string; rest:
 describe('compose secrets', () => {
   test('when the app`s environment is read, then every secret is a *_FILE path, never a value', () => {
     const env = app.environment!;
-    for (const name of ['DATABASE_URL', 'REDIS_URL', 'SESSION_SECRET']) {
+    for (const name of ['DATABASE_URL', 'REDIS_URL', 'SESSION_SECRET', 'SMTP_URL']) {
       expect(env[name]).toBeUndefined();
       expect(env[`${name}_FILE`]).toMatch(/^\/run\/secrets\//);
     }
@@ -49,6 +50,10 @@ describe('compose secrets', () => {
   test('when every value in the file is read, then none is a literal secret', () => {
     for (const { path: at, value } of stringsIn(loadRawCompose())) {
       const key = at.split('.').at(-1)!;
+      // A path into one of the service's own volumes names a file (mailpit's MP_SMTP_TLS_KEY), not a value.
+      const owner = /^services\.([^.]+)\.environment\./.exec(at)?.[1];
+      const mounts = owner ? (services[owner]?.volumes ?? []).map(parseVolume) : [];
+      if (mounts.some((m) => value.startsWith(`${m.target}/`))) continue;
       if (/(PASSWORD|SECRETS?|TOKEN|_KEY)$/i.test(key)) {
         throw new Error(`${at} gives a secret as a value`);
       }
@@ -79,14 +84,39 @@ describe('compose secrets', () => {
       }
     }
     const initVolumes = (service('secrets-init').volumes ?? []).map(parseVolume).map((m) => m.source);
-    expect(initVolumes.sort()).toEqual(Object.keys(owners).sort());
+    expect(initVolumes.filter((v) => !v.startsWith('./')).sort()).toEqual(Object.keys(owners).sort());
+  });
+
+  test('when the operator provides secrets, then only secrets-init reads their folder, read-only, and git ignores what is in it', () => {
+    const init = service('secrets-init');
+    const provided = (init.volumes ?? []).map(parseVolume).filter((m) => m.source === './secrets');
+    expect(provided).toEqual([
+      { source: './secrets', target: init.environment!.PROVIDED_SECRETS_DIR, readOnly: true },
+    ]);
+    for (const [name, s] of Object.entries(services)) {
+      if (name === 'secrets-init') continue;
+      const sources = (s.volumes ?? []).map((v) => parseVolume(v).source);
+      expect({ name, mountsProvidedSecrets: sources.some((v) => v.startsWith('./secrets')) }).toEqual({
+        name,
+        mountsProvidedSecrets: false,
+      });
+    }
+    const ignored = (file: string) =>
+      spawnSync('git', ['check-ignore', '--quiet', '--no-index', file], { cwd: ROOT }).status === 0;
+    for (const file of Object.keys(PROVIDED_SECRETS)) expect(ignored(`secrets/${file}`)).toBe(true);
+    expect(ignored('secrets/anything-else.pem')).toBe(true);
+    expect(ignored('secrets/README.md')).toBe(false);
   });
 
   describe('with the secrets secrets-init generates', () => {
     let dir: string;
+    /** The operator's ./secrets, empty until a test provides something. */
+    let provided: string;
     beforeAll(() => {
       dir = mkdtempSync(path.join(tmpdir(), 'compose-secrets-'));
-      initSecrets(new SecretsStore(dir, false));
+      provided = path.join(dir, 'provided');
+      mkdirSync(provided);
+      initSecrets(new SecretsStore(dir, false), provided);
     });
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -107,6 +137,8 @@ describe('compose secrets', () => {
       expect(config.publicOrigin).toBe('https://localhost');
       expect(config.trustProxy).toBe(1);
       expect(config.session.secrets[0]!.length).toBeGreaterThanOrEqual(32);
+      // Nothing provided: mail is off, and the start says so.
+      expect(config.mail).toEqual({ transport: 'off' });
       // The URLs name the compose services the app shares a network with, and the role the
       // postgres init script creates.
       const database = new URL(config.databaseUrl);
@@ -127,6 +159,27 @@ describe('compose secrets', () => {
         readFileSync(generatedFile(app, file), 'utf8'),
       );
       expect(config.publicOrigin).toBe('https://app.example.com');
+    });
+
+    test('when the operator provides smtp_url and MAIL_FROM, then the app sends through that server, and removing the file turns mail off again', () => {
+      const password = 'provided-smtp-password-0123456789';
+      writeFileSync(path.join(provided, 'smtp_url'), `smtps://mailer:${password}@smtp.example.com\n`);
+      initSecrets(new SecretsStore(dir, false), provided);
+      const withMail = loadCompose({ MAIL_FROM: 'Example <no-reply@example.com>' }).services.app!;
+      const load = () =>
+        loadConfig(withMail.environment!, (file) => readFileSync(generatedFile(app, file), 'utf8'));
+
+      expect(load().mail).toMatchObject({
+        transport: 'smtp',
+        from: { name: 'Example', address: 'no-reply@example.com' },
+        smtp: { host: 'smtp.example.com', port: 465, auth: { user: 'mailer', pass: password } },
+      });
+      expect(load().rateLimits.mailsPerAddressPerHour).toBe(5);
+      expect(JSON.stringify(withMail)).not.toContain(password);
+
+      rmSync(path.join(provided, 'smtp_url'));
+      initSecrets(new SecretsStore(dir, false), provided);
+      expect(load().mail).toEqual({ transport: 'off' });
     });
 
     test('when postgres and redis start, then the files they read are there', () => {

@@ -12,10 +12,29 @@ const service = (name: string): ComposeService => requireService(compose, name);
 const app = service('app');
 const LONG_RUNNING = ['nginx', 'app', 'postgres', 'redis', 'certbot'];
 const ONE_SHOT = ['secrets-init', 'certs-init', 'migrate'];
+/** The development mail catcher: only with `--profile mail`, never part of a plain `up`. */
+const MAIL_PROFILE = { 'mail-catcher-certs': 'one-shot', mailpit: 'long-running' } as const;
 
 describe('compose services and images', () => {
   test('when the services are listed, then the stack is complete (init-letsencrypt.sh expects nginx and certbot)', () => {
-    expect(Object.keys(services).sort()).toEqual([...LONG_RUNNING, ...ONE_SHOT].sort());
+    expect(Object.keys(services).sort()).toEqual(
+      [...LONG_RUNNING, ...ONE_SHOT, ...Object.keys(MAIL_PROFILE)].sort(),
+    );
+  });
+
+  test('when profiles are read, then the stack has none, and the mail catcher has only `mail`, needed by nothing outside it', () => {
+    for (const [name, s] of Object.entries(services)) {
+      const expected = name in MAIL_PROFILE ? ['mail'] : undefined;
+      expect({ name, profiles: s.profiles }).toEqual({ name, profiles: expected });
+      // A plain `up` must never need a profiled service (nor pull its image).
+      if (!(name in MAIL_PROFILE))
+        for (const dependency of Object.keys(s.depends_on ?? {}))
+          expect({ name, dependency, profiled: dependency in MAIL_PROFILE }).toEqual({
+            name,
+            dependency,
+            profiled: false,
+          });
+    }
   });
 
   test('when images are read, then each is pinned to an exact release or is the app image built here', () => {
@@ -36,6 +55,8 @@ describe('compose services and images', () => {
     expect(service('redis').image).toMatch(/^redis:/);
     expect(service('certbot').image).toMatch(/^certbot\/certbot:v/);
     expect(service('certs-init').image).toBe(service('certbot').image);
+    expect(service('mail-catcher-certs').image).toBe(service('certbot').image);
+    expect(service('mailpit').image).toMatch(/^axllent\/mailpit:v/);
     expect(app.build).toMatchObject({ context: '.', target: 'runtime' });
     for (const name of ['secrets-init', 'migrate']) expect(service(name).image).toBe(APP_IMAGE);
   });
@@ -59,6 +80,7 @@ describe('compose start order', () => {
       postgres: { 'secrets-init': 'service_completed_successfully' },
       redis: { 'secrets-init': 'service_completed_successfully' },
       nginx: { 'certs-init': 'service_completed_successfully', app: 'service_healthy' },
+      mailpit: { 'mail-catcher-certs': 'service_completed_successfully' },
     };
     for (const [name, s] of Object.entries(services)) {
       const conditions = Object.fromEntries(
@@ -69,7 +91,8 @@ describe('compose start order', () => {
     for (const s of Object.values(services)) {
       for (const [dependency, spec] of Object.entries(s.depends_on ?? {})) {
         if (spec.condition === 'service_healthy') expect(service(dependency).healthcheck?.test).toBeDefined();
-        if (spec.condition === 'service_completed_successfully') expect(ONE_SHOT).toContain(dependency);
+        if (spec.condition === 'service_completed_successfully')
+          expect([...ONE_SHOT, 'mail-catcher-certs']).toContain(dependency);
       }
     }
   });
@@ -77,6 +100,8 @@ describe('compose start order', () => {
   test('when restart policies are read, then long-running services come back and one-shots do not loop', () => {
     for (const name of LONG_RUNNING) expect(service(name).restart).toBe('unless-stopped');
     for (const name of ONE_SHOT) expect(service(name).restart).toBe('no');
+    for (const [name, kind] of Object.entries(MAIL_PROFILE))
+      expect(service(name).restart).toBe(kind === 'one-shot' ? 'no' : 'unless-stopped');
   });
 
   test('when migrate runs, then it applies the migrations and then the seed, with the app`s own image and configuration', () => {

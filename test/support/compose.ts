@@ -28,6 +28,7 @@ export interface ComposeService {
   stop_grace_period?: string;
   restart?: string;
   privileged?: boolean;
+  profiles?: string[];
 }
 
 export interface ComposeFile {
