@@ -113,8 +113,9 @@ export function buildApp(deps: AppDeps): Express {
 
   app.use(noStore);
   app.use(loadSessionUser({ config, index: sessions, findUser: usersService.findById }));
-  // REQUIRE_VERIFIED_EMAIL: an unverified user may only verify, see who they are and sign out; every
-  // other route, API or page, refuses them (403 email_unverified), routes added later included.
+  // REQUIRE_VERIFIED_EMAIL: an unverified user may only verify, see who they are, sign in again and
+  // sign out; every other route, API or page, refuses them (403 email_unverified), later ones included
+  // (ADR 0016).
   if (config.requireVerifiedEmail) {
     app.use(
       requireVerifiedEmail([...UNVERIFIED_API_ROUTES, ...UNVERIFIED_PAGES, ...UNVERIFIED_VERIFICATION_PAGES]),
@@ -140,7 +141,7 @@ export function buildApp(deps: AppDeps): Express {
   api.use('/users', createUsersRouter({ usersService, sessions, config, emailVerification }));
   app.use('/api', api);
 
-  // Pages (src/web): login, home, logout, password reset; browser routes get HTML error pages, /api keeps JSON.
+  // Pages (src/web): login, home, logout, password reset, email verification; browser routes get HTML error pages, /api keeps JSON.
   const views = createViews(config);
   app.use(
     createWebRouter({

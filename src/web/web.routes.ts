@@ -47,7 +47,7 @@ export function createStaticHandler(): RequestHandler {
 
 /**
  * The server-rendered pages: GET/POST /login, GET /, POST /logout, and with mail on the reset pages
- * (password-reset.pages.ts). No GET changes state (ASVS 5.0
+ * (password-reset.pages.ts) and the verification pages (email-verification.pages.ts). No GET changes state (ASVS 5.0
  * 3.5.3): GET /login only sets the anonymous CSRF identity, which grants nothing. Responses are
  * `no-store` (the app-wide noStore): they carry a CSRF token or personal data.
  */
