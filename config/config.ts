@@ -76,6 +76,11 @@ export interface AppConfig {
   /** Minimum zxcvbn score (0-4) a new password needs. */
   readonly passwordMinScore: number;
   readonly mail: MailConfig;
+  /**
+   * Signed-in users whose address is not verified may only see who they are, sign out and verify
+   * (src/http/require-verified-email.ts). Never on while mail is off: no one could verify.
+   */
+  readonly requireVerifiedEmail: boolean;
   /** Send Strict-Transport-Security from the app (for deployments without the nginx edge, which sends it). */
   readonly hstsEnabled: boolean;
   readonly rateLimits: {
@@ -203,6 +208,11 @@ const envSchema = z.object({
   SMTP_URL: urlWithProtocols(['smtp:', 'smtps:']).optional(),
   MAIL_FROM: z.string().optional(),
   MAIL_MAX_PER_ADDRESS_PER_HOUR: intInRange(1, 1000).default(5),
+  // Unset: on in production when mail is on, off otherwise (see verifiedEmailRequired).
+  REQUIRE_VERIFIED_EMAIL: z
+    .enum(['true', 'false'])
+    .transform((v) => v === 'true')
+    .optional(),
   // Unset: computed from the machine (see hashingLimits).
   HASH_CONCURRENCY: intInRange(1, 256).optional(),
   HASH_QUEUE_MAX: intInRange(0, 10_000).optional(),
@@ -277,6 +287,7 @@ export function loadConfig(
 
   const e = parsed.data;
   const mail = mailSettings(e, problems, warnings);
+  const requireVerifiedEmail = verifiedEmailRequired(e, mail, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   const hashing = hashingLimits(e, env, warnings);
   return Object.freeze({
@@ -303,6 +314,7 @@ export function loadConfig(
     passwordMinLength: e.PASSWORD_MIN_LENGTH,
     passwordMinScore: e.PASSWORD_MIN_SCORE,
     mail: Object.freeze(mail),
+    requireVerifiedEmail,
     hstsEnabled: e.HSTS_ENABLED,
     rateLimits: Object.freeze({
       loginConsecutiveFails: e.LOGIN_MAX_CONSECUTIVE_FAILS,
@@ -316,6 +328,23 @@ export function loadConfig(
     hashing: Object.freeze(hashing),
     warnings: Object.freeze(warnings),
   });
+}
+
+/**
+ * REQUIRE_VERIFIED_EMAIL and its default. Production with mail on: required, so an account's address
+ * is proven before the account is used (and before a reset or a notice is trusted to reach its owner).
+ * Development and test: off, so a developer is not stopped at every new account. Without mail it cannot
+ * be on: no one could ever verify, and every new account would be locked out, so asking for it is a
+ * configuration error rather than a silent lock-out.
+ */
+function verifiedEmailRequired(e: z.infer<typeof envSchema>, mail: MailConfig, problems: string[]): boolean {
+  const mailOn = mail.transport !== 'off';
+  if (e.REQUIRE_VERIFIED_EMAIL === true && !mailOn) {
+    problems.push(
+      'REQUIRE_VERIFIED_EMAIL=true needs mail (SMTP_URL): without it no one could verify an address',
+    );
+  }
+  return e.REQUIRE_VERIFIED_EMAIL ?? (e.NODE_ENV === 'production' && mailOn);
 }
 
 /** The sender a development log transport shows when MAIL_FROM is not set; it never reaches a server. */
@@ -342,7 +371,9 @@ function mailSettings(e: z.infer<typeof envSchema>, problems: string[], warnings
       );
       return { transport: 'log', from: from ?? DEVELOPMENT_MAIL_FROM };
     }
-    warnings.push('SMTP_URL is not set: mail is off, and so are the flows that need it (password reset)');
+    warnings.push(
+      'SMTP_URL is not set: mail is off, and so are the flows that need it (password reset, email verification)',
+    );
     return { transport: 'off' };
   }
 

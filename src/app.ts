@@ -1,7 +1,8 @@
 import express, { type Express } from 'express';
 import type { AppConfig } from '../config/config';
-import { createAuthRouter } from './auth/auth.routes';
+import { createAuthRouter, UNVERIFIED_API_ROUTES } from './auth/auth.routes';
 import { createAuthService } from './auth/auth.service';
+import { createEmailVerificationService } from './auth/email-verification';
 import { LOGIN_PATHS, refuseLoginWhileHashingIsFull } from './auth/login';
 import { createLoginThrottle } from './auth/login-throttle';
 import { createPasswordPolicy } from './auth/password-policy';
@@ -15,6 +16,7 @@ import { crossOriginGuard } from './http/cross-origin';
 import { createHealthRouter, type Lifecycle } from './http/health';
 import { jsonBody } from './http/json-body';
 import { createRequestLimits } from './http/rate-limit';
+import { requireVerifiedEmail } from './http/require-verified-email';
 import { requestContext } from './http/request-context';
 import { noStore, securityHeaders } from './http/security-headers';
 import type { Db } from './lib/db';
@@ -31,7 +33,8 @@ import { createUsersRouter } from './users/users.routes';
 import { createUsersService } from './users/users.service';
 import { createErrorPageRenderer } from './web/error-page';
 import { createViews } from './web/views';
-import { createStaticHandler, createWebRouter } from './web/web.routes';
+import { UNVERIFIED_VERIFICATION_PAGES } from './web/email-verification.pages';
+import { createStaticHandler, createWebRouter, UNVERIFIED_PAGES } from './web/web.routes';
 
 export interface AppDeps {
   config: AppConfig;
@@ -60,24 +63,23 @@ export function buildApp(deps: AppDeps): Express {
   const loginThrottle = createLoginThrottle(config, redis);
   const authService = createAuthService({ db, passwords, passwordPolicy, loginThrottle, reauthentication });
   const limits = createRequestLimits(config, redis);
-  const passwordReset = deps.outbox
-    ? createPasswordResetService({
-        db,
-        passwords,
-        passwordPolicy,
-        sessions,
-        mailer: createMailer({
-          // Cached except in development, where an edited template shows in the next mail.
-          templates: createMailTemplates({
-            publicOrigin: config.publicOrigin,
-            cache: config.env !== 'development',
-          }),
-          outbox: deps.outbox,
-          logger,
-        }),
-        addressLimit: createMailAddressLimit(config, redis),
-      })
+  // With mail on: one mailer and one per-address allowance for every flow that mails.
+  const mail = deps.outbox && {
+    mailer: createMailer({
+      // Cached except in development, where an edited template shows in the next mail.
+      templates: createMailTemplates({
+        publicOrigin: config.publicOrigin,
+        cache: config.env !== 'development',
+      }),
+      outbox: deps.outbox,
+      logger,
+    }),
+    addressLimit: createMailAddressLimit(config, redis),
+  };
+  const passwordReset = mail
+    ? createPasswordResetService({ db, passwords, passwordPolicy, sessions, ...mail })
     : null;
+  const emailVerification = mail ? createEmailVerificationService({ db, ...mail }) : null;
 
   const app = express();
   app.disable('x-powered-by');
@@ -111,16 +113,35 @@ export function buildApp(deps: AppDeps): Express {
 
   app.use(noStore);
   app.use(loadSessionUser({ config, index: sessions, findUser: usersService.findById }));
+  // REQUIRE_VERIFIED_EMAIL: an unverified user may only verify, see who they are, sign in again and
+  // sign out; every other route, API or page, refuses them (403 email_unverified), later ones included
+  // (ADR 0017).
+  if (config.requireVerifiedEmail) {
+    app.use(
+      requireVerifiedEmail([...UNVERIFIED_API_ROUTES, ...UNVERIFIED_PAGES, ...UNVERIFIED_VERIFICATION_PAGES]),
+    );
+  }
 
   const api = express.Router();
   api.use(jsonBody);
   // The API description is a development aid; production answers 404 here like any unknown path.
   if (config.env === 'development') api.use(createOpenApiRouter());
-  api.use('/auth', createAuthRouter({ config, authService, usersService, sessions, passwordReset, limits }));
-  api.use('/users', createUsersRouter({ usersService, sessions, config }));
+  api.use(
+    '/auth',
+    createAuthRouter({
+      config,
+      authService,
+      usersService,
+      sessions,
+      passwordReset,
+      emailVerification,
+      limits,
+    }),
+  );
+  api.use('/users', createUsersRouter({ usersService, sessions, config, emailVerification }));
   app.use('/api', api);
 
-  // Pages (src/web): login, home, logout, password reset; browser routes get HTML error pages, /api keeps JSON.
+  // Pages (src/web): login, home, logout, password reset, email verification; browser routes get HTML error pages, /api keeps JSON.
   const views = createViews(config);
   app.use(
     createWebRouter({
@@ -129,6 +150,7 @@ export function buildApp(deps: AppDeps): Express {
       authService,
       sessions,
       passwordReset,
+      emailVerification,
       passwordResetLimit: limits.passwordReset,
     }),
   );

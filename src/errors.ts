@@ -81,6 +81,31 @@ export class ForbiddenError extends AppError {
   }
 }
 
+/**
+ * 403 while REQUIRE_VERIFIED_EMAIL is on and the signed-in user has not yet proven their address
+ * (src/http/require-verified-email.ts). A refused authorization like any other, so it is logged as one.
+ */
+export class EmailUnverifiedError extends AppError {
+  override readonly events: readonly RefusalEvent[] = [
+    { name: 'authz.denied', fields: { reason: 'email_unverified' } },
+  ];
+
+  constructor() {
+    super(
+      403,
+      'email_unverified',
+      'Confirm your email address first: open the link we mailed you, or ask for a new one.',
+    );
+  }
+}
+
+/** 409: a new verification link was asked for an address that is already verified. */
+export class EmailAlreadyVerifiedError extends AppError {
+  constructor() {
+    super(409, 'email_already_verified', 'Your email address is already verified.');
+  }
+}
+
 export class InvalidCurrentPasswordError extends AppError {
   override readonly events: readonly RefusalEvent[] = [{ name: 'auth.reauth_failed' }];
 
@@ -167,7 +192,9 @@ export class RateLimitedError extends AppError {
 
   constructor(
     readonly retryAfterS: number,
-    event?: RefusalEvent & { name: 'ratelimit.blocked' | 'auth.locked' },
+    event?: RefusalEvent & {
+      name: 'ratelimit.blocked' | 'auth.locked' | 'email_verification.resend_limited';
+    },
   ) {
     super(429, 'rate_limited', 'Too many requests. Try again later.');
     this.events = event ? [event] : [];

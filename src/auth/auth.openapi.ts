@@ -8,10 +8,14 @@ import {
   passwordResetBody,
   passwordResetConfirmBody,
   registerBody,
+  verificationMailQueued,
+  verifyEmailBody,
 } from './auth.schemas';
 
 const MAIL_OFF =
   'Without mail (no `SMTP_URL` outside development) this answers 404 `not_found`, as an unknown path does. ';
+const LINK_BUDGET =
+  'Shares the hourly per-client budget of the reset routes (`PASSWORD_RESET_MAX_PER_IP_PER_HOUR`; 429 once spent).';
 const RESET_BUDGET =
   'Asking for links and using them share one hourly budget per client (`PASSWORD_RESET_MAX_PER_IP_PER_HOUR`; 429 once spent).';
 
@@ -22,6 +26,7 @@ export const authPaths = apiPaths({
       operationId: 'logIn',
       tags: ['auth'],
       summary: 'Sign in with email and password',
+      openToUnverified: true,
       description:
         'Starts a new session under a new id. Failures are throttled per email and client and per client ' +
         'per day; a locked login answers 429 until the lock ends, whether or not the password is right. ' +
@@ -44,6 +49,7 @@ export const authPaths = apiPaths({
       operationId: 'logOut',
       tags: ['auth'],
       summary: 'End the current session',
+      openToUnverified: true,
       signedIn: true,
       responses: {
         204: {
@@ -59,6 +65,7 @@ export const authPaths = apiPaths({
       operationId: 'getCurrentUser',
       tags: ['auth'],
       summary: 'The signed-in user',
+      openToUnverified: true,
       signedIn: true,
       responses: { 200: { description: 'The signed-in user.', content: json(userResponse) } },
       errors: [],
@@ -70,7 +77,8 @@ export const authPaths = apiPaths({
       tags: ['auth'],
       summary: 'Create an account (role `user`) and sign in',
       description:
-        'When registration is disabled (`REGISTRATION_ENABLED=false`) this answers 404 `not_found`.',
+        'When registration is disabled (`REGISTRATION_ENABLED=false`) this answers 404 `not_found`. ' +
+        'The account starts unverified; with mail on, a verification link is mailed to it after the answer.',
       signedIn: false,
       requestBody: { required: true, content: json(registerBody) },
       responses: {
@@ -140,6 +148,41 @@ export const authPaths = apiPaths({
       requestBody: { required: true, content: json(passwordResetConfirmBody) },
       responses: { 204: { description: 'The password is changed.' } },
       errors: ['validation_failed', 'invalid_token', 'password_rejected', 'not_found', 'service_busy'],
+    },
+  },
+  '/api/auth/verify-email': {
+    post: {
+      operationId: 'verifyEmail',
+      tags: ['auth'],
+      summary: "Verify the account's address with the mailed link's token",
+      description:
+        'No session is needed: the link may be opened on another device. The token works once, for 24 ' +
+        'hours, and only for the purpose it was mailed for. ' +
+        MAIL_OFF +
+        LINK_BUDGET,
+      signedIn: false,
+      openToUnverified: true,
+      requestBody: { required: true, content: json(verifyEmailBody) },
+      responses: { 204: { description: 'The address is verified.' } },
+      errors: ['validation_failed', 'invalid_token', 'not_found'],
+    },
+  },
+  '/api/auth/verify-email/resend': {
+    post: {
+      operationId: 'resendEmailVerification',
+      tags: ['auth'],
+      summary: 'Mail the signed-in user a new verification link',
+      description:
+        'The previous link stops working. At most `MAIL_MAX_PER_ADDRESS_PER_HOUR` mails go to one ' +
+        'address per hour; beyond, 429 with `Retry-After`. ' +
+        MAIL_OFF +
+        LINK_BUDGET,
+      signedIn: true,
+      openToUnverified: true,
+      responses: {
+        202: { description: 'A new link is on its way.', content: json(verificationMailQueued) },
+      },
+      errors: ['email_already_verified', 'not_found'],
     },
   },
 });

@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import type { AppConfig } from '../../config/config';
-import { NotFoundError } from '../errors';
+import { NotFoundError, UnauthenticatedError } from '../errors';
+import type { RouteKey } from '../http/require-verified-email';
 import type { RequestLimits } from '../http/rate-limit';
 import { requireAuth } from '../http/require-auth';
 import { logSecurityEvent } from '../http/security-events';
@@ -14,12 +15,29 @@ import {
   passwordResetBody,
   passwordResetConfirmBody,
   registerBody,
+  VERIFICATION_MAIL_QUEUED,
+  verifyEmailBody,
 } from './auth.schemas';
 import type { AuthService } from './auth.service';
+import type { EmailVerificationService } from './email-verification';
 import { logIn } from './login';
 import type { PasswordResetService } from './password-reset';
 import { confirmResetAndRecord, requestResetThenAnswer } from './reset-flow';
 import { endSession, rotateSession, startSession, type SessionIndex } from './sessions';
+import { mailVerificationAfterAnswer, resendAndRecord, verifyAndRecord } from './verification-flow';
+
+/**
+ * What a signed-in user whose address is not verified may still do while REQUIRE_VERIFIED_EMAIL is on
+ * (src/http/require-verified-email.ts): see who they are, sign out or in again, and prove the address.
+ * Every other route, including any added later, answers 403 email_unverified.
+ */
+export const UNVERIFIED_API_ROUTES: readonly RouteKey[] = [
+  'GET /api/auth/me',
+  'POST /api/auth/login',
+  'POST /api/auth/logout',
+  'POST /api/auth/verify-email',
+  'POST /api/auth/verify-email/resend',
+];
 
 export function createAuthRouter(deps: {
   config: AppConfig;
@@ -28,15 +46,23 @@ export function createAuthRouter(deps: {
   sessions: SessionIndex;
   /** null when mail is off: the reset routes then answer 404, as if they did not exist. */
   passwordReset: PasswordResetService | null;
+  /** null when mail is off: the verification routes then answer 404, and no account is mailed. */
+  emailVerification: EmailVerificationService | null;
   limits: Pick<RequestLimits, 'registration' | 'passwordReset'>;
 }): Router {
-  const { config, authService, usersService, sessions, passwordReset, limits } = deps;
+  const { config, authService, usersService, sessions, passwordReset, emailVerification, limits } = deps;
   const router = Router();
 
   /** The reset service, or the 404 of a route that does not exist (mail is off). */
   const requirePasswordReset = (): PasswordResetService => {
     if (!passwordReset) throw new NotFoundError('There is nothing at this address.');
     return passwordReset;
+  };
+
+  /** The verification service, or the 404 of a route that does not exist (mail is off). */
+  const requireEmailVerification = (): EmailVerificationService => {
+    if (!emailVerification) throw new NotFoundError('There is nothing at this address.');
+    return emailVerification;
   };
 
   router.post('/login', async (req, res) => {
@@ -64,6 +90,7 @@ export function createAuthRouter(deps: {
     req.user = user;
     logSecurityEvent(req, 'user.created', { targetUserId: user.id, role: user.role, via: 'registration' });
     res.status(201).location(`/api/users/${user.id}`).json(toUserResponse(user));
+    if (emailVerification) await mailVerificationAfterAnswer(req, emailVerification, user, 'registration');
   });
 
   router.put('/password', requireAuth, async (req, res) => {
@@ -89,6 +116,23 @@ export function createAuthRouter(deps: {
     const { token, newPassword } = validate(passwordResetConfirmBody, req.body, 'body');
     await confirmResetAndRecord(req, service, token, newPassword);
     res.status(204).end();
+  });
+
+  // The mailed links' routes share the reset routes' per-client budget: each ask may send a mail and
+  // write a token, each use is a token lookup. Spent before anything else, the mail-off 404 included.
+  // No session is needed to use a link: it may be opened on another device than the one signed in.
+  router.post('/verify-email', limits.passwordReset, async (req, res) => {
+    const service = requireEmailVerification();
+    const { token } = validate(verifyEmailBody, req.body, 'body');
+    await verifyAndRecord(req, service, token);
+    res.status(204).end();
+  });
+
+  router.post('/verify-email/resend', limits.passwordReset, async (req, res) => {
+    const service = requireEmailVerification();
+    if (!req.user) throw new UnauthenticatedError();
+    await resendAndRecord(req, service, req.user);
+    res.status(202).json(VERIFICATION_MAIL_QUEUED);
   });
 
   return router;

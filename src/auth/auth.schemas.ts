@@ -40,3 +40,15 @@ export const passwordResetAccepted = z.strictObject({ message: z.string() });
 export const PASSWORD_RESET_ACCEPTED: z.output<typeof passwordResetAccepted> = {
   message: 'If an account uses this address, a link to reset its password is on its way.',
 };
+
+export const verifyEmailBody = z.strictObject({
+  // Bounded here; its exact shape is checked where tokens are, and a wrong one is `invalid_token`.
+  token: z.string().max(100),
+});
+
+/** The answer to a resend that queued a mail. */
+export const verificationMailQueued = z.strictObject({ message: z.string() });
+
+export const VERIFICATION_MAIL_QUEUED: z.output<typeof verificationMailQueued> = {
+  message: 'A new link to confirm your address is on its way.',
+};

@@ -11,6 +11,9 @@ export type SecurityEvent =
   | 'password_reset.address_limited'
   | 'password_reset.completed'
   | 'account_token.refused'
+  | 'email_verification.requested'
+  | 'email_verification.resend_limited'
+  | 'email_verification.completed'
   | 'user.created'
   | 'user.updated'
   | 'user.deleted'
@@ -31,6 +34,8 @@ const WARNINGS = new Set<SecurityEvent>([
   'password_reset.address_limited',
   // A reused link can mean it leaked; a run of unknown ones, guessing.
   'account_token.refused',
+  // More verification mails for one address than a person needs in an hour.
+  'email_verification.resend_limited',
   'csrf.rejected',
   'ratelimit.blocked',
   // Password hashing is saturated: a login flood, or more sign-ins than the hardware can hash.

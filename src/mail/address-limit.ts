@@ -1,10 +1,11 @@
 import type { AppConfig } from '../../config/config';
-import { createLimiter, HOUR_S, isRefused, spendPoint } from '../lib/rate-limiter';
+import { createLimiter, HOUR_S, isRefused, retryAfterS, spendPoint } from '../lib/rate-limiter';
 import type { RedisClient } from '../lib/redis';
 import { addressDigest } from './recipient';
 
 /** What spending one of an address's mails gave: a mail may go, or not (and whether to log it). */
-export type AddressAllowance = { allowed: true } | { allowed: false; firstRefusal: boolean };
+export type AddressAllowance =
+  { allowed: true } | { allowed: false; firstRefusal: boolean; retryAfterS: number };
 
 export type MailAddressLimit = ReturnType<typeof createMailAddressLimit>;
 
@@ -26,7 +27,8 @@ export function createMailAddressLimit(config: AppConfig, redis: RedisClient) {
       const state = await spendPoint(limiter, addressDigest(address));
       if (!isRefused(limiter, state)) return { allowed: true };
       // Only the request that crosses the limit is logged: a bombing run is one line per address-hour.
-      return { allowed: false, firstRefusal: state.consumedPoints === limiter.points + 1 };
+      const firstRefusal = state.consumedPoints === limiter.points + 1;
+      return { allowed: false, firstRefusal, retryAfterS: retryAfterS(state) };
     },
   };
 }

@@ -7,7 +7,8 @@ const TEMPLATES_DIR = path.join(__dirname, 'templates');
 /** The mails the app sends, each with exactly the values its templates show. */
 export type MailMessage =
   | { kind: 'password_reset'; name: string; token: string; validForMinutes: number }
-  | { kind: 'password_changed'; name: string };
+  | { kind: 'password_changed'; name: string }
+  | { kind: 'verify_email'; name: string; token: string; validForHours: number };
 
 export type MailKind = MailMessage['kind'];
 
@@ -22,11 +23,14 @@ export interface RenderedMail {
 const SUBJECTS: Readonly<Record<MailKind, string>> = {
   password_reset: 'Reset your password',
   password_changed: 'Your password was changed',
+  verify_email: 'Confirm your email address',
 };
 
 /** The pages the links open (served by the web routes): where a reset is asked for, and where it is done. */
 const FORGOT_PASSWORD_PAGE = '/forgot-password';
 const RESET_PASSWORD_PAGE = '/reset-password';
+/** Where a mailed address is confirmed (src/web/email-verification.pages.ts). */
+const VERIFY_EMAIL_PAGE = '/verify-email';
 
 /**
  * Plain text has no markup to escape, but a value can still forge content: a display name holding
@@ -97,5 +101,11 @@ function templateData(publicOrigin: string, message: MailMessage): Record<string
       };
     case 'password_changed':
       return { name: message.name, link: linkTo(publicOrigin, FORGOT_PASSWORD_PAGE) };
+    case 'verify_email':
+      return {
+        name: message.name,
+        link: linkTo(publicOrigin, VERIFY_EMAIL_PAGE, message.token),
+        validFor: `${message.validForHours} hours`,
+      };
   }
 }

@@ -28,9 +28,14 @@ export const ERROR_CODES = {
   forbidden: [403, 'the signed-in user may not do this'],
   invalid_current_password: [403, 'the current password is wrong'],
   cross_origin_request: [403, 'a state-changing request sent by another site (`Sec-Fetch-Site`, `Origin`)'],
+  email_unverified: [
+    403,
+    "`REQUIRE_VERIFIED_EMAIL` is on and the signed-in user's address is not verified yet: verify it first",
+  ],
   not_found: [404, 'no such resource, or one the signed-in user may not see'],
   email_taken: [409, 'the email is in use'],
   last_admin: [409, 'the last admin would disappear'],
+  email_already_verified: [409, 'the address is verified already: no new link is needed'],
   payload_too_large: [413, 'the body is over 100 kB'],
   unsupported_media_type: [415, 'the body is not `application/json`'],
   rate_limited: [429, 'a limit is reached or a login is locked; retry after `Retry-After` seconds'],
@@ -148,6 +153,12 @@ export interface ApiOperation extends Omit<ZodOpenApiOperationObject, 'responses
   responses: Record<`2${string}`, ZodOpenApiResponseObject>;
   /** The codes this operation's guards, handler and service raise. Those of the middleware are added. */
   errors: readonly ErrorCode[];
+  /**
+   * Open to a signed-in user whose address is not verified while REQUIRE_VERIFIED_EMAIL is on (the
+   * allow-list of src/http/require-verified-email.ts). Every other operation may answer a signed-in,
+   * unverified caller with 403 `email_unverified`, whether or not it needs a session.
+   */
+  openToUnverified?: true;
 }
 
 /**
@@ -231,23 +242,26 @@ export function apiPaths(
     Object.entries(paths).map(([path, operations]) => [
       path,
       Object.fromEntries(
-        Object.entries(operations).map(([method, { signedIn, responses, errors, ...operation }]) => {
-          const guards: ErrorCode[] = [
-            ...(signedIn ? (['unauthenticated'] as const) : []),
-            ...(STATE_CHANGING.has(method as Method) ? (['cross_origin_request'] as const) : []),
-          ];
-          const success = Object.fromEntries(
-            Object.entries(responses).map(([status, response]) => [status, withApiHeaders(response)]),
-          );
-          return [
-            method,
-            {
-              ...operation,
-              ...(signedIn ? { security: [{ [SESSION_SECURITY]: [] }] } : {}),
-              responses: { ...success, ...errorResponses([...errors, ...guards, ...EVERY_API_REQUEST]) },
-            } satisfies ZodOpenApiOperationObject,
-          ];
-        }),
+        Object.entries(operations).map(
+          ([method, { signedIn, responses, errors, openToUnverified, ...operation }]) => {
+            const guards: ErrorCode[] = [
+              ...(signedIn ? (['unauthenticated'] as const) : []),
+              ...(openToUnverified ? [] : (['email_unverified'] as const)),
+              ...(STATE_CHANGING.has(method as Method) ? (['cross_origin_request'] as const) : []),
+            ];
+            const success = Object.fromEntries(
+              Object.entries(responses).map(([status, response]) => [status, withApiHeaders(response)]),
+            );
+            return [
+              method,
+              {
+                ...operation,
+                ...(signedIn ? { security: [{ [SESSION_SECURITY]: [] }] } : {}),
+                responses: { ...success, ...errorResponses([...errors, ...guards, ...EVERY_API_REQUEST]) },
+              } satisfies ZodOpenApiOperationObject,
+            ];
+          },
+        ),
       ),
     ]),
   );

@@ -23,7 +23,9 @@ interface UserRow {
 // Explicit column lists everywhere: a column added later (say, an MFA secret) is never selected by accident.
 const COLUMNS = 'id, email, name, role, created_at, updated_at, session_epoch, email_verified_at';
 
-const INSERT = `INSERT INTO users (email, name, role, password_hash) VALUES ($1, $2, $3, $4) RETURNING ${COLUMNS}`;
+// $5: the address is known to reach its owner already (the seed's first admin), so it starts verified.
+const INSERT = `INSERT INTO users (email, name, role, password_hash, email_verified_at)
+  VALUES ($1, $2, $3, $4, CASE WHEN $5::boolean THEN now() END) RETURNING ${COLUMNS}`;
 const FIND_BY_ID = `SELECT ${COLUMNS} FROM users WHERE id = $1`;
 const FIND_BY_EMAIL = `SELECT ${COLUMNS} FROM users WHERE email = $1`;
 const FIND_CREDENTIALS_BY_EMAIL = `SELECT ${COLUMNS}, password_hash FROM users WHERE email = $1`;
@@ -45,6 +47,8 @@ const UPDATE = `UPDATE users SET
   WHERE id = $1 RETURNING ${COLUMNS}`;
 const UPDATE_PASSWORD_HASH = `UPDATE users SET password_hash = $2, session_epoch = session_epoch + 1, updated_at = now()
   WHERE id = $1 RETURNING session_epoch`;
+const MARK_EMAIL_VERIFIED = `UPDATE users SET email_verified_at = now(), updated_at = now()
+  WHERE id = $1 RETURNING ${COLUMNS}`;
 const DELETE = 'DELETE FROM users WHERE id = $1 RETURNING id';
 // Locks every admin row until the transaction ends, so two concurrent demotions or deletions cannot
 // both see "another admin remains" and leave none.
@@ -80,10 +84,15 @@ export type UsersRepository = ReturnType<typeof createUsersRepository>;
 
 export function createUsersRepository(db: Queryable) {
   return {
-    async insert(input: { email: string; name: string; role: Role; passwordHash: string }): Promise<User> {
-      const rows = await db
-        .query<UserRow>(INSERT, [input.email, input.name, input.role, input.passwordHash])
-        .catch(rethrowEmailTaken);
+    async insert(input: {
+      email: string;
+      name: string;
+      role: Role;
+      passwordHash: string;
+      emailVerified?: boolean;
+    }): Promise<User> {
+      const values = [input.email, input.name, input.role, input.passwordHash, input.emailVerified ?? false];
+      const rows = await db.query<UserRow>(INSERT, values).catch(rethrowEmailTaken);
       return toUser(rows[0]!);
     },
 
@@ -130,6 +139,12 @@ export function createUsersRepository(db: Queryable) {
     async updatePasswordHash(id: string, passwordHash: string): Promise<number | null> {
       const [row] = await db.query<{ session_epoch: number }>(UPDATE_PASSWORD_HASH, [id, passwordHash]);
       return row?.session_epoch ?? null;
+    },
+
+    /** Records that the address was just proven to reach its owner; null when the user no longer exists. */
+    async markEmailVerified(id: string): Promise<User | null> {
+      const [row] = await db.query<UserRow>(MARK_EMAIL_VERIFIED, [id]);
+      return row ? toUser(row) : null;
     },
 
     async delete(id: string): Promise<boolean> {

@@ -1,5 +1,7 @@
 import { Router } from 'express';
+import type { EmailVerificationService } from '../auth/email-verification';
 import { endSession, type SessionIndex } from '../auth/sessions';
+import { mailVerificationAfterAnswer } from '../auth/verification-flow';
 import type { AppConfig } from '../../config/config';
 import { requireAuth, requireRole } from '../http/require-auth';
 import { logSecurityEvent } from '../http/security-events';
@@ -18,8 +20,10 @@ export function createUsersRouter(deps: {
   usersService: UsersService;
   sessions: SessionIndex;
   config: AppConfig;
+  /** null when mail is off: a created account is then left unverified, unmailed. */
+  emailVerification: EmailVerificationService | null;
 }): Router {
-  const { usersService, sessions, config } = deps;
+  const { usersService, sessions, config, emailVerification } = deps;
   const router = Router();
 
   router.get('/', requireRole('admin'), async (req, res) => {
@@ -36,6 +40,8 @@ export function createUsersRouter(deps: {
     const user = await usersService.createUser(input);
     logSecurityEvent(req, 'user.created', { targetUserId: user.id, role: user.role });
     res.status(201).location(`/api/users/${user.id}`).json(toUserResponse(user));
+    // The admin typed the address; only its owner can prove it reaches them.
+    if (emailVerification) await mailVerificationAfterAnswer(req, emailVerification, user, 'admin');
   });
 
   router.get('/:id', requireAuth, async (req, res) => {

@@ -30,10 +30,12 @@ export type UsersService = ReturnType<typeof createUsersService>;
 export async function createAccount(
   deps: { users: UsersRepository; passwords: PasswordHasher; passwordPolicy: PasswordPolicy },
   input: NewUser,
+  { emailVerified = false }: { emailVerified?: boolean } = {},
 ): Promise<User> {
   deps.passwordPolicy.check(input.password, { email: input.email, name: input.name });
   const passwordHash = await deps.passwords.hash(input.password);
-  return deps.users.insert({ email: input.email, name: input.name, role: input.role, passwordHash });
+  const { email, name, role } = input;
+  return deps.users.insert({ email, name, role, passwordHash, emailVerified });
 }
 
 export function createUsersService(deps: {

@@ -4,19 +4,29 @@ import express, { Router, type Request, type RequestHandler, type Response } fro
 import { z } from 'zod';
 import type { AppConfig } from '../../config/config';
 import type { AuthService } from '../auth/auth.service';
+import type { EmailVerificationService } from '../auth/email-verification';
 import type { PasswordResetService } from '../auth/password-reset';
 import { loginBody } from '../auth/auth.schemas';
 import { logIn } from '../auth/login';
 import { endSession, type SessionIndex } from '../auth/sessions';
 import { InvalidCredentialsError } from '../errors';
+import type { RouteKey } from '../http/require-verified-email';
 import { logRefusal, logSecurityEvent } from '../http/security-events';
 import { CSRF_FIELD, createCsrf } from './csrf';
+import { createEmailVerificationPages } from './email-verification.pages';
 import { formBody } from './form-body';
 import { createPasswordResetPages } from './password-reset.pages';
 import { safeRedirectTarget } from './safe-redirect';
 import type { Views } from './views';
 
 const STATIC_DIR = path.join(__dirname, 'static');
+
+/**
+ * The pages of this file an unverified user may use while REQUIRE_VERIFIED_EMAIL is on: home (where
+ * the resend button is), signing in again and signing out. The login page only redirects a signed-in
+ * user, and signing in grants nothing an anonymous visitor could not get.
+ */
+export const UNVERIFIED_PAGES: readonly RouteKey[] = ['GET /', 'GET /login', 'POST /login', 'POST /logout'];
 
 const loginForm = z.strictObject({
   // As the API: no format check at login, any string is simply "wrong credentials".
@@ -37,7 +47,7 @@ export function createStaticHandler(): RequestHandler {
 
 /**
  * The server-rendered pages: GET/POST /login, GET /, POST /logout, and with mail on the reset pages
- * (password-reset.pages.ts). No GET changes state (ASVS 5.0
+ * (password-reset.pages.ts) and the verification pages (email-verification.pages.ts). No GET changes state (ASVS 5.0
  * 3.5.3): GET /login only sets the anonymous CSRF identity, which grants nothing. Responses are
  * `no-store` (the app-wide noStore): they carry a CSRF token or personal data.
  */
@@ -48,10 +58,12 @@ export function createWebRouter(deps: {
   sessions: SessionIndex;
   /** null when mail is off: then the reset pages do not exist (404) and the login page does not link them. */
   passwordReset: PasswordResetService | null;
+  /** null when mail is off: then the verification pages do not exist and home offers no resend. */
+  emailVerification: EmailVerificationService | null;
   /** The per-client budget of the reset routes, the same one the API's reset routes spend. */
   passwordResetLimit: RequestHandler;
 }): Router {
-  const { config, views, authService, sessions, passwordReset, passwordResetLimit } = deps;
+  const { config, views, authService, sessions, passwordReset, emailVerification, passwordResetLimit } = deps;
   const csrf = createCsrf(config);
   const cookies = cookieParser();
   const router = Router();
@@ -108,7 +120,11 @@ export function createWebRouter(deps: {
       return res.redirect(303, `/login?next=${encodeURIComponent(safeRedirectTarget(req.originalUrl))}`);
     // The session id changed at login, so this token is a fresh one bound to the new identity.
     const csrfToken = csrf.tokenFor(req, res);
-    res.type('html').send(views.render('home', { title: 'Home', name: req.user.name, csrfToken }));
+    // The resend button needs mail; without it there is nothing the user could do about the notice.
+    const unverified = emailVerification !== null && req.user.emailVerifiedAt === null;
+    res
+      .type('html')
+      .send(views.render('home', { title: 'Home', name: req.user.name, csrfToken, unverified }));
   });
 
   // Logging out without a session changes nothing, so it needs no token: straight to the login page.
@@ -123,6 +139,9 @@ export function createWebRouter(deps: {
 
   if (passwordReset) {
     router.use(createPasswordResetPages({ views, csrf, passwordReset, limit: passwordResetLimit }));
+  }
+  if (emailVerification) {
+    router.use(createEmailVerificationPages({ views, csrf, emailVerification, limit: passwordResetLimit }));
   }
 
   return router;

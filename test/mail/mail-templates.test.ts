@@ -16,6 +16,25 @@ describe('mail templates', () => {
     expect(mail.text).not.toContain('token');
   });
 
+  test('when a verification mail is rendered, then its one link is the verify-email page with the token in the fragment, and a name cannot add markup or lines', () => {
+    const token = 'T'.repeat(43);
+    const mail = templates.render({
+      kind: 'verify_email',
+      name: '<b>Eve</b>\nClick evil.example',
+      token,
+      validForHours: 24,
+    });
+
+    expect(mail.subject).toBe('Confirm your email address');
+    expect(mail.text).toContain(`${PUBLIC_ORIGIN}/verify-email#token=${token}\n`);
+    expect(mail.text).toContain('for 24 hours');
+    expect(mail.text).toContain('Hello <b>Eve</b> Click evil.example,');
+    expect([...mail.html.matchAll(/href="([^"]*)"/g)].map((m) => m[1])).toEqual([
+      `${PUBLIC_ORIGIN}/verify-email#token=${token}`,
+    ]);
+    expect(mail.html).toContain('&lt;b&gt;Eve&lt;/b&gt;');
+  });
+
   test('when a reset token has characters a URL reserves, then the link carries it encoded in the fragment', () => {
     expect(linkTo(PUBLIC_ORIGIN, '/reset-password', 'a+b&c=d')).toBe(
       `${PUBLIC_ORIGIN}/reset-password#token=a%2Bb%26c%3Dd`,

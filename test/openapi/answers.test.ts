@@ -1,8 +1,9 @@
 import request, { type Response } from 'supertest';
 import { createOpenApiDocument } from '../../src/openapi/openapi';
-import { createUser, DEFAULT_PASSWORD, signedIn, uniqueEmail } from '../support/factories';
+import { createUser, DEFAULT_PASSWORD, login, signedIn, uniqueEmail } from '../support/factories';
 import { createHeldHasher, until } from '../support/held-hasher';
 import { createResponseChecker, errorCodesOf, operationsOf } from '../support/openapi';
+import { resendVerification, verifyEmail, verifyTokenMailedTo } from '../support/email-verification';
 import { mailingThrough, useSmtpServer } from '../support/password-reset';
 import { createTestApp } from '../support/test-app';
 import { useTestApp, withTestApp } from '../support/use-test-app';
@@ -90,6 +91,13 @@ describe('the answers of the API, checked against its description', () => {
 
     expectAnswer('POST /api/auth/password-reset', ask, 404);
     expectAnswer('POST /api/auth/password-reset/confirm', confirm, 404);
+  });
+
+  test('when mail is off, then the 404s of the verification routes are described answers', async () => {
+    const { cookie } = await signedIn(t);
+
+    expectAnswer('POST /api/auth/verify-email', await verifyEmail(t, 'x'.repeat(43)), 404);
+    expectAnswer('POST /api/auth/verify-email/resend', await resendVerification(t, cookie), 404);
   });
 
   test('when listing users, then each answer is one GET /api/users describes', async () => {
@@ -226,6 +234,34 @@ describe('the answers of the API, checked against its description', () => {
       expectAnswer(confirm, await use({ token: 'x'.repeat(43), newPassword: NEW_PASSWORD }), 400);
       expectAnswer(confirm, await use({ token }), 400);
       expectAnswer(confirm, await use({ token, newPassword: NEW_PASSWORD }), 204);
+    });
+  });
+
+  describe('with mail and REQUIRE_VERIFIED_EMAIL on', () => {
+    const smtp = useSmtpServer();
+    const strict = useTestApp(
+      mailingThrough(smtp, { REQUIRE_VERIFIED_EMAIL: 'true', MAIL_MAX_PER_ADDRESS_PER_HOUR: '1' }),
+    );
+
+    test('when an unverified user asks for a link, uses it and asks again, then each answer is one the verification routes describe', async () => {
+      const resend = 'POST /api/auth/verify-email/resend';
+      const verify = 'POST /api/auth/verify-email';
+      const user = await createUser(strict);
+      const cookie = await login(strict, user);
+
+      expectAnswer(resend, await resendVerification(strict), 401);
+      expectAnswer(
+        'GET /api/users/{id}',
+        await request(strict.app).get(`/api/users/${user.user.id}`).set('Cookie', cookie),
+        403,
+      );
+      expectAnswer(resend, await resendVerification(strict, cookie), 202);
+      expectAnswer(resend, await resendVerification(strict, cookie), 429);
+      const token = await verifyTokenMailedTo(smtp.server, user.email);
+      expectAnswer(verify, await verifyEmail(strict, 'x'.repeat(43)), 400);
+      expectAnswer(verify, await verifyEmail(strict, 42), 400);
+      expectAnswer(verify, await verifyEmail(strict, token), 204);
+      expectAnswer(resend, await resendVerification(strict, cookie), 409);
     });
   });
 

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Router } from 'express';
 import request from 'supertest';
+import { UNVERIFIED_API_ROUTES } from '../../src/auth/auth.routes';
 import { isJsonPath } from '../../src/http/request-context';
 import { createOpenApiDocument } from '../../src/openapi/openapi';
 import { runCommand } from '../support/commands';
@@ -90,6 +91,24 @@ describe('the described error codes', () => {
       expect({ code, raised: raised.has(code) }).toEqual({ code, raised: true });
     const expected = [...raised].filter((code) => !PAGE_ONLY_CODES.includes(code)).sort();
     expect([...errorCodesOf(doc)].sort()).toEqual(expected);
+  });
+});
+
+describe('the description of REQUIRE_VERIFIED_EMAIL', () => {
+  test('when the operations an unverified user keeps are read from the description, then they are exactly the allow-list the app enforces', () => {
+    const open = Object.entries(doc.paths ?? {}).flatMap(([path, item]) =>
+      Object.entries(item as Record<string, { responses?: Record<string, unknown> }>)
+        .filter(([, operation]) => operation.responses !== undefined)
+        .filter(
+          ([, operation]) =>
+            !/email_unverified|EmailUnverified/.test(JSON.stringify(operation.responses?.['403'] ?? {})),
+        )
+        .map(([method]) => `${method.toUpperCase()} ${path}`),
+    );
+    const apiAllowList = UNVERIFIED_API_ROUTES.filter((route) => isJsonPath(route.split(' ')[1]!));
+
+    // The probes are answered before the session is read, so the setting never reaches them.
+    expect(open.filter((op) => op.includes(' /api/')).sort()).toEqual([...apiAllowList].sort());
   });
 });
 

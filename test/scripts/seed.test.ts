@@ -68,6 +68,21 @@ describe('seed', () => {
     expect(output(result)).not.toContain(password);
   });
 
+  test('when the first admin is created, then their address starts verified: the operator vouches for it', async () => {
+    const email = adminEmail().toLowerCase();
+
+    const result = await seed({ ADMIN_EMAIL: email, ADMIN_PASSWORD: goodPassword() });
+
+    expect(result.code).toBe(0);
+    const [row] = (
+      await db.query<{ email_verified_at: Date | null }>(
+        'SELECT email_verified_at FROM users WHERE email = $1',
+        [email],
+      )
+    ).rows;
+    expect(row?.email_verified_at).toEqual(expect.any(Date));
+  });
+
   test('when ADMIN_NAME is set, then the admin gets that name; unset or empty, the name is Administrator', async () => {
     const named = adminEmail();
     expect(

@@ -47,7 +47,7 @@ function passwordPolicy(config: TestApp['config']): PasswordPolicy {
 /** Creates a user straight through the account service (policy and hashing included), not over HTTP. */
 export async function createUser(
   t: TestApp,
-  options: { role?: Role; email?: string; name?: string; password?: string } = {},
+  options: { role?: Role; email?: string; name?: string; password?: string; verified?: boolean } = {},
 ): Promise<TestUser> {
   const email = options.email ?? uniqueEmail(options.role ?? 'user');
   const password = options.password ?? DEFAULT_PASSWORD;
@@ -58,6 +58,8 @@ export async function createUser(
       passwordPolicy: passwordPolicy(t.config),
     },
     { email, name: options.name ?? 'Test User', password, role: options.role ?? 'user' },
+    // Unverified unless asked, as every new account starts (REQUIRE_VERIFIED_EMAIL tests mind the difference).
+    { emailVerified: options.verified ?? false },
   );
   return { user, email, password };
 }
