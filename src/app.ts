@@ -27,6 +27,8 @@ import { createMailer } from './mail/mailer';
 import { createMailTemplates } from './mail/mail-templates';
 import type { Outbox } from './mail/outbox';
 import { createOpenApiRouter } from './openapi/openapi.routes';
+import { createEmailChange } from './users/email-change';
+import { createEmailChangeRouter } from './users/email-change.routes';
 import { createUsersRouter } from './users/users.routes';
 import { createUsersService } from './users/users.service';
 import { createErrorPageRenderer } from './web/error-page';
@@ -56,28 +58,33 @@ export function buildApp(deps: AppDeps): Express {
   const passwordPolicy = createPasswordPolicy(config);
   const sessions = createSessionIndex(config, redis);
   const reauthentication = createReauthentication({ config, redis, db, passwords });
-  const usersService = createUsersService({ db, passwords, passwordPolicy, sessions, reauthentication });
+  // What the mail flows share, or nothing when mail is off (and with it the flows that need it).
+  const mail = deps.outbox && {
+    mailer: createMailer({
+      // Cached except in development, where an edited template shows in the next mail.
+      templates: createMailTemplates({
+        publicOrigin: config.publicOrigin,
+        cache: config.env !== 'development',
+      }),
+      outbox: deps.outbox,
+      logger,
+    }),
+    addressLimit: createMailAddressLimit(config, redis),
+  };
+  const emailChange = mail && createEmailChange({ db, ...mail });
+  const usersService = createUsersService({
+    db,
+    passwords,
+    passwordPolicy,
+    sessions,
+    reauthentication,
+    emailChange,
+  });
   const loginThrottle = createLoginThrottle(config, redis);
   const authService = createAuthService({ db, passwords, passwordPolicy, loginThrottle, reauthentication });
   const limits = createRequestLimits(config, redis);
-  const passwordReset = deps.outbox
-    ? createPasswordResetService({
-        db,
-        passwords,
-        passwordPolicy,
-        sessions,
-        mailer: createMailer({
-          // Cached except in development, where an edited template shows in the next mail.
-          templates: createMailTemplates({
-            publicOrigin: config.publicOrigin,
-            cache: config.env !== 'development',
-          }),
-          outbox: deps.outbox,
-          logger,
-        }),
-        addressLimit: createMailAddressLimit(config, redis),
-      })
-    : null;
+  const passwordReset =
+    mail && createPasswordResetService({ db, passwords, passwordPolicy, sessions, ...mail });
 
   const app = express();
   app.disable('x-powered-by');
@@ -117,6 +124,8 @@ export function buildApp(deps: AppDeps): Express {
   // The API description is a development aid; production answers 404 here like any unknown path.
   if (config.env === 'development') api.use(createOpenApiRouter());
   api.use('/auth', createAuthRouter({ config, authService, usersService, sessions, passwordReset, limits }));
+  // The mailed links share one per-client budget, whatever they do.
+  api.use('/auth/email-change', createEmailChangeRouter({ emailChange, limit: limits.passwordReset }));
   api.use('/users', createUsersRouter({ usersService, sessions, config }));
   app.use('/api', api);
 
@@ -129,6 +138,7 @@ export function buildApp(deps: AppDeps): Express {
       authService,
       sessions,
       passwordReset,
+      emailChange,
       passwordResetLimit: limits.passwordReset,
     }),
   );

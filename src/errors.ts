@@ -167,7 +167,7 @@ export class RateLimitedError extends AppError {
 
   constructor(
     readonly retryAfterS: number,
-    event?: RefusalEvent & { name: 'ratelimit.blocked' | 'auth.locked' },
+    event?: RefusalEvent & { name: 'ratelimit.blocked' | 'auth.locked' | 'email_change.address_limited' },
   ) {
     super(429, 'rate_limited', 'Too many requests. Try again later.');
     this.events = event ? [event] : [];

@@ -1,17 +1,19 @@
 import type { AppConfig } from '../../config/config';
-import { createLimiter, HOUR_S, isRefused, spendPoint } from '../lib/rate-limiter';
+import { createLimiter, HOUR_S, isRefused, retryAfterS, spendPoint } from '../lib/rate-limiter';
 import type { RedisClient } from '../lib/redis';
 import { addressDigest } from './recipient';
 
 /** What spending one of an address's mails gave: a mail may go, or not (and whether to log it). */
-export type AddressAllowance = { allowed: true } | { allowed: false; firstRefusal: boolean };
+export type AddressAllowance =
+  { allowed: true } | { allowed: false; firstRefusal: boolean; retryAfterS: number };
 
 export type MailAddressLimit = ReturnType<typeof createMailAddressLimit>;
 
 /**
  * At most MAIL_MAX_PER_ADDRESS_PER_HOUR mails to one address per hour, whoever asks for them: the
- * per-client limit alone would let an attacker with many addresses bury one inbox under reset mails
- * (mail bombing), and make the app's relay look like a spam source. The key is the address's SHA-256,
+ * per-client limit alone would let an attacker with many addresses bury one inbox under reset mails,
+ * or with one account bury a stranger's inbox under email change confirmations (mail bombing), and
+ * make the app's relay look like a spam source. The key is the address's SHA-256,
  * so Redis never holds the address. A point is spent whether or not an account uses the address, so
  * the limit behaves the same for both and reveals nothing.
  */
@@ -26,7 +28,11 @@ export function createMailAddressLimit(config: AppConfig, redis: RedisClient) {
       const state = await spendPoint(limiter, addressDigest(address));
       if (!isRefused(limiter, state)) return { allowed: true };
       // Only the request that crosses the limit is logged: a bombing run is one line per address-hour.
-      return { allowed: false, firstRefusal: state.consumedPoints === limiter.points + 1 };
+      return {
+        allowed: false,
+        firstRefusal: state.consumedPoints === limiter.points + 1,
+        retryAfterS: retryAfterS(state),
+      };
     },
   };
 }

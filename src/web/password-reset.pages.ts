@@ -8,6 +8,7 @@ import { InvalidTokenError, PasswordRejectedError } from '../errors';
 import { logRefusal } from '../http/security-events';
 import { CSRF_FIELD, type Csrf } from './csrf';
 import { formBody } from './form-body';
+import { createFormRenderer } from './form-page';
 import type { Views } from './views';
 
 const forgotForm = z.strictObject({
@@ -42,13 +43,7 @@ export function createPasswordResetPages(deps: {
   const cookies = cookieParser();
   const router = Router();
 
-  const render = (req: Request, res: Response, status: number, view: string, data: object) => {
-    const csrfToken = csrf.tokenFor(req, res);
-    res
-      .status(status)
-      .type('html')
-      .send(views.render(view, { csrfToken, ...data }));
-  };
+  const render = createFormRenderer(views, csrf);
 
   const renderForgot = (req: Request, res: Response, status: number, email = '', message = '') =>
     render(req, res, status, 'forgot-password', { title: 'Reset your password', email, message });

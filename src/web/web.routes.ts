@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { AppConfig } from '../../config/config';
 import type { AuthService } from '../auth/auth.service';
 import type { PasswordResetService } from '../auth/password-reset';
+import type { EmailChange } from '../users/email-change';
 import { loginBody } from '../auth/auth.schemas';
 import { logIn } from '../auth/login';
 import { endSession, type SessionIndex } from '../auth/sessions';
@@ -12,6 +13,7 @@ import { InvalidCredentialsError } from '../errors';
 import { logRefusal, logSecurityEvent } from '../http/security-events';
 import { CSRF_FIELD, createCsrf } from './csrf';
 import { formBody } from './form-body';
+import { createEmailChangePages } from './email-change.pages';
 import { createPasswordResetPages } from './password-reset.pages';
 import { safeRedirectTarget } from './safe-redirect';
 import type { Views } from './views';
@@ -37,7 +39,7 @@ export function createStaticHandler(): RequestHandler {
 
 /**
  * The server-rendered pages: GET/POST /login, GET /, POST /logout, and with mail on the reset pages
- * (password-reset.pages.ts). No GET changes state (ASVS 5.0
+ * (password-reset.pages.ts) and the email change confirmation (email-change.pages.ts). No GET changes state (ASVS 5.0
  * 3.5.3): GET /login only sets the anonymous CSRF identity, which grants nothing. Responses are
  * `no-store` (the app-wide noStore): they carry a CSRF token or personal data.
  */
@@ -48,10 +50,12 @@ export function createWebRouter(deps: {
   sessions: SessionIndex;
   /** null when mail is off: then the reset pages do not exist (404) and the login page does not link them. */
   passwordReset: PasswordResetService | null;
-  /** The per-client budget of the reset routes, the same one the API's reset routes spend. */
+  /** null when mail is off: then the email change page does not exist (404). */
+  emailChange: EmailChange | null;
+  /** The per-client budget of the mailed links, the same one the API's reset and confirm routes spend. */
   passwordResetLimit: RequestHandler;
 }): Router {
-  const { config, views, authService, sessions, passwordReset, passwordResetLimit } = deps;
+  const { config, views, authService, sessions, passwordReset, emailChange, passwordResetLimit } = deps;
   const csrf = createCsrf(config);
   const cookies = cookieParser();
   const router = Router();
@@ -123,6 +127,9 @@ export function createWebRouter(deps: {
 
   if (passwordReset) {
     router.use(createPasswordResetPages({ views, csrf, passwordReset, limit: passwordResetLimit }));
+  }
+  if (emailChange) {
+    router.use(createEmailChangePages({ views, csrf, emailChange, limit: passwordResetLimit }));
   }
 
   return router;
