@@ -20,7 +20,8 @@ export const usersPaths = apiPaths({
       summary: "Switch to the new email with the mailed link's token",
       description:
         'The token comes from the link mailed to the new address by `PATCH /api/users/{id}`; it works ' +
-        'once, for 24 hours, and only the latest change asked for can be confirmed. No session is needed. ' +
+        'once, for 24 hours; only the latest change asked for can be confirmed, and a new password (reset ' +
+        'or change) cancels it. No session is needed. ' +
         'The address becomes the sign-in address, verified. If another account took the address since ' +
         'the change was asked for, the answer is 409 `email_taken` and nothing changes (the link stays ' +
         'unused but cannot succeed while the address is taken). Without mail (no `SMTP_URL` outside ' +

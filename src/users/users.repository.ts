@@ -49,7 +49,14 @@ const UPDATE = `UPDATE users SET
 // The address a mailed link just proved: it becomes the sign-in address, verified now.
 const CONFIRM_EMAIL = `UPDATE users SET email = $2, email_verified_at = now(), updated_at = now()
   WHERE id = $1 RETURNING ${COLUMNS}`;
-const UPDATE_PASSWORD_HASH = `UPDATE users SET password_hash = $2, session_epoch = session_epoch + 1, updated_at = now()
+// A new password also cancels an email change still waiting for its link: the notice of a change
+// tells the owner to reset the password if it was not them, and that must stop whoever asked (the
+// link went to their address and needs no session). One statement, so no path that sets a password
+// can forget it.
+const UPDATE_PASSWORD_HASH = `WITH cancelled_change AS (
+    DELETE FROM account_tokens WHERE user_id = $1 AND purpose = 'change_email' AND used_at IS NULL
+  )
+  UPDATE users SET password_hash = $2, session_epoch = session_epoch + 1, updated_at = now()
   WHERE id = $1 RETURNING session_epoch`;
 const DELETE = 'DELETE FROM users WHERE id = $1 RETURNING id';
 // Locks every admin row until the transaction ends, so two concurrent demotions or deletions cannot

@@ -17,12 +17,16 @@ import { createUser, me, signedIn, uniqueEmail, type TestUser } from '../support
 import { eventOf, eventsNamed, eventsOf, linesOf, waitForEventOf } from '../support/log-lines';
 import {
   alterationsOf,
+  askForReset,
   confirmReset,
+  expectAccepted,
   loginStatus,
   MAIL_FROM,
   mailingThrough,
   mailsTo,
   nthMailTo,
+  RESET_SUBJECT,
+  tokenIn,
   tokenOf,
   useSmtpServer,
 } from '../support/password-reset';
@@ -273,6 +277,32 @@ describe('email change confirmed by mail, over real SMTP', () => {
     expect((await confirmEmailChange(t, token)).status).toBe(204);
 
     expect(await liveTokenPurposes(t, user.user.id)).toEqual([]);
+  });
+
+  test('when the owner follows the notice and resets the password, then the pending link stops working', async () => {
+    const user = await signedIn(t);
+    const { token } = await mailedChange(user);
+    expectAccepted(await askForReset(t, user.email));
+    const resetToken = tokenIn(await nthMailTo(smtp.server, user.email, RESET_SUBJECT));
+
+    expect((await confirmReset(t, resetToken, strongPassword())).status).toBe(204);
+    const res = await confirmEmailChange(t, token);
+
+    expectError(res, 400, 'invalid_token');
+    expect(await emailOf(t, user.user.id)).toBe(user.email);
+  });
+
+  test('when the signed-in user changes the password, then a pending link stops working too', async () => {
+    const user = await signedIn(t);
+    const { token } = await mailedChange(user);
+    const changed = await request(t.app)
+      .put('/api/auth/password')
+      .set('Cookie', user.cookie)
+      .send({ currentPassword: user.password, newPassword: strongPassword() });
+    expect(changed.status).toBe(204);
+
+    expectError(await confirmEmailChange(t, token), 400, 'invalid_token');
+    expect(await emailOf(t, user.user.id)).toBe(user.email);
   });
 
   test('when the request carries a forged Host and X-Forwarded-Host, then both mails still point at PUBLIC_URL', async () => {
