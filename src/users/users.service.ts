@@ -100,8 +100,8 @@ export function createUsersService(deps: {
       // must answer a mailed link before it is used (email-change.ts); it is refused before any
       // other field changes, so a refused request changes nothing.
       const email = self && changes.email === actor.email ? undefined : changes.email;
-      const pendingEmail = self && email !== undefined && emailChange ? email : null;
-      if (pendingEmail) await emailChange!.admit(pendingEmail);
+      const awaited = self && email !== undefined && emailChange ? { email, emailChange } : null;
+      if (awaited) await awaited.emailChange.admit(awaited.email);
 
       const { before, after } = await db.withTransaction(async (tx) => {
         const txUsers = createUsersRepository(tx);
@@ -111,7 +111,7 @@ export function createUsersService(deps: {
         }
         const before = await txUsers.findById(id);
         if (!before) throw new NotFoundError();
-        const fields = { name: changes.name, email: pendingEmail ? undefined : email, role: changes.role };
+        const fields = { name: changes.name, email: awaited ? undefined : email, role: changes.role };
         const unchanged = Object.values(fields).every((value) => value === undefined);
         const after = unchanged ? before : await txUsers.update(id, fields);
         if (!after) throw new NotFoundError();
@@ -124,11 +124,11 @@ export function createUsersService(deps: {
 
       // New privileges mean new sessions: nobody keeps a session minted under the old role.
       if (before.role !== after.role) await sessions.revokeAll(id);
-      if (pendingEmail) await emailChange!.request(after, pendingEmail, requestId);
+      if (awaited) await awaited.emailChange.request(after, awaited.email, requestId);
       else if (emailChange && after.email !== before.email) {
         emailChange.notifyOldAddress(before, after.email, requestId);
       }
-      return { user: after, pendingEmail };
+      return { user: after, pendingEmail: awaited?.email ?? null };
     },
 
     async deleteUser(actor: User, id: string): Promise<void> {
