@@ -405,6 +405,22 @@ describe('email change, mail limit per address', () => {
   });
 });
 
+describe('email change confirmation, per-client budget', () => {
+  const smtp = useSmtpServer();
+  const t = useTestApp(mailingThrough(smtp, { PASSWORD_RESET_MAX_PER_IP_PER_HOUR: '2' }));
+
+  test("when a client has spent the mailed links' hourly budget (shared with password reset), then confirming answers 429 before the token is looked at", async () => {
+    expectAccepted(await askForReset(t, uniqueEmail('reset')));
+    expectError(await confirmEmailChange(t, 'x'.repeat(43)), 400, 'invalid_token');
+
+    const res = await confirmEmailChange(t, 'y'.repeat(43));
+
+    expectError(res, 429, 'rate_limited');
+    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    expect(eventsOf(t, res, 'account_token.refused')).toEqual([]);
+  });
+});
+
 describe('email change when mail fails or is off', () => {
   test('when the SMTP server is down, then the same 202 and a mail.send_failed event, never a 500', async () => {
     const closedPort = await freePort();
