@@ -53,8 +53,10 @@ export function createEmailChangePages(deps: {
   // forged by another site cannot use up the visitor's budget.
   router.post('/confirm-email', cookies, formBody, csrf.verify, limit, async (req, res) => {
     const form = confirmForm.safeParse(req.body);
-    if (!form.success)
-      return renderConfirm(req, res, 400, new InvalidTokenError('change_email', 'malformed').message);
+    if (!form.success) {
+      // No token field, or one longer than any link carries.
+      return renderConfirm(req, res, 400, 'The link from your mail did not reach this page. Open it again.');
+    }
     try {
       const user = await confirmEmailChangeAndRecord(req, emailChange, form.data.token);
       res

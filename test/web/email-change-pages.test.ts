@@ -111,6 +111,17 @@ describe('email change page, mail on', () => {
     },
   );
 
+  test('when the form comes without a token field, then 400 with the form again, never a 500', async () => {
+    const browser = createBrowser(t.app);
+    const page = await browser.get(CONFIRM_PAGE);
+
+    const res = await browser.postForm(CONFIRM_PAGE, { _csrf: csrfTokenIn(page.text) });
+
+    expect(res.status).toBe(400);
+    expect(res.text).toContain('The link from your mail did not reach this page.');
+    expect(res.text).toContain('<button type="submit">Confirm the new address</button>');
+  });
+
   test('when the token was already used, then 400 with the message and the address stays the first one', async () => {
     const { user, newEmail, token } = await pendingChange();
     expect((await confirmThroughForm(createBrowser(t.app), token)).status).toBe(200);
