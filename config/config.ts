@@ -372,7 +372,7 @@ function mailSettings(e: z.infer<typeof envSchema>, problems: string[], warnings
       return { transport: 'log', from: from ?? DEVELOPMENT_MAIL_FROM };
     }
     warnings.push(
-      'SMTP_URL is not set: mail is off, and so are the flows that need it (password reset, email verification)',
+      'SMTP_URL is not set: mail is off, and so are the flows that need it (password reset, email verification; email changes take effect at once, unconfirmed)',
     );
     return { transport: 'off' };
   }

@@ -29,6 +29,8 @@ import { createMailer } from './mail/mailer';
 import { createMailTemplates } from './mail/mail-templates';
 import type { Outbox } from './mail/outbox';
 import { createOpenApiRouter } from './openapi/openapi.routes';
+import { createEmailChange } from './users/email-change';
+import { createEmailChangeRouter } from './users/email-change.routes';
 import { createUsersRouter } from './users/users.routes';
 import { createUsersService } from './users/users.service';
 import { createErrorPageRenderer } from './web/error-page';
@@ -59,11 +61,7 @@ export function buildApp(deps: AppDeps): Express {
   const passwordPolicy = createPasswordPolicy(config);
   const sessions = createSessionIndex(config, redis);
   const reauthentication = createReauthentication({ config, redis, db, passwords });
-  const usersService = createUsersService({ db, passwords, passwordPolicy, sessions, reauthentication });
-  const loginThrottle = createLoginThrottle(config, redis);
-  const authService = createAuthService({ db, passwords, passwordPolicy, loginThrottle, reauthentication });
-  const limits = createRequestLimits(config, redis);
-  // With mail on: one mailer and one per-address allowance for every flow that mails.
+  // What the mail flows share, or nothing when mail is off (and with it the flows that need it).
   const mail = deps.outbox && {
     mailer: createMailer({
       // Cached except in development, where an edited template shows in the next mail.
@@ -76,10 +74,21 @@ export function buildApp(deps: AppDeps): Express {
     }),
     addressLimit: createMailAddressLimit(config, redis),
   };
-  const passwordReset = mail
-    ? createPasswordResetService({ db, passwords, passwordPolicy, sessions, ...mail })
-    : null;
-  const emailVerification = mail ? createEmailVerificationService({ db, ...mail }) : null;
+  const emailChange = mail && createEmailChange({ db, ...mail });
+  const usersService = createUsersService({
+    db,
+    passwords,
+    passwordPolicy,
+    sessions,
+    reauthentication,
+    emailChange,
+  });
+  const loginThrottle = createLoginThrottle(config, redis);
+  const authService = createAuthService({ db, passwords, passwordPolicy, loginThrottle, reauthentication });
+  const limits = createRequestLimits(config, redis);
+  const passwordReset =
+    mail && createPasswordResetService({ db, passwords, passwordPolicy, sessions, ...mail });
+  const emailVerification = mail && createEmailVerificationService({ db, ...mail });
 
   const app = express();
   app.disable('x-powered-by');
@@ -138,6 +147,8 @@ export function buildApp(deps: AppDeps): Express {
       limits,
     }),
   );
+  // The mailed links share one per-client budget, whatever they do.
+  api.use('/auth/email-change', createEmailChangeRouter({ emailChange, limit: limits.passwordReset }));
   api.use('/users', createUsersRouter({ usersService, sessions, config, emailVerification }));
   app.use('/api', api);
 
@@ -151,6 +162,7 @@ export function buildApp(deps: AppDeps): Express {
       sessions,
       passwordReset,
       emailVerification,
+      emailChange,
       passwordResetLimit: limits.passwordReset,
     }),
   );

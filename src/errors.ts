@@ -193,7 +193,11 @@ export class RateLimitedError extends AppError {
   constructor(
     readonly retryAfterS: number,
     event?: RefusalEvent & {
-      name: 'ratelimit.blocked' | 'auth.locked' | 'email_verification.resend_limited';
+      name:
+        | 'ratelimit.blocked'
+        | 'auth.locked'
+        | 'email_verification.resend_limited'
+        | 'email_change.address_limited';
     },
   ) {
     super(429, 'rate_limited', 'Too many requests. Try again later.');

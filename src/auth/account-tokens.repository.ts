@@ -30,6 +30,7 @@ const CONSUME = `UPDATE account_tokens SET used_at = $3
 const FIND_LIVE = `SELECT user_id, new_email FROM account_tokens
   WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3`;
 const FIND_STATE = 'SELECT purpose, expires_at, used_at FROM account_tokens WHERE token_hash = $1';
+const REVOKE = `DELETE FROM account_tokens WHERE user_id = $1 AND purpose = ANY($2::text[]) AND used_at IS NULL`;
 const SWEEP = `WITH gone AS (
     DELETE FROM account_tokens WHERE expires_at <= $1 OR used_at IS NOT NULL RETURNING 1
   ) SELECT count(*)::int AS n FROM gone`;
@@ -95,6 +96,11 @@ export function createAccountTokensRepository(db: Queryable) {
         [tokenHash],
       );
       return row ? { purpose: row.purpose, expiresAt: row.expires_at, usedAt: row.used_at } : null;
+    },
+
+    /** Deletes the user's live tokens of these purposes: their links stop working at once. */
+    async revoke(userId: string, purposes: readonly TokenPurpose[]): Promise<void> {
+      await db.query(REVOKE, [userId, purposes]);
     },
 
     /** Deletes expired and used tokens; returns how many. */

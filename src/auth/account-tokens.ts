@@ -95,6 +95,12 @@ export function createAccountTokens({ db, clock = () => new Date() }: { db: Quer
      */
     peek: (token: string, purpose: TokenPurpose) => resolve(token, purpose, tokens.findLive),
 
+    /**
+     * Kills the user's live links of these purposes, as when the address they were mailed to, or
+     * that they would prove, stops being the account's.
+     */
+    revoke: (userId: string, purposes: readonly TokenPurpose[]) => tokens.revoke(userId, purposes),
+
     /** Deletes expired and used tokens; returns how many. */
     sweep: () => tokens.sweep(clock()),
   };

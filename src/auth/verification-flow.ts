@@ -6,7 +6,7 @@ import type { User } from '../users/user';
 import type { EmailVerificationService } from './email-verification';
 
 /** How a verification mail came to be asked for, in its security event. */
-export type VerificationVia = 'registration' | 'admin' | 'resend';
+export type VerificationVia = 'registration' | 'admin' | 'address_changed' | 'resend';
 
 /**
  * Mails a new account its verification link once the account's answer has gone: the mail is part of

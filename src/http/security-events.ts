@@ -10,6 +10,9 @@ export type SecurityEvent =
   | 'password_reset.requested'
   | 'password_reset.address_limited'
   | 'password_reset.completed'
+  | 'email_change.requested'
+  | 'email_change.address_limited'
+  | 'email_change.completed'
   | 'account_token.refused'
   | 'email_verification.requested'
   | 'email_verification.resend_limited'
@@ -32,6 +35,8 @@ const WARNINGS = new Set<SecurityEvent>([
   'auth.reauth_failed',
   // More reset mails for one address than a person asks for: someone may be bombing that inbox.
   'password_reset.address_limited',
+  // Likewise for confirmation mails to one new address: repeated change requests aimed at someone's inbox.
+  'email_change.address_limited',
   // A reused link can mean it leaked; a run of unknown ones, guessing.
   'account_token.refused',
   // More verification mails for one address than a person needs in an hour.

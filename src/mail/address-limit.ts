@@ -11,8 +11,9 @@ export type MailAddressLimit = ReturnType<typeof createMailAddressLimit>;
 
 /**
  * At most MAIL_MAX_PER_ADDRESS_PER_HOUR mails to one address per hour, whoever asks for them: the
- * per-client limit alone would let an attacker with many addresses bury one inbox under reset mails
- * (mail bombing), and make the app's relay look like a spam source. The key is the address's SHA-256,
+ * per-client limit alone would let an attacker with many addresses bury one inbox under reset mails,
+ * or with one account bury a stranger's inbox under email change confirmations (mail bombing), and
+ * make the app's relay look like a spam source. The key is the address's SHA-256,
  * so Redis never holds the address. A point is spent whether or not an account uses the address, so
  * the limit behaves the same for both and reveals nothing.
  */

@@ -8,7 +8,9 @@ const TEMPLATES_DIR = path.join(__dirname, 'templates');
 export type MailMessage =
   | { kind: 'password_reset'; name: string; token: string; validForMinutes: number }
   | { kind: 'password_changed'; name: string }
-  | { kind: 'verify_email'; name: string; token: string; validForHours: number };
+  | { kind: 'verify_email'; name: string; token: string; validForHours: number }
+  | { kind: 'email_change_confirm'; name: string; token: string; newEmail: string; validForHours: number }
+  | { kind: 'email_change_notice'; name: string; maskedNewEmail: string };
 
 export type MailKind = MailMessage['kind'];
 
@@ -24,13 +26,19 @@ const SUBJECTS: Readonly<Record<MailKind, string>> = {
   password_reset: 'Reset your password',
   password_changed: 'Your password was changed',
   verify_email: 'Confirm your email address',
+  email_change_confirm: 'Confirm your new email address',
+  email_change_notice: 'A change of your email address was asked for',
 };
 
-/** The pages the links open (served by the web routes): where a reset is asked for, and where it is done. */
+/**
+ * The pages the links open (served by the web routes): where a reset is asked for and where it is
+ * done (password-reset.pages.ts), where an address is verified (email-verification.pages.ts), and
+ * where a new address is confirmed (email-change.pages.ts).
+ */
 const FORGOT_PASSWORD_PAGE = '/forgot-password';
 const RESET_PASSWORD_PAGE = '/reset-password';
-/** Where a mailed address is confirmed (src/web/email-verification.pages.ts). */
 const VERIFY_EMAIL_PAGE = '/verify-email';
+const CONFIRM_EMAIL_PAGE = '/confirm-email';
 
 /**
  * Plain text has no markup to escape, but a value can still forge content: a display name holding
@@ -106,6 +114,21 @@ function templateData(publicOrigin: string, message: MailMessage): Record<string
         name: message.name,
         link: linkTo(publicOrigin, VERIFY_EMAIL_PAGE, message.token),
         validFor: `${message.validForHours} hours`,
+      };
+    case 'email_change_confirm':
+      return {
+        name: message.name,
+        newEmail: message.newEmail,
+        link: linkTo(publicOrigin, CONFIRM_EMAIL_PAGE, message.token),
+        validFor: `${message.validForHours} hours`,
+      };
+    // The notice goes to the old address, which may no longer be the owner's: it carries no token,
+    // only the way to take the account back (a reset mailed to the address still signed in with).
+    case 'email_change_notice':
+      return {
+        name: message.name,
+        maskedNewEmail: message.maskedNewEmail,
+        link: linkTo(publicOrigin, FORGOT_PASSWORD_PAGE),
       };
   }
 }

@@ -39,13 +39,26 @@ const LIST_AFTER = `SELECT ${COLUMNS}, (extract(epoch FROM created_at) * 1000000
   WHERE (created_at, id) < (to_timestamp(0) + $2::bigint * interval '1 microsecond', $3::uuid)
   ORDER BY created_at DESC, id DESC LIMIT $1`;
 // One constant statement for every partial update: NULL means "leave as is". A role change also
-// moves the session epoch (right-hand sides read the row as it was before the update).
+// moves the session epoch (right-hand sides read the row as it was before the update). An address set
+// here was proven by nobody (an admin's change, or a change while mail is off), so it is unverified
+// until a mailed link proves it; only CONFIRM_EMAIL marks an address verified.
 const UPDATE = `UPDATE users SET
     name = COALESCE($2, name), email = COALESCE($3, email), role = COALESCE($4, role),
     session_epoch = session_epoch + CASE WHEN $4::text IS DISTINCT FROM role AND $4::text IS NOT NULL THEN 1 ELSE 0 END,
+    email_verified_at = CASE WHEN $3::text IS DISTINCT FROM email AND $3::text IS NOT NULL THEN NULL ELSE email_verified_at END,
     updated_at = now()
   WHERE id = $1 RETURNING ${COLUMNS}`;
-const UPDATE_PASSWORD_HASH = `UPDATE users SET password_hash = $2, session_epoch = session_epoch + 1, updated_at = now()
+// The address a mailed link just proved: it becomes the sign-in address, verified now.
+const CONFIRM_EMAIL = `UPDATE users SET email = $2, email_verified_at = now(), updated_at = now()
+  WHERE id = $1 RETURNING ${COLUMNS}`;
+// A new password also cancels an email change still waiting for its link: the notice of a change
+// tells the owner to reset the password if it was not them, and that must stop whoever asked (the
+// link went to their address and needs no session). One statement, so no path that sets a password
+// can forget it.
+const UPDATE_PASSWORD_HASH = `WITH cancelled_change AS (
+    DELETE FROM account_tokens WHERE user_id = $1 AND purpose = 'change_email' AND used_at IS NULL
+  )
+  UPDATE users SET password_hash = $2, session_epoch = session_epoch + 1, updated_at = now()
   WHERE id = $1 RETURNING session_epoch`;
 const MARK_EMAIL_VERIFIED = `UPDATE users SET email_verified_at = now(), updated_at = now()
   WHERE id = $1 RETURNING ${COLUMNS}`;
@@ -132,6 +145,15 @@ export function createUsersRepository(db: Queryable) {
       const rows = await db
         .query<UserRow>(UPDATE, [id, changes.name ?? null, changes.email ?? null, changes.role ?? null])
         .catch(rethrowEmailTaken);
+      return rows[0] ? toUser(rows[0]) : null;
+    },
+
+    /**
+     * Moves the user to an address proven by a mailed link and marks it verified; null when the user
+     * no longer exists, EmailTakenError when another account took the address in the meantime.
+     */
+    async confirmEmail(id: string, email: string): Promise<User | null> {
+      const rows = await db.query<UserRow>(CONFIRM_EMAIL, [id, email]).catch(rethrowEmailTaken);
       return rows[0] ? toUser(rows[0]) : null;
     },
 

@@ -6,6 +6,7 @@ import type { AppConfig } from '../../config/config';
 import { requireAuth, requireRole } from '../http/require-auth';
 import { logSecurityEvent } from '../http/security-events';
 import { validate } from '../http/validate';
+import { recipientOf } from '../mail/recipient';
 import {
   createUserBody,
   encodeCursor,
@@ -52,10 +53,30 @@ export function createUsersRouter(deps: {
   router.patch('/:id', requireAuth, async (req, res) => {
     const { id } = validate(userIdParams, req.params, 'params');
     const changes = validate(updateUserBody, req.body, 'body');
-    const user = await usersService.updateUser(req.user!, id, changes);
-    const fields = (['name', 'email', 'role'] as const).filter((f) => changes[f] !== undefined);
-    logSecurityEvent(req, 'user.updated', { targetUserId: id, fields, role: user.role });
-    res.json(toUserResponse(user));
+    const { user, pendingEmail } = await usersService.updateUser(req.user!, id, changes, req.requestId);
+    // A requested address is not an updated one: it is logged as a request, by hashes of both addresses.
+    const fields = (['name', 'email', 'role'] as const).filter(
+      (f) => changes[f] !== undefined && !(f === 'email' && pendingEmail),
+    );
+    if (fields.length > 0)
+      logSecurityEvent(req, 'user.updated', { targetUserId: id, fields, role: user.role });
+    if (!pendingEmail) {
+      res.json(toUserResponse(user));
+      // An address set at once (an admin's change) is stored unverified: its new owner is mailed the
+      // link that proves it, after the answer, as a new account is.
+      const addressSet = changes.email !== undefined && changes.email === user.email;
+      if (emailVerification && addressSet && !user.emailVerifiedAt) {
+        await mailVerificationAfterAnswer(req, emailVerification, user, 'address_changed');
+      }
+      return;
+    }
+    logSecurityEvent(req, 'email_change.requested', {
+      targetUserId: id,
+      recipient: recipientOf(pendingEmail),
+      previousRecipient: recipientOf(user.email),
+    });
+    // 202: the address changes only once the mailed link is followed.
+    res.status(202).json({ ...toUserResponse(user), pendingEmail });
   });
 
   router.delete('/:id', requireAuth, async (req, res) => {

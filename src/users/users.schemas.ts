@@ -93,6 +93,20 @@ export const userResponse = z.strictObject({
 });
 export type UserResponse = z.output<typeof userResponse>;
 
+/** A user whose own change of address awaits the link mailed to the new one. */
+export const pendingEmailUserResponse = userResponse.extend({
+  pendingEmail: z.email().meta({
+    description:
+      'The address asked for: `email` stays the sign-in address until the link mailed here is followed.',
+  }),
+});
+
+/** The body of `POST /api/auth/email-change/confirm`. */
+export const emailChangeConfirmBody = z.strictObject({
+  // Bounded here; its exact shape is checked where tokens are, and a wrong one is `invalid_token`.
+  token: z.string().max(100),
+});
+
 /** A page of `GET /api/users`; `nextCursor` is null on the last page. */
 export const userListResponse = z.strictObject({
   data: z.array(userResponse),

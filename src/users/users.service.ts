@@ -1,9 +1,11 @@
+import { createAccountTokens } from '../auth/account-tokens';
 import type { PasswordPolicy } from '../auth/password-policy';
 import type { Reauthentication } from '../auth/reauthentication';
 import type { SessionIndex } from '../auth/sessions';
 import { ConcealedError, ForbiddenError, LastAdminError, NotFoundError, ValidationError } from '../errors';
 import type { Db } from '../lib/db';
 import type { PasswordHasher } from '../lib/passwords';
+import type { EmailChange } from './email-change';
 import type { Role, User } from './user';
 import { createUsersRepository, type UserPosition, type UsersRepository } from './users.repository';
 
@@ -19,6 +21,12 @@ export interface UserChanges {
   email?: string | undefined;
   role?: Role | undefined;
   currentPassword?: string | undefined;
+}
+
+/** A user after an update, and the address they asked to move to while it awaits confirmation. */
+export interface UpdatedUser {
+  user: User;
+  pendingEmail: string | null;
 }
 
 export type UsersService = ReturnType<typeof createUsersService>;
@@ -44,8 +52,10 @@ export function createUsersService(deps: {
   passwordPolicy: PasswordPolicy;
   sessions: SessionIndex;
   reauthentication: Reauthentication;
+  /** null when mail is off: a user's own change of address then takes effect at once, unverified. */
+  emailChange: EmailChange | null;
 }) {
-  const { db, passwords, passwordPolicy, sessions, reauthentication } = deps;
+  const { db, passwords, passwordPolicy, sessions, reauthentication, emailChange } = deps;
   const users = createUsersRepository(db);
 
   /**
@@ -73,13 +83,14 @@ export function createUsersService(deps: {
 
     listUsers: (limit: number, after?: UserPosition) => users.list(limit, after),
 
-    async updateUser(actor: User, id: string, changes: UserChanges): Promise<User> {
+    async updateUser(actor: User, id: string, changes: UserChanges, requestId: string): Promise<UpdatedUser> {
       assertSelfOrAdmin(actor, id);
       if (changes.role !== undefined && actor.role !== 'admin') {
         throw new ForbiddenError('Only an admin can change roles.');
       }
+      const self = actor.id === id;
       // Changing one's own sign-in email is an account takeover step: ask for the password again.
-      if (changes.email !== undefined && actor.id === id) {
+      if (changes.email !== undefined && self) {
         if (changes.currentPassword === undefined) {
           throw new ValidationError([
             { path: 'body.currentPassword', message: 'is required to change your email' },
@@ -87,6 +98,12 @@ export function createUsersService(deps: {
         }
         await reauthentication.verifyCurrentPassword(id, changes.currentPassword);
       }
+      // Moving to the address one already has changes nothing. With mail on, one's own new address
+      // must answer a mailed link before it is used (email-change.ts); it is refused before any
+      // other field changes, so a refused request changes nothing.
+      const email = self && changes.email === actor.email ? undefined : changes.email;
+      const awaited = self && email !== undefined && emailChange ? { email, emailChange } : null;
+      if (awaited) await awaited.emailChange.admit(awaited.email);
 
       const { before, after } = await db.withTransaction(async (tx) => {
         const txUsers = createUsersRepository(tx);
@@ -96,18 +113,24 @@ export function createUsersService(deps: {
         }
         const before = await txUsers.findById(id);
         if (!before) throw new NotFoundError();
-        const after = await txUsers.update(id, {
-          name: changes.name,
-          email: changes.email,
-          role: changes.role,
-        });
+        const fields = { name: changes.name, email: awaited ? undefined : email, role: changes.role };
+        const unchanged = Object.values(fields).every((value) => value === undefined);
+        const after = unchanged ? before : await txUsers.update(id, fields);
         if (!after) throw new NotFoundError();
+        // The links mailed for the old address (its verification, a pending change) die with it.
+        if (after.email !== before.email) {
+          await createAccountTokens({ db: tx }).revoke(id, ['verify_email', 'change_email']);
+        }
         return { before, after };
       });
 
       // New privileges mean new sessions: nobody keeps a session minted under the old role.
       if (before.role !== after.role) await sessions.revokeAll(id);
-      return after;
+      if (awaited) await awaited.emailChange.request(after, awaited.email, requestId);
+      else if (emailChange && after.email !== before.email) {
+        emailChange.notifyOldAddress(before, after.email, requestId);
+      }
+      return { user: after, pendingEmail: awaited?.email ?? null };
     },
 
     async deleteUser(actor: User, id: string): Promise<void> {

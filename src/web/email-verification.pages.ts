@@ -9,6 +9,7 @@ import type { RouteKey } from '../http/require-verified-email';
 import { logRefusal } from '../http/security-events';
 import { CSRF_FIELD, type Csrf } from './csrf';
 import { formBody } from './form-body';
+import { createFormRenderer, LINK_TOKEN_SCRIPT } from './form-page';
 import type { Views } from './views';
 
 /** The pages of this file an unverified user may use while REQUIRE_VERIFIED_EMAIL is on: all of them. */
@@ -22,9 +23,6 @@ const verifyForm = z.strictObject({
   token: verifyEmailBody.shape.token,
   [CSRF_FIELD]: z.string(),
 });
-
-/** The form's hidden field is filled by this script from the link's fragment (ADR 0015). */
-const LINK_SCRIPT = '/static/link-token.js';
 
 /**
  * The pages of email verification: GET /verify-email shows a button, POST /verify-email verifies
@@ -44,22 +42,14 @@ export function createEmailVerificationPages(deps: {
   const cookies = cookieParser();
   const router = Router();
 
-  // The token is rendered back only into the hidden field of the same form, on a no-store page.
-  const renderForm = (req: Request, res: Response, status: number, message = '') => {
-    const csrfToken = csrf.tokenFor(req, res);
-    res
-      .status(status)
-      .type('html')
-      .send(
-        views.render('verify-email', {
-          title: 'Confirm your email address',
-          script: LINK_SCRIPT,
-          csrfToken,
-          token: '',
-          message,
-        }),
-      );
-  };
+  const render = createFormRenderer(views, csrf);
+  const renderForm = (req: Request, res: Response, status: number, message = '') =>
+    render(req, res, status, 'verify-email', {
+      title: 'Confirm your email address',
+      script: LINK_TOKEN_SCRIPT,
+      token: '',
+      message,
+    });
 
   // Anyone may open the link, signed in or not, on any device: the token alone is the proof.
   router.get('/verify-email', cookies, (req, res) => {

@@ -8,6 +8,7 @@ import { InvalidTokenError, PasswordRejectedError } from '../errors';
 import { logRefusal } from '../http/security-events';
 import { CSRF_FIELD, type Csrf } from './csrf';
 import { formBody } from './form-body';
+import { createFormRenderer, LINK_TOKEN_SCRIPT } from './form-page';
 import type { Views } from './views';
 
 const forgotForm = z.strictObject({
@@ -21,9 +22,6 @@ const resetForm = z.strictObject({
   confirmPassword: z.string(),
   [CSRF_FIELD]: z.string(),
 });
-
-/** The reset form's hidden field is filled by this script from the link's fragment (ADR 0015). */
-const RESET_SCRIPT = '/static/link-token.js';
 
 /**
  * The pages of a password reset by mail: GET/POST /forgot-password asks for a link, GET/POST
@@ -42,13 +40,7 @@ export function createPasswordResetPages(deps: {
   const cookies = cookieParser();
   const router = Router();
 
-  const render = (req: Request, res: Response, status: number, view: string, data: object) => {
-    const csrfToken = csrf.tokenFor(req, res);
-    res
-      .status(status)
-      .type('html')
-      .send(views.render(view, { csrfToken, ...data }));
-  };
+  const render = createFormRenderer(views, csrf);
 
   const renderForgot = (req: Request, res: Response, status: number, email = '', message = '') =>
     render(req, res, status, 'forgot-password', { title: 'Reset your password', email, message });
@@ -58,7 +50,7 @@ export function createPasswordResetPages(deps: {
   const renderReset = (req: Request, res: Response, status: number, token = '', message = '') =>
     render(req, res, status, 'reset-password', {
       title: 'Choose a new password',
-      script: RESET_SCRIPT,
+      script: LINK_TOKEN_SCRIPT,
       token,
       message,
     });

@@ -6,6 +6,7 @@ import type { AppConfig } from '../../config/config';
 import type { AuthService } from '../auth/auth.service';
 import type { EmailVerificationService } from '../auth/email-verification';
 import type { PasswordResetService } from '../auth/password-reset';
+import type { EmailChange } from '../users/email-change';
 import { loginBody } from '../auth/auth.schemas';
 import { logIn } from '../auth/login';
 import { endSession, type SessionIndex } from '../auth/sessions';
@@ -15,6 +16,7 @@ import { logRefusal, logSecurityEvent } from '../http/security-events';
 import { CSRF_FIELD, createCsrf } from './csrf';
 import { createEmailVerificationPages } from './email-verification.pages';
 import { formBody } from './form-body';
+import { createEmailChangePages } from './email-change.pages';
 import { createPasswordResetPages } from './password-reset.pages';
 import { safeRedirectTarget } from './safe-redirect';
 import type { Views } from './views';
@@ -47,7 +49,8 @@ export function createStaticHandler(): RequestHandler {
 
 /**
  * The server-rendered pages: GET/POST /login, GET /, POST /logout, and with mail on the reset pages
- * (password-reset.pages.ts) and the verification pages (email-verification.pages.ts). No GET changes state (ASVS 5.0
+ * (password-reset.pages.ts), the verification pages (email-verification.pages.ts) and the email change
+ * confirmation (email-change.pages.ts). No GET changes state (ASVS 5.0
  * 3.5.3): GET /login only sets the anonymous CSRF identity, which grants nothing. Responses are
  * `no-store` (the app-wide noStore): they carry a CSRF token or personal data.
  */
@@ -60,10 +63,21 @@ export function createWebRouter(deps: {
   passwordReset: PasswordResetService | null;
   /** null when mail is off: then the verification pages do not exist and home offers no resend. */
   emailVerification: EmailVerificationService | null;
-  /** The per-client budget of the reset routes, the same one the API's reset routes spend. */
+  /** null when mail is off: then the email change page does not exist (404). */
+  emailChange: EmailChange | null;
+  /** The per-client budget of the mailed links, the same one the API's reset and confirm routes spend. */
   passwordResetLimit: RequestHandler;
 }): Router {
-  const { config, views, authService, sessions, passwordReset, emailVerification, passwordResetLimit } = deps;
+  const {
+    config,
+    views,
+    authService,
+    sessions,
+    passwordReset,
+    emailVerification,
+    emailChange,
+    passwordResetLimit,
+  } = deps;
   const csrf = createCsrf(config);
   const cookies = cookieParser();
   const router = Router();
@@ -142,6 +156,9 @@ export function createWebRouter(deps: {
   }
   if (emailVerification) {
     router.use(createEmailVerificationPages({ views, csrf, emailVerification, limit: passwordResetLimit }));
+  }
+  if (emailChange) {
+    router.use(createEmailChangePages({ views, csrf, emailChange, limit: passwordResetLimit }));
   }
 
   return router;

@@ -183,6 +183,23 @@ describe('account tokens', () => {
     expect(await tokens.consume(token, 'change_email')).toEqual({ ok: true, userId: user.id, newEmail });
   });
 
+  test('when live tokens of some purposes are revoked, then those stop working, spent ones stay for the log, and other purposes keep theirs', async () => {
+    const { user } = await createUser(t);
+    const tokens = createAccountTokens({ db: t.db });
+    const spent = (await tokens.issue(user.id, 'verify_email'))!.token;
+    await tokens.consume(spent, 'verify_email');
+    const verify = (await tokens.issue(user.id, 'verify_email'))!.token;
+    const change = (await tokens.issue(user.id, 'change_email', { newEmail: uniqueEmail('next') }))!.token;
+    const reset = (await tokens.issue(user.id, 'password_reset'))!.token;
+
+    await tokens.revoke(user.id, ['verify_email', 'change_email']);
+
+    expect(await tokens.peek(verify, 'verify_email')).toEqual({ ok: false, reason: 'unknown' });
+    expect(await tokens.peek(change, 'change_email')).toEqual({ ok: false, reason: 'unknown' });
+    expect(await tokens.consume(spent, 'verify_email')).toEqual({ ok: false, reason: 'used' });
+    expect(await tokens.peek(reset, 'password_reset')).toMatchObject({ ok: true, userId: user.id });
+  });
+
   test('when the user is gone, then no token is issued, and deleting a user deletes their tokens', async () => {
     const { user } = await createUser(t);
     const tokens = createAccountTokens({ db: t.db });

@@ -24,7 +24,7 @@ describe('mail configuration', () => {
 
       expect(config.mail).toEqual({ transport: 'off' });
       expect(config.warnings.join('\n')).toMatch(
-        /SMTP_URL is not set: mail is off, and so are the flows that need it \(password reset, email verification\)/,
+        /SMTP_URL is not set: mail is off, and so are the flows that need it \(password reset, email verification; email changes take effect at once, unconfirmed\)/,
       );
     },
   );

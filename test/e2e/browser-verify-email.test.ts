@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Page } from 'playwright-core';
 import {
   CSP_VIOLATIONS,
+  LINK_PAGE_STATE,
   RECORD_CSP_VIOLATIONS,
   startBrowserStack,
   type BrowserStack,
@@ -19,9 +20,6 @@ import { describeWithTool } from '../support/tools';
  * until the button is pressed, the page's script takes the token out of the fragment and the address
  * bar, and the token never travels in a URL.
  */
-
-/** What the page's script left in the address bar and the form, read in the page. */
-const ADDRESS_AND_FIELD = `({ href: location.href, token: document.querySelector('input[name="token"]').value })`;
 
 describeWithTool(
   'chromium',
@@ -77,7 +75,7 @@ describeWithTool(
 
       await page.goto(link.href);
       // The script ran on load: the fragment is gone from the address bar, the token is in the form.
-      expect(await page.evaluate<{ href: string; token: string }>(ADDRESS_AND_FIELD)).toEqual({
+      expect(await page.evaluate<{ href: string; token: string }>(LINK_PAGE_STATE)).toEqual({
         href: `${origin}/verify-email`,
         token,
       });

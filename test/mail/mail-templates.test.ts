@@ -1,4 +1,5 @@
 import { createMailTemplates, escapeText, linkTo } from '../../src/mail/mail-templates';
+import { maskAddress } from '../../src/mail/recipient';
 
 const PUBLIC_ORIGIN = 'https://app.example.test:8443';
 
@@ -33,6 +34,48 @@ describe('mail templates', () => {
       `${PUBLIC_ORIGIN}/verify-email#token=${token}`,
     ]);
     expect(mail.html).toContain('&lt;b&gt;Eve&lt;/b&gt;');
+  });
+
+  test('when an email change confirmation is rendered, then its one link is the confirm page of the public origin with the token in the fragment', () => {
+    const mail = templates.render({
+      kind: 'email_change_confirm',
+      name: 'Bob',
+      token: 'T'.repeat(43),
+      newEmail: 'bob.new@example.test',
+      validForHours: 24,
+    });
+
+    const link = `${PUBLIC_ORIGIN}/confirm-email#token=${'T'.repeat(43)}`;
+    expect(mail.subject).toBe('Confirm your new email address');
+    expect(mail.text).toContain(`${link}\n`);
+    expect(mail.text).toContain('bob.new@example.test');
+    expect(mail.text).toContain('24 hours');
+    expect([...mail.html.matchAll(/href="([^"]*)"/g)].map((m) => m[1])).toEqual([link]);
+  });
+
+  test('when an email change notice is rendered, then it names the new address masked and links only to the forgot-password page', () => {
+    const mail = templates.render({
+      kind: 'email_change_notice',
+      name: 'Bob',
+      maskedNewEmail: maskAddress('mallory@example.test'),
+    });
+
+    expect(mail.subject).toBe('A change of your email address was asked for');
+    expect(mail.text).toContain('m***@example.test');
+    expect(mail.text).not.toContain('mallory');
+    expect(mail.text).toContain('If this was not you');
+    expect([...mail.html.matchAll(/href="([^"]*)"/g)].map((m) => m[1])).toEqual([
+      `${PUBLIC_ORIGIN}/forgot-password`,
+    ]);
+    expect(`${mail.text}${mail.html}`).not.toContain('token');
+  });
+
+  test.each([
+    ['alice@example.test', 'a***@example.test'],
+    ['a@b.test', 'a***@b.test'],
+    ['"odd@local"@example.test', '"***@example.test'],
+  ])('when %s is masked, then %s', (address, masked) => {
+    expect(maskAddress(address)).toBe(masked);
   });
 
   test('when a reset token has characters a URL reserves, then the link carries it encoded in the fragment', () => {

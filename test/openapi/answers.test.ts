@@ -3,8 +3,9 @@ import { createOpenApiDocument } from '../../src/openapi/openapi';
 import { createUser, DEFAULT_PASSWORD, login, signedIn, uniqueEmail } from '../support/factories';
 import { createHeldHasher, until } from '../support/held-hasher';
 import { createResponseChecker, errorCodesOf, operationsOf } from '../support/openapi';
+import { askForEmailChange, CONFIRM_SUBJECT, confirmTokenIn } from '../support/email-change';
 import { resendVerification, verifyEmail, verifyTokenMailedTo } from '../support/email-verification';
-import { mailingThrough, useSmtpServer } from '../support/password-reset';
+import { mailingThrough, nthMailTo, useSmtpServer } from '../support/password-reset';
 import { createTestApp } from '../support/test-app';
 import { useTestApp, withTestApp } from '../support/use-test-app';
 
@@ -83,14 +84,19 @@ describe('the answers of the API, checked against its description', () => {
     expectAnswer(op, await request(t.app).put('/api/auth/password').send({}), 401);
   });
 
-  test('when mail is off, then the 404s of the reset routes are described answers', async () => {
+  test('when mail is off, then the 404s of the mailed-link routes are described answers', async () => {
     const ask = await request(t.app).post('/api/auth/password-reset').send({ email: uniqueEmail() });
     const confirm = await request(t.app)
       .post('/api/auth/password-reset/confirm')
       .send({ token: 'x'.repeat(43), newPassword: NEW_PASSWORD });
 
+    const confirmChange = await request(t.app)
+      .post('/api/auth/email-change/confirm')
+      .send({ token: 'x'.repeat(43) });
+
     expectAnswer('POST /api/auth/password-reset', ask, 404);
     expectAnswer('POST /api/auth/password-reset/confirm', confirm, 404);
+    expectAnswer('POST /api/auth/email-change/confirm', confirmChange, 404);
   });
 
   test('when mail is off, then the 404s of the verification routes are described answers', async () => {
@@ -234,6 +240,23 @@ describe('the answers of the API, checked against its description', () => {
       expectAnswer(confirm, await use({ token: 'x'.repeat(43), newPassword: NEW_PASSWORD }), 400);
       expectAnswer(confirm, await use({ token }), 400);
       expectAnswer(confirm, await use({ token, newPassword: NEW_PASSWORD }), 204);
+    });
+
+    test('when asking for an email change and confirming it, then each answer is one PATCH and the confirm route describe', async () => {
+      const confirm = 'POST /api/auth/email-change/confirm';
+      const user = await signedIn(mailing);
+      const newEmail = uniqueEmail('moved');
+
+      const asked = await askForEmailChange(mailing, user, newEmail);
+      expectAnswer('PATCH /api/users/{id}', asked, 202);
+      const token = confirmTokenIn(await nthMailTo(smtp.server, newEmail, CONFIRM_SUBJECT));
+      const use = (body: object) => request(mailing.app).post('/api/auth/email-change/confirm').send(body);
+      expectAnswer(confirm, await use({}), 400);
+      expectAnswer(confirm, await use({ token: 'x'.repeat(43) }), 400);
+      await createUser(mailing, { email: newEmail });
+      expectAnswer(confirm, await use({ token }), 409);
+      await mailing.db.query('DELETE FROM users WHERE email = $1', [newEmail]);
+      expectAnswer(confirm, await use({ token }), 204);
     });
   });
 

@@ -74,3 +74,9 @@ export async function startBrowserStack(env: Record<string, string> = {}): Promi
     throw error;
   }
 }
+
+/**
+ * What a mailed-link page's script left in the address bar and in the form's hidden token field, read
+ * in the page: `page.evaluate(LINK_PAGE_STATE)`.
+ */
+export const LINK_PAGE_STATE = `({ href: location.href, token: document.querySelector('input[name="token"]').value })`;

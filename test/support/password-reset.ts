@@ -50,10 +50,10 @@ export async function nthMailTo(
   return mailsTo(smtp, email, subject)[nth - 1]!;
 }
 
-/** The reset link of a mail's text body, as the user would click it. */
-export function linkIn(mail: ParsedMail): URL {
-  const match = /(\S+\/reset-password#token=\S+)/.exec(mail.text ?? '');
-  if (!match) throw new Error(`no reset link in:\n${mail.text}`);
+/** The link to `page` (the reset page unless told) in a mail's text body, as the user would click it. */
+export function linkIn(mail: ParsedMail, page = '/reset-password'): URL {
+  const match = new RegExp(`(\\S+${page}#token=\\S+)`).exec(mail.text ?? '');
+  if (!match) throw new Error(`no ${page} link in:\n${mail.text}`);
   return new URL(match[1]!);
 }
 
@@ -61,6 +61,17 @@ export function linkIn(mail: ParsedMail): URL {
 export const tokenOf = (link: URL): string => new URLSearchParams(link.hash.slice(1)).get('token')!;
 
 export const tokenIn = (mail: ParsedMail): string => tokenOf(linkIn(mail));
+
+/**
+ * Forgeries of a mailed token, each with the reason the log gives for refusing it: one character
+ * changed (the issued shape, no such token), one added and none at all (not the issued shape).
+ */
+export const alterationsOf = (token: string) =>
+  [
+    [`${token[0] === 'A' ? 'B' : 'A'}${token.slice(1)}`, 'unknown'],
+    [`${token}A`, 'malformed'],
+    ['', 'malformed'],
+  ] as const;
 
 export const askForReset = (t: TestApp, email: string, headers: Record<string, string> = {}) =>
   request(t.app).post('/api/auth/password-reset').set(headers).send({ email });
