@@ -44,7 +44,8 @@ describeWithTool('chromium', 'apt-get install chromium', 'email change in a real
   beforeAll(async () => {
     stack = await startBrowserStack(mailingThrough(smtp)());
     stack.server.server.on('request', (req: IncomingMessage) => requestTargets.push(req.url ?? ''));
-    user = await createUser(stack.t);
+    // Production with mail requires a verified address (REQUIRE_VERIFIED_EMAIL): this user has one.
+    user = await createUser(stack.t, { verified: true });
   }, 30_000);
 
   afterAll(() => stack?.close());
