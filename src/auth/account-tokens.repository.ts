@@ -9,27 +9,41 @@ export interface TokenState {
   purpose: TokenPurpose;
   expiresAt: Date;
   usedAt: Date | null;
+  /** Whether the account still has the address the token was mailed for. */
+  addressKept: boolean;
 }
 
 // One statement issues a token and revokes the user's previous live token of that purpose: the
 // partial unique index (user_id, purpose) WHERE used_at IS NULL makes the older row the conflict,
 // and overwriting its hash is what makes the older link worthless. Two requests at once serialize on
-// that index entry, so they can never leave two valid links behind.
-const ISSUE = `INSERT INTO account_tokens (user_id, purpose, token_hash, new_email, expires_at)
-  VALUES ($1, $2, $3, $4, $5)
+// that index entry, so they can never leave two valid links behind. The row is made only while the
+// account still has the address the caller is about to mail: a link is never issued for an address
+// the account left between the caller's read and this statement.
+const ISSUE = `INSERT INTO account_tokens (user_id, purpose, token_hash, new_email, expires_at, account_email)
+  SELECT id, $2, $3, $4, $5, email FROM users WHERE id = $1 AND email = $6
   ON CONFLICT (user_id, purpose) WHERE used_at IS NULL DO UPDATE SET
     token_hash = EXCLUDED.token_hash, new_email = EXCLUDED.new_email,
-    expires_at = EXCLUDED.expires_at, created_at = now()`;
+    account_email = EXCLUDED.account_email, expires_at = EXCLUDED.expires_at, created_at = now()
+  RETURNING 1`;
 // Check and consume in one statement. Of two concurrent uses of one token, the second waits for the
 // first's row lock, then re-checks its WHERE against the committed row, finds used_at set and
-// updates nothing: exactly one of them gets the row back.
-const CONSUME = `UPDATE account_tokens SET used_at = $3
-  WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3
-  RETURNING user_id, new_email`;
+// updates nothing: exactly one of them gets the row back. The account must still have the address
+// the link was mailed for; its row is read FOR SHARE, so a change of address committing meanwhile
+// is waited for and seen (READ COMMITTED re-reads a locked row's newest version), never raced.
+const CONSUME = `WITH owner AS (
+    SELECT u.id, u.email FROM users u JOIN account_tokens t ON t.user_id = u.id
+    WHERE t.token_hash = $1 FOR SHARE OF u
+  )
+  UPDATE account_tokens t SET used_at = $3 FROM owner
+  WHERE t.token_hash = $1 AND t.purpose = $2 AND t.used_at IS NULL AND t.expires_at > $3
+    AND owner.id = t.user_id AND owner.email = t.account_email
+  RETURNING t.user_id, t.new_email`;
 // The row consume() would take, read without taking it.
-const FIND_LIVE = `SELECT user_id, new_email FROM account_tokens
-  WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3`;
-const FIND_STATE = 'SELECT purpose, expires_at, used_at FROM account_tokens WHERE token_hash = $1';
+const FIND_LIVE = `SELECT t.user_id, t.new_email FROM account_tokens t JOIN users u ON u.id = t.user_id
+  WHERE t.token_hash = $1 AND t.purpose = $2 AND t.used_at IS NULL AND t.expires_at > $3
+    AND u.email = t.account_email`;
+const FIND_STATE = `SELECT t.purpose, t.expires_at, t.used_at, u.email IS NOT DISTINCT FROM t.account_email AS address_kept
+  FROM account_tokens t LEFT JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1`;
 const REVOKE = `DELETE FROM account_tokens WHERE user_id = $1 AND purpose = ANY($2::text[]) AND used_at IS NULL`;
 const SWEEP = `WITH gone AS (
     DELETE FROM account_tokens WHERE expires_at <= $1 OR used_at IS NOT NULL RETURNING 1
@@ -59,23 +73,28 @@ export type AccountTokensRepository = ReturnType<typeof createAccountTokensRepos
 
 export function createAccountTokensRepository(db: Queryable) {
   return {
-    /** Stores a token's hash; false when the user no longer exists (deleted in the meantime). */
+    /**
+     * Stores a token's hash, bound to `accountEmail`; false when the user no longer exists or no
+     * longer has that address (changed or deleted in the meantime).
+     */
     async issue(input: {
       userId: string;
+      accountEmail: string;
       purpose: TokenPurpose;
       tokenHash: Buffer;
       newEmail: string | null;
       expiresAt: Date;
     }): Promise<boolean> {
       try {
-        await db.query(ISSUE, [
+        const rows = await db.query(ISSUE, [
           input.userId,
           input.purpose,
           input.tokenHash,
           input.newEmail,
           input.expiresAt,
+          input.accountEmail,
         ]);
-        return true;
+        return rows.length > 0;
       } catch (error) {
         if (error instanceof DatabaseError && error.code === FOREIGN_KEY_VIOLATION) return false;
         throw error;
@@ -91,11 +110,19 @@ export function createAccountTokensRepository(db: Queryable) {
       findGrant(db, FIND_LIVE, tokenHash, purpose, now),
 
     async findState(tokenHash: Buffer): Promise<TokenState | null> {
-      const [row] = await db.query<{ purpose: TokenPurpose; expires_at: Date; used_at: Date | null }>(
-        FIND_STATE,
-        [tokenHash],
-      );
-      return row ? { purpose: row.purpose, expiresAt: row.expires_at, usedAt: row.used_at } : null;
+      const [row] = await db.query<{
+        purpose: TokenPurpose;
+        expires_at: Date;
+        used_at: Date | null;
+        address_kept: boolean;
+      }>(FIND_STATE, [tokenHash]);
+      if (!row) return null;
+      return {
+        purpose: row.purpose,
+        expiresAt: row.expires_at,
+        usedAt: row.used_at,
+        addressKept: row.address_kept,
+      };
     },
 
     /** Deletes the user's live tokens of these purposes: their links stop working at once. */

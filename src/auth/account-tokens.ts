@@ -29,7 +29,8 @@ const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
  * Why a token was refused. The caller answers every one of them alike (400 invalid_token) and only
  * logs the reason: a second use of a link can mean it leaked, a flood of unknown ones means guessing.
  */
-export type InvalidTokenReason = 'malformed' | 'unknown' | 'wrong_purpose' | 'expired' | 'used';
+export type InvalidTokenReason =
+  'malformed' | 'unknown' | 'wrong_purpose' | 'expired' | 'used' | 'address_changed';
 
 export type ConsumeResult =
   { ok: true; userId: string; newEmail: string | null } | { ok: false; reason: InvalidTokenReason };
@@ -66,23 +67,32 @@ export function createAccountTokens({ db, clock = () => new Date() }: { db: Quer
     const hash = hashOf(token);
     const found = await find(hash, purpose, clock());
     if (found) return { ok: true, ...found };
-    return { ok: false, reason: refusalReason(await tokens.findState(hash), purpose) };
+    return { ok: false, reason: refusalReason(await tokens.findState(hash), purpose, clock()) };
   }
 
   return {
     /**
      * A new token for `purpose`, replacing the user's previous one of that purpose (that link stops
-     * working at once). `newEmail`, normalized, is the address an email change moves to. null when
-     * the user no longer exists.
+     * working at once), bound to the address the caller mails it to or about (`account.email`, the
+     * account's address as the caller read it): the link works only while the account keeps that
+     * address. `newEmail`, normalized, is the address an email change moves to. null when the user
+     * no longer exists or no longer has that address.
      */
     async issue(
-      userId: string,
+      account: { id: string; email: string },
       purpose: TokenPurpose,
       { newEmail = null }: { newEmail?: string | null } = {},
     ): Promise<{ token: string; expiresAt: Date } | null> {
       const token = randomBytes(TOKEN_BYTES).toString('base64url');
       const expiresAt = new Date(clock().getTime() + TOKEN_LIFETIME_MS[purpose]);
-      const stored = await tokens.issue({ userId, purpose, tokenHash: hashOf(token), newEmail, expiresAt });
+      const stored = await tokens.issue({
+        userId: account.id,
+        accountEmail: account.email,
+        purpose,
+        tokenHash: hashOf(token),
+        newEmail,
+        expiresAt,
+      });
       return stored ? { token, expiresAt } : null;
     },
 
@@ -109,9 +119,11 @@ export function createAccountTokens({ db, clock = () => new Date() }: { db: Quer
 type FindGrant = AccountTokensRepository['consume'];
 
 /** Why a lookup found nothing, from the row as it is now (a second query: the answer is for the log only). */
-function refusalReason(state: TokenState | null, purpose: TokenPurpose): InvalidTokenReason {
+function refusalReason(state: TokenState | null, purpose: TokenPurpose, now: Date): InvalidTokenReason {
   if (!state) return 'unknown';
   if (state.purpose !== purpose) return 'wrong_purpose';
-  // Of the same purpose and unused, the update missed it for its expiry alone.
-  return state.usedAt ? 'used' : 'expired';
+  if (state.usedAt) return 'used';
+  if (state.expiresAt <= now) return 'expired';
+  // Live and of this purpose: the account has moved to another address since the link was mailed.
+  return state.addressKept ? 'expired' : 'address_changed';
 }

@@ -46,7 +46,7 @@ export function createEmailVerificationService(deps: {
       const { firstRefusal, retryAfterS } = allowance;
       return { outcome: 'address_limited', firstRefusal, retryAfterS };
     }
-    const issued = await tokens.issue(user.id, PURPOSE);
+    const issued = await tokens.issue(user, PURPOSE);
     // Deleted since it was read: nothing to mail.
     if (!issued) return { outcome: 'unknown_user' };
     mailer.send(
@@ -74,9 +74,9 @@ export function createEmailVerificationService(deps: {
     /**
      * Marks the token's user verified. Spending the token and setting `email_verified_at` commit
      * together: of two uses of one link, exactly one consumes it, and a link is never spent without
-     * the address being marked. A token proves the address the user had when it was mailed; this
-     * relies on every change of a user's address deleting the user's live verify_email tokens (and
-     * clearing email_verified_at), so a link mailed to an old address cannot verify a new one.
+     * the address being marked. A token is bound to the address it was mailed to, and consuming it
+     * fails once the account has another one (account-tokens.repository.ts), so a link mailed to an
+     * old address cannot verify a new one.
      */
     async verify(token: string): Promise<{ user: User }> {
       return db.withTransaction(async (tx) => {

@@ -56,7 +56,7 @@ export function createPasswordResetService(deps: {
         admitted: true,
         async mailIfKnown() {
           const user = await users.findByEmail(email);
-          const issued = user && (await tokens.issue(user.id, PURPOSE));
+          const issued = user && (await tokens.issue(user, PURPOSE));
           // No account, or one deleted since the lookup: nothing to mail, and nothing to say so.
           if (!user || !issued) return { outcome: 'unknown_email' };
           mailer.send(

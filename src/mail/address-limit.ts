@@ -16,6 +16,12 @@ export type MailAddressLimit = ReturnType<typeof createMailAddressLimit>;
  * make the app's relay look like a spam source. The key is the address's SHA-256,
  * so Redis never holds the address. A point is spent whether or not an account uses the address, so
  * the limit behaves the same for both and reveals nothing.
+ *
+ * It counts the mails that carry a link someone asked for (a reset, a verification, a change's
+ * confirmation). The notices an account's own address gets after a change to the account (its password
+ * changed, a change of its address asked for) are never counted and never held back: an attacker who
+ * first spent the allowance must not be able to silence the warning of a takeover. Those notices are
+ * bounded by what triggers them (a reset link, the per-user current-password budget).
  */
 export function createMailAddressLimit(config: AppConfig, redis: RedisClient) {
   const limiter = createLimiter(config, redis, {

@@ -52,7 +52,7 @@ export function createEmailChange(deps: { db: Db; mailer: Mailer; addressLimit: 
      * confirmed), mails it to the new address and a notice without it to the old one.
      */
     async request(user: User, newEmail: string, requestId: string): Promise<void> {
-      const issued = await tokens.issue(user.id, PURPOSE, { newEmail });
+      const issued = await tokens.issue(user, PURPOSE, { newEmail });
       // Deleted since this request began: there is nobody left to change.
       if (!issued) throw new NotFoundError();
       mailer.send(
@@ -89,7 +89,10 @@ export function createEmailChange(deps: { db: Db; mailer: Mailer; addressLimit: 
           ? await createUsersRepository(tx).confirmEmail(consumed.userId, consumed.newEmail)
           : null;
         if (!user) throw new InvalidTokenError(PURPOSE, 'unknown');
-        await txTokens.revoke(user.id, ['verify_email']);
+        // The old address's links die with it: its verification, and a reset mailed there, which in the
+        // hands of whoever reads that mailbox would take the account back. Each token is also bound to
+        // the address it was mailed for (account_tokens.account_email), so this is tidiness on top.
+        await txTokens.revoke(user.id, ['verify_email', 'password_reset']);
         return user;
       });
     },

@@ -53,7 +53,12 @@ export function createUsersRouter(deps: {
   router.patch('/:id', requireAuth, async (req, res) => {
     const { id } = validate(userIdParams, req.params, 'params');
     const changes = validate(updateUserBody, req.body, 'body');
-    const { user, pendingEmail } = await usersService.updateUser(req.user!, id, changes, req.requestId);
+    const { user, pendingEmail, emailChanged } = await usersService.updateUser(
+      req.user!,
+      id,
+      changes,
+      req.requestId,
+    );
     // A requested address is not an updated one: it is logged as a request, by hashes of both addresses.
     const fields = (['name', 'email', 'role'] as const).filter(
       (f) => changes[f] !== undefined && !(f === 'email' && pendingEmail),
@@ -64,8 +69,7 @@ export function createUsersRouter(deps: {
       res.json(toUserResponse(user));
       // An address set at once (an admin's change) is stored unverified: its new owner is mailed the
       // link that proves it, after the answer, as a new account is.
-      const addressSet = changes.email !== undefined && changes.email === user.email;
-      if (emailVerification && addressSet && !user.emailVerifiedAt) {
+      if (emailVerification && emailChanged && !user.emailVerifiedAt) {
         await mailVerificationAfterAnswer(req, emailVerification, user, 'address_changed');
       }
       return;

@@ -27,6 +27,8 @@ export interface UserChanges {
 export interface UpdatedUser {
   user: User;
   pendingEmail: string | null;
+  /** Whether the address itself changed (at once: an admin's change, or any with mail off). */
+  emailChanged: boolean;
 }
 
 export type UsersService = ReturnType<typeof createUsersService>;
@@ -117,9 +119,13 @@ export function createUsersService(deps: {
         const unchanged = Object.values(fields).every((value) => value === undefined);
         const after = unchanged ? before : await txUsers.update(id, fields);
         if (!after) throw new NotFoundError();
-        // The links mailed for the old address (its verification, a pending change) die with it.
+        // The links mailed for the old address (its verification, a pending change, a reset) die with it.
         if (after.email !== before.email) {
-          await createAccountTokens({ db: tx }).revoke(id, ['verify_email', 'change_email']);
+          await createAccountTokens({ db: tx }).revoke(id, [
+            'verify_email',
+            'change_email',
+            'password_reset',
+          ]);
         }
         return { before, after };
       });
@@ -130,7 +136,11 @@ export function createUsersService(deps: {
       else if (emailChange && after.email !== before.email) {
         emailChange.notifyOldAddress(before, after.email, requestId);
       }
-      return { user: after, pendingEmail: awaited?.email ?? null };
+      return {
+        user: after,
+        pendingEmail: awaited?.email ?? null,
+        emailChanged: after.email !== before.email,
+      };
     },
 
     async deleteUser(actor: User, id: string): Promise<void> {

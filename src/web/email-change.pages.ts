@@ -12,7 +12,8 @@ import { createFormRenderer, LINK_TOKEN_SCRIPT } from './form-page';
 import type { Views } from './views';
 
 const confirmForm = z.strictObject({
-  token: emailChangeConfirmBody.shape.token,
+  // An empty field is what the form posts when its script never ran (no JavaScript).
+  token: emailChangeConfirmBody.shape.token.min(1),
   [CSRF_FIELD]: z.string(),
 });
 

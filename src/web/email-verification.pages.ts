@@ -20,7 +20,8 @@ export const UNVERIFIED_VERIFICATION_PAGES: readonly RouteKey[] = [
 ];
 
 const verifyForm = z.strictObject({
-  token: verifyEmailBody.shape.token,
+  // An empty field is what the form posts when its script never ran (no JavaScript).
+  token: verifyEmailBody.shape.token.min(1),
   [CSRF_FIELD]: z.string(),
 });
 

@@ -30,7 +30,7 @@ describe('account tokens', () => {
   async function userWithToken(purpose: TokenPurpose) {
     const { user } = await createUser(t);
     const tokens = createAccountTokens({ db: t.db });
-    const { token } = (await tokens.issue(user.id, purpose))!;
+    const { token } = (await tokens.issue(user, purpose))!;
     return { user, tokens, token };
   }
 
@@ -38,7 +38,7 @@ describe('account tokens', () => {
     const { user } = await createUser(t);
     const tokens = createAccountTokens({ db: t.db });
 
-    const issued = await tokens.issue(user.id, 'password_reset');
+    const issued = await tokens.issue(user, 'password_reset');
 
     expect(issued!.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(Buffer.from(issued!.token, 'base64url')).toHaveLength(32);
@@ -78,10 +78,10 @@ describe('account tokens', () => {
       const tokens = createAccountTokens({ db: t.db, clock: clock.now });
       const newEmail = purpose === 'change_email' ? uniqueEmail('new') : null;
 
-      const early = (await tokens.issue(user.id, purpose, { newEmail }))!;
+      const early = (await tokens.issue(user, purpose, { newEmail }))!;
       clock.advance(lifetimeMs - 1000);
       const inTime = await tokens.consume(early.token, purpose);
-      const late = (await tokens.issue(user.id, purpose, { newEmail }))!;
+      const late = (await tokens.issue(user, purpose, { newEmail }))!;
       clock.advance(lifetimeMs);
       const expired = await tokens.consume(late.token, purpose);
 
@@ -147,10 +147,10 @@ describe('account tokens', () => {
   test('when a new token of the same purpose is issued, then the older one stops working and other purposes keep theirs', async () => {
     const { user } = await createUser(t);
     const tokens = createAccountTokens({ db: t.db });
-    const older = (await tokens.issue(user.id, 'password_reset'))!;
-    const verification = (await tokens.issue(user.id, 'verify_email'))!;
+    const older = (await tokens.issue(user, 'password_reset'))!;
+    const verification = (await tokens.issue(user, 'verify_email'))!;
 
-    const newer = (await tokens.issue(user.id, 'password_reset'))!;
+    const newer = (await tokens.issue(user, 'password_reset'))!;
 
     expect(await tokens.consume(older.token, 'password_reset')).toMatchObject({
       ok: false,
@@ -165,8 +165,8 @@ describe('account tokens', () => {
     const tokens = createAccountTokens({ db: t.db });
 
     const issued = await Promise.all([
-      tokens.issue(user.id, 'password_reset'),
-      tokens.issue(user.id, 'password_reset'),
+      tokens.issue(user, 'password_reset'),
+      tokens.issue(user, 'password_reset'),
     ]);
     const results = await Promise.all(issued.map((i) => tokens.consume(i!.token, 'password_reset')));
 
@@ -178,7 +178,7 @@ describe('account tokens', () => {
     const { user } = await createUser(t);
     const tokens = createAccountTokens({ db: t.db });
     const newEmail = uniqueEmail('moved');
-    const { token } = (await tokens.issue(user.id, 'change_email', { newEmail }))!;
+    const { token } = (await tokens.issue(user, 'change_email', { newEmail }))!;
 
     expect(await tokens.consume(token, 'change_email')).toEqual({ ok: true, userId: user.id, newEmail });
   });
@@ -186,11 +186,11 @@ describe('account tokens', () => {
   test('when live tokens of some purposes are revoked, then those stop working, spent ones stay for the log, and other purposes keep theirs', async () => {
     const { user } = await createUser(t);
     const tokens = createAccountTokens({ db: t.db });
-    const spent = (await tokens.issue(user.id, 'verify_email'))!.token;
+    const spent = (await tokens.issue(user, 'verify_email'))!.token;
     await tokens.consume(spent, 'verify_email');
-    const verify = (await tokens.issue(user.id, 'verify_email'))!.token;
-    const change = (await tokens.issue(user.id, 'change_email', { newEmail: uniqueEmail('next') }))!.token;
-    const reset = (await tokens.issue(user.id, 'password_reset'))!.token;
+    const verify = (await tokens.issue(user, 'verify_email'))!.token;
+    const change = (await tokens.issue(user, 'change_email', { newEmail: uniqueEmail('next') }))!.token;
+    const reset = (await tokens.issue(user, 'password_reset'))!.token;
 
     await tokens.revoke(user.id, ['verify_email', 'change_email']);
 
@@ -200,15 +200,62 @@ describe('account tokens', () => {
     expect(await tokens.peek(reset, 'password_reset')).toMatchObject({ ok: true, userId: user.id });
   });
 
+  test.each<TokenPurpose>(['password_reset', 'verify_email', 'change_email'])(
+    'when the account moves to another address after a %s link was mailed, then the link is refused, and peeking finds nothing',
+    async (purpose) => {
+      const { user } = await createUser(t);
+      const tokens = createAccountTokens({ db: t.db });
+      const newEmail = purpose === 'change_email' ? uniqueEmail('next') : null;
+      const { token } = (await tokens.issue(user, purpose, { newEmail }))!;
+
+      // Moved by a path that forgets to revoke the user's links: the binding alone must hold.
+      await t.db.query('UPDATE users SET email = $2 WHERE id = $1', [user.id, uniqueEmail('moved')]);
+
+      expect(await tokens.peek(token, purpose)).toEqual({ ok: false, reason: 'address_changed' });
+      expect(await tokens.consume(token, purpose)).toEqual({ ok: false, reason: 'address_changed' });
+      const [row] = await rowsOf(t, user.id);
+      expect(row!.used_at).toBeNull();
+    },
+  );
+
+  test('when a link is issued for an address the account no longer has, then none is issued', async () => {
+    const { user } = await createUser(t);
+    const tokens = createAccountTokens({ db: t.db });
+
+    // The caller read the user, then the address changed before the token was stored.
+    const issued = await tokens.issue({ id: user.id, email: uniqueEmail('left') }, 'verify_email');
+
+    expect(issued).toBeNull();
+    expect(await rowsOf(t, user.id)).toEqual([]);
+  });
+
+  test('when the account changes address while a link is being consumed, then the consuming statement waits for the change and refuses the link', async () => {
+    const { user, tokens, token } = await userWithToken('password_reset');
+
+    // A change of address holds the user row, uncommitted, while the link is used.
+    const moved = uniqueEmail('moving');
+    const { pending } = await t.db.withTransaction(async (tx) => {
+      await tx.query('UPDATE users SET email = $2 WHERE id = $1', [user.id, moved]);
+      const pending = tokens.consume(token, 'password_reset');
+      // The consume waits on the row lock instead of answering from the address it saw before.
+      const early = await Promise.race([pending, new Promise((r) => setTimeout(() => r('waiting'), 300))]);
+      expect(early).toBe('waiting');
+      // Handed out in an object: returning the promise itself would wait for it before the commit.
+      return { pending };
+    });
+
+    expect(await pending).toEqual({ ok: false, reason: 'address_changed' });
+  });
+
   test('when the user is gone, then no token is issued, and deleting a user deletes their tokens', async () => {
     const { user } = await createUser(t);
     const tokens = createAccountTokens({ db: t.db });
-    await tokens.issue(user.id, 'verify_email');
+    await tokens.issue(user, 'verify_email');
 
     await t.db.query('DELETE FROM users WHERE id = $1', [user.id]);
 
     expect(await rowsOf(t, user.id)).toEqual([]);
-    expect(await tokens.issue(user.id, 'verify_email')).toBeNull();
+    expect(await tokens.issue(user, 'verify_email')).toBeNull();
   });
 });
 
@@ -221,11 +268,11 @@ describe('the account token sweep', () => {
     const { user } = await createUser(t);
     const clock = manualClock();
     const tokens = createAccountTokens({ db: t.db, clock: clock.now });
-    const used = (await tokens.issue(user.id, 'verify_email'))!;
+    const used = (await tokens.issue(user, 'verify_email'))!;
     await tokens.consume(used.token, 'verify_email');
-    await tokens.issue(user.id, 'password_reset');
+    await tokens.issue(user, 'password_reset');
     clock.advance(TOKEN_LIFETIME_MS.password_reset);
-    const live = (await tokens.issue(user.id, 'verify_email'))!;
+    const live = (await tokens.issue(user, 'verify_email'))!;
 
     const swept = await tokens.sweep();
 

@@ -150,11 +150,11 @@ describe('email verification over real SMTP', () => {
     const issuedAt = (msAgo: number) => () => new Date(Date.now() - msAgo);
 
     const expired = await createAccountTokens({ db: t.db, clock: issuedAt(lifetime + 1000) }).issue(
-      stale.user.id,
+      stale.user,
       'verify_email',
     );
     const live = await createAccountTokens({ db: t.db, clock: issuedAt(lifetime - 60_000) }).issue(
-      fresh.user.id,
+      fresh.user,
       'verify_email',
     );
     const refused = await verifyEmail(t, expired!.token);

@@ -140,7 +140,7 @@ describe('password reset over real SMTP', () => {
 
   test('when a token of another purpose is used, then 400 invalid_token', async () => {
     const user = await createUser(t);
-    const issued = await createAccountTokens({ db: t.db }).issue(user.user.id, 'verify_email');
+    const issued = await createAccountTokens({ db: t.db }).issue(user.user, 'verify_email');
 
     const res = await confirmReset(t, issued!.token, strongPassword());
 

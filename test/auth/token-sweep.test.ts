@@ -22,7 +22,7 @@ describe('the token sweep', () => {
   test('when a token has expired, then the periodic sweep deletes it and logs how many it deleted', async () => {
     const { user } = await createUser(t);
     const anHourAgo = () => new Date(Date.now() - 3_600_000 - TOKEN_LIFETIME_MS.password_reset);
-    await createAccountTokens({ db: t.db, clock: anHourAgo }).issue(user.id, 'password_reset');
+    await createAccountTokens({ db: t.db, clock: anHourAgo }).issue(user, 'password_reset');
     const { logger, logs } = createCapturedLogger();
     const countRows = async () =>
       (await t.db.query('SELECT 1 FROM account_tokens WHERE user_id = $1', [user.id])).length;

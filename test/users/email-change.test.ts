@@ -161,7 +161,7 @@ describe('email change confirmed by mail, over real SMTP', () => {
     // Issued by a clock a moment more than a lifetime ago: its expiry has passed by the app's clock.
     const then = new Date(Date.now() - TOKEN_LIFETIME_MS.change_email - 1000);
     const issued = await createAccountTokens({ db: t.db, clock: () => then }).issue(
-      user.user.id,
+      user.user,
       'change_email',
       { newEmail },
     );
@@ -175,8 +175,8 @@ describe('email change confirmed by mail, over real SMTP', () => {
 
   test('when a token of another purpose is used, then 400 invalid_token either way and nothing changes', async () => {
     const user = await signedIn(t);
-    const reset = await createAccountTokens({ db: t.db }).issue(user.user.id, 'password_reset');
-    const verify = await createAccountTokens({ db: t.db }).issue(user.user.id, 'verify_email');
+    const reset = await createAccountTokens({ db: t.db }).issue(user.user, 'password_reset');
+    const verify = await createAccountTokens({ db: t.db }).issue(user.user, 'verify_email');
     const { token } = await mailedChange(user);
 
     for (const other of [reset!.token, verify!.token]) {
@@ -272,12 +272,46 @@ describe('email change confirmed by mail, over real SMTP', () => {
 
   test('when the change is confirmed, then the live verification link of the old address dies with it', async () => {
     const user = await signedIn(t);
-    await createAccountTokens({ db: t.db }).issue(user.user.id, 'verify_email');
+    await createAccountTokens({ db: t.db }).issue(user.user, 'verify_email');
     const { token } = await mailedChange(user);
 
     expect((await confirmEmailChange(t, token)).status).toBe(204);
 
     expect(await liveTokenPurposes(t, user.user.id)).toEqual([]);
+  });
+
+  test('when the change is confirmed, then a reset link mailed to the old address no longer sets the password', async () => {
+    // Whoever reads the old mailbox (the reason to move away from it) asked for a reset there first.
+    const user = await signedIn(t);
+    expectAccepted(await askForReset(t, user.email));
+    const resetToken = tokenIn(await nthMailTo(smtp.server, user.email, RESET_SUBJECT));
+    const { token } = await mailedChange(user);
+
+    expect((await confirmEmailChange(t, token)).status).toBe(204);
+    expect(await liveTokenPurposes(t, user.user.id)).not.toContain('password_reset');
+    const res = await confirmReset(t, resetToken, strongPassword());
+
+    expectError(res, 400, 'invalid_token');
+    expect(await loginStatus(t, (await emailOf(t, user.user.id))!, user.password)).toBe(200);
+  });
+
+  test('when an admin moves the account to another address, then a reset link mailed to the old one no longer sets the password', async () => {
+    const admin = await signedIn(t, 'admin');
+    const user = await createUser(t);
+    expectAccepted(await askForReset(t, user.email));
+    const resetToken = tokenIn(await nthMailTo(smtp.server, user.email, RESET_SUBJECT));
+    const newEmail = uniqueEmail('admin-moved');
+
+    const moved = await request(t.app)
+      .patch(`/api/users/${user.user.id}`)
+      .set('Cookie', admin.cookie)
+      .send({ email: newEmail });
+    expect(moved.status).toBe(200);
+    expect(await liveTokenPurposes(t, user.user.id)).not.toContain('password_reset');
+    const res = await confirmReset(t, resetToken, strongPassword());
+
+    expectError(res, 400, 'invalid_token');
+    expect(await loginStatus(t, newEmail, user.password)).toBe(200);
   });
 
   test('when the owner follows the notice and resets the password, then the pending link stops working', async () => {
@@ -336,7 +370,6 @@ describe('email change confirmed by mail, over real SMTP', () => {
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ email: newEmail, emailVerifiedAt: null });
     expect(res.body).not.toHaveProperty('pendingEmail');
-    expect(await liveTokenPurposes(t, user.user.id)).toEqual([]);
     expectError(await confirmEmailChange(t, pending.token), 400, 'invalid_token');
     // The notice of the user's own request came first; the admin's change is the second.
     const notice = await nthMailTo(smtp.server, user.email, NOTICE_SUBJECT, 2);
@@ -345,7 +378,10 @@ describe('email change confirmed by mail, over real SMTP', () => {
     expect(eventOf(t, res, 'user.updated')).toMatchObject({ fields: ['email'] });
     expect(await loginStatus(t, newEmail, user.password)).toBe(200);
     // The address an admin set is proven by its owner, with the verification link mailed to it.
-    expect((await verifyEmail(t, await verifyTokenMailedTo(smtp.server, newEmail))).status).toBe(204);
+    const verification = await verifyTokenMailedTo(smtp.server, newEmail);
+    // Issued after the answer, for the new address: it is the user's only live link.
+    expect(await liveTokenPurposes(t, user.user.id)).toEqual(['verify_email']);
+    expect((await verifyEmail(t, verification)).status).toBe(204);
     expect((await me(t, user.cookie)).body).toMatchObject({
       email: newEmail,
       emailVerifiedAt: expect.any(String),

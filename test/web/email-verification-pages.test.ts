@@ -7,6 +7,7 @@ import {
   signInThroughForm,
   type Browser,
 } from '../support/browser';
+import { liveTokenPurposes } from '../support/email-change';
 import { resendVerification, VERIFY_SUBJECT, verifyTokenMailedTo } from '../support/email-verification';
 import { createUser, login, me, signedIn, type TestUser } from '../support/factories';
 import { eventOf } from '../support/log-lines';
@@ -95,11 +96,15 @@ describe('email verification pages, mail on', () => {
       _csrf: csrfTokenIn((await browser.get('/verify-email')).text),
     });
 
-    for (const res of [again, forged, missing]) {
+    // Without JavaScript the script never fills the field: the form posts it empty.
+    const empty = await verifyThroughForm(browser, '');
+
+    for (const res of [again, forged, missing, empty]) {
       expect(res.status).toBe(400);
       expect(res.text).toContain('Confirm my address');
       expect(hiddenField(res.text, 'token')).toBe('');
     }
+    expect(empty.text).toContain('Open the link from your mail again.');
     expect(again.text).toContain('The link is invalid, expired or already used');
     expect(eventOf(t, again, 'account_token.refused')).toMatchObject({ reason: 'used' });
     expect(again.text).not.toContain(user.token);
@@ -121,7 +126,7 @@ describe('email verification pages, mail on', () => {
   });
 
   test('when the resend button is posted without CSRF or without a session, then no mail is sent', async () => {
-    const { email, password } = await createUser(t);
+    const { email, password, user } = await createUser(t);
     const browser = createBrowser(t.app);
     await signInThroughForm(browser, { email, password });
 
@@ -131,11 +136,13 @@ describe('email verification pages, mail on', () => {
     expect(forged.status).toBe(403);
     expect(anonymous.status).toBe(303);
     expect(anonymous.headers.location).toBe('/login');
+    // A resend issues its link before it answers: no link issued means no mail will follow either.
+    expect(await liveTokenPurposes(t, user.id)).toEqual([]);
     expect(mailsTo(smtp.server, email, VERIFY_SUBJECT)).toEqual([]);
   });
 
   test('when a verified user opens home or presses a stale resend button, then there is no notice and no mail', async () => {
-    const { email, password } = await createUser(t, { verified: true });
+    const { email, password, user } = await createUser(t, { verified: true });
     const browser = createBrowser(t.app);
     await signInThroughForm(browser, { email, password });
     const home = await browser.get('/');
@@ -145,6 +152,7 @@ describe('email verification pages, mail on', () => {
     expect(home.text).not.toContain('/verify-email/resend');
     expect(stale.status).toBe(303);
     expect(stale.headers.location).toBe('/');
+    expect(await liveTokenPurposes(t, user.id)).toEqual([]);
     expect(mailsTo(smtp.server, email, VERIFY_SUBJECT)).toEqual([]);
   });
 });
