@@ -120,6 +120,8 @@ describeWithTool(
             'Ingress app',
             'Issuer letsencrypt',
             'Job migrate',
+            'Namespace express-hardened-starter',
+            'NetworkPolicy acme-http01-solver',
             'NetworkPolicy app',
             'NetworkPolicy default-deny',
             'NetworkPolicy migrate',
@@ -129,7 +131,17 @@ describeWithTool(
             'ServiceAccount app',
           ].sort(),
         );
-        for (const object of production) expect(object.metadata.namespace).toBe('express-hardened-starter');
+        for (const object of production.filter((o) => o.kind !== 'Namespace'))
+          expect(object.metadata.namespace).toBe('express-hardened-starter');
+      });
+
+      test('when the namespace is read, then Pod Security Admission enforces the restricted profile in it', () => {
+        // The API server then refuses any pod that breaks the settings the next tests check, whatever
+        // a later edit of the manifests says.
+        expect(find(production, 'Namespace', 'express-hardened-starter').metadata.labels).toMatchObject({
+          'pod-security.kubernetes.io/enforce': 'restricted',
+          'pod-security.kubernetes.io/enforce-version': 'latest',
+        });
       });
     });
 
@@ -410,6 +422,16 @@ describeWithTool(
         expect(migrate.policyTypes).toEqual(['Ingress', 'Egress']);
         expect(migrate.ingress).toBeUndefined();
         expect(migrate.egress).toEqual([dns, to('10.20.0.0/24', 5432)]);
+      });
+
+      test('when the ACME solver`s policy is read, then the ingress controller alone reaches cert-manager`s HTTP-01 solver pods, on their port', () => {
+        const solver = policy(production, 'acme-http01-solver');
+        expect(solver.podSelector).toEqual({ matchLabels: { 'acme.cert-manager.io/http01-solver': 'true' } });
+        expect(solver.policyTypes).toEqual(['Ingress']);
+        expect(solver.ingress).toEqual([
+          { from: policy(production, 'app').ingress[0].from, ports: [{ port: 8089, protocol: 'TCP' }] },
+        ]);
+        expect(selected(production, solver.podSelector.matchLabels)).toEqual([]);
       });
 
       test('when no component is added, then no policy opens an SMTP port; with smtp-egress, the app alone reaches public addresses on 587 and 465', () => {

@@ -6,7 +6,7 @@
  * complaint or null. A kind without a model is a complaint too: nothing goes unchecked.
  */
 import { readFileSync } from 'node:fs';
-import { ServiceAccount, ConfigMap, Secret, Service } from 'kubernetes-models/v1';
+import { Namespace, ServiceAccount, ConfigMap, Secret, Service } from 'kubernetes-models/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { Job } from 'kubernetes-models/batch/v1';
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
@@ -20,6 +20,7 @@ interface Model {
 type ModelClass = (new (data: never) => Model) & { apiVersion: string; kind: string };
 
 const MODELS: ModelClass[] = [
+  Namespace,
   ServiceAccount,
   ConfigMap,
   Secret,

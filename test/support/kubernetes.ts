@@ -66,6 +66,7 @@ export function schemaErrors(objects: unknown[]): string[] {
 
 /** Where each kind's TypeScript interface lives, for the unknown-field check below. */
 const INTERFACES: Record<string, [module: string, name: string]> = {
+  'v1 Namespace': ['kubernetes-models/v1/Namespace', 'INamespace'],
   'v1 ServiceAccount': ['kubernetes-models/v1/ServiceAccount', 'IServiceAccount'],
   'v1 ConfigMap': ['kubernetes-models/v1/ConfigMap', 'IConfigMap'],
   'v1 Secret': ['kubernetes-models/v1/Secret', 'ISecret'],
