@@ -5,6 +5,7 @@ import { durationMs, loadCompose, requireService } from '../support/compose';
 import { execForm, parseDockerfile } from '../support/dockerfile';
 import {
   copyWithStandInSecrets,
+  KUSTOMIZE,
   kustomizeBuild,
   schemaErrors,
   unknownFieldErrors,
@@ -58,8 +59,8 @@ const selected = (objects: KubeObject[], selector: Record<string, string>): stri
 const SECRET_NAMES = ['DATABASE_URL', 'REDIS_URL', 'SESSION_SECRET', 'SMTP_URL', 'ADMIN_PASSWORD'];
 
 describeWithTool(
-  'kustomize',
-  'Debian trixie`s kustomize package; .ci/run installs it into ~/.cache',
+  KUSTOMIZE?.[0] ?? 'kustomize',
+  'Debian trixie`s kustomize package, which .ci/run installs into ~/.cache, or kubectl 1.27+',
   'the Kubernetes manifests',
   () => {
     let base: KubeObject[];
@@ -362,6 +363,10 @@ describeWithTool(
           { http01: { ingress: { ingressClassName: ingress.spec.ingressClassName } } },
         ]);
         expect(ingress.metadata.annotations['nginx.ingress.kubernetes.io/force-ssl-redirect']).toBe('true');
+        // The body limit nginx/ applies at the compose edge, applied by the ingress controller here.
+        const edge = readFileSync(path.join(ROOT, 'nginx', 'templates', 'default.conf.template'), 'utf8');
+        const limit = /client_max_body_size (\S+);/.exec(edge)![1];
+        expect(ingress.metadata.annotations['nginx.ingress.kubernetes.io/proxy-body-size']).toBe(limit);
       });
     });
 

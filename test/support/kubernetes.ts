@@ -5,6 +5,7 @@ import path from 'node:path';
 import ts from 'typescript';
 import { parseAllDocuments } from 'yaml';
 import { ROOT } from './run-script';
+import { hasTool } from './tools';
 
 /** The parts of a rendered object every test reads; the rest is looked at through casts. */
 export interface KubeObject {
@@ -41,9 +42,24 @@ export function copyWithStandInSecrets(extra: Record<string, string> = {}): stri
   return dir;
 }
 
-/** `kustomize build DIR`, parsed: every object it prints. Throws with kustomize's message if it fails. */
+/**
+ * How to run kustomize here: `kustomize build`, or else kubectl's embedded copy when it is kustomize 5
+ * or later (GitHub's runners have kubectl; bookworm's kubectl 1.20 embeds 2.0, which cannot read these
+ * manifests). Undefined when neither is there.
+ */
+export const KUSTOMIZE: string[] | undefined = (() => {
+  if (hasTool('kustomize')) return ['kustomize', 'build'];
+  if (!hasTool('kubectl')) return undefined;
+  const version = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' }).stdout ?? '';
+  const major = Number(/Kustomize Version: v(\d+)/.exec(version)?.[1] ?? 0);
+  return major >= 5 ? ['kubectl', 'kustomize'] : undefined;
+})();
+
+/** The kustomization in DIR rendered, parsed: every object. Throws with kustomize's message if it fails. */
 export function kustomizeBuild(dir: string): KubeObject[] {
-  const result = spawnSync('kustomize', ['build', dir], { encoding: 'utf8', timeout: 30_000 });
+  if (!KUSTOMIZE) throw new Error('no kustomize (nor kubectl with kustomize 5) on PATH');
+  const [command, ...args] = KUSTOMIZE;
+  const result = spawnSync(command!, [...args, dir], { encoding: 'utf8', timeout: 30_000 });
   if (result.status !== 0) throw new Error(`kustomize build ${dir} failed: ${result.stderr || result.error}`);
   return parseAllDocuments(result.stdout).map((doc) => doc.toJS() as KubeObject);
 }
