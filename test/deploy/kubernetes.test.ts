@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { durationMs, loadCompose, requireService } from '../support/compose';
 import { execForm, parseDockerfile } from '../support/dockerfile';
@@ -82,6 +82,7 @@ describeWithTool(
       base = kustomizeBuild(path.join(dir, 'base'));
       production = kustomizeBuild(path.join(dir, 'overlays', 'production'));
       withMail = kustomizeBuild(path.join(dir, 'overlays', 'with-mail'));
+      rmSync(path.dirname(dir), { recursive: true, force: true });
     });
 
     describe('the API schemas', () => {
