@@ -1,7 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import request from 'supertest';
 import { loadConfig, type AppConfig } from '../../config/config';
 import { createDb } from '../../src/lib/db';
 import { createRedisClient } from '../../src/lib/redis';
@@ -10,10 +9,10 @@ import { describeResult } from '../support/commands';
 import { postgresBinDir, startTlsPostgres, type PrivatePostgres } from '../support/private-postgres';
 import { createPrivateRedis, type PrivateRedis } from '../support/private-redis';
 import { runScript } from '../support/run-script';
+import { killServers, serverEnv, startServer } from '../support/server-process';
 import { createTestPki, type TestPki } from '../support/test-pki';
 import { TEST_SESSION_SECRET } from '../support/test-app';
 import { describeWithTool } from '../support/tools';
-import { withTestApp } from '../support/use-test-app';
 
 /**
  * TLS to Postgres and Redis against real servers of this file's own: a Postgres from its own initdb
@@ -57,6 +56,7 @@ describeWithTool('redis-server', 'apt-get install redis-server', 'TLS to the dat
         ]);
       }, 90_000);
       afterAll(async () => {
+        await killServers();
         await Promise.allSettled([postgres?.stop(), redis?.kill()]);
         if (dir) await rm(dir, { recursive: true, force: true });
       });
@@ -167,24 +167,26 @@ describeWithTool('redis-server', 'apt-get install redis-server', 'TLS to the dat
         await expect(pingOverConfig(config)).rejects.toMatchObject({ code: WRONG_NAME });
       });
 
-      test('when production reaches both stores over verified TLS, then the app is ready', async () => {
-        const env = {
-          NODE_ENV: 'production',
-          PUBLIC_URL: 'https://app.example.test',
-          TRUST_PROXY: '1',
-          DATABASE_URL: postgresUrl('localhost', 'sslmode=verify-full'),
-          DATABASE_CA_FILE: pki.caFile,
-          REDIS_URL: redis!.url,
-          REDIS_CA_FILE: pki.caFile,
-        };
-        await withTestApp(env, async (t) => {
-          expect(t.config.warnings.join('\n')).not.toMatch(/TLS|sslmode/);
-          const ready = await request(t.app).get('/readyz');
-          expect({ status: ready.status, body: ready.body as unknown }).toEqual({
-            status: 200,
-            body: { status: 'ready', checks: { database: 'ok', redis: 'ok' } },
-          });
+      test('when the production process reaches both stores over verified TLS, then it becomes ready and warns of nothing', async () => {
+        const server = await startServer(
+          serverEnv({
+            NODE_ENV: 'production',
+            PUBLIC_URL: 'https://app.example.test',
+            TRUST_PROXY: '1',
+            DATABASE_URL: postgresUrl('localhost', 'sslmode=verify-full'),
+            DATABASE_CA_FILE: pki.caFile,
+            REDIS_URL: redis!.url,
+            REDIS_CA_FILE: pki.caFile,
+          }),
+        );
+        const ready = await fetch(`http://127.0.0.1:${server.port}/readyz`);
+        expect({ status: ready.status, body: await ready.json() }).toEqual({
+          status: 200,
+          body: { status: 'ready', checks: { database: 'ok', redis: 'ok' } },
         });
+        expect(server.logs.filter((line) => /TLS|sslmode|redis connect/.test(line.msg ?? ''))).toEqual([]);
+        server.child.kill('SIGTERM');
+        expect(await server.waitForExit(10_000)).toEqual({ code: 0, signal: null });
       });
     },
   );
