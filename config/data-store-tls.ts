@@ -75,9 +75,11 @@ export function databaseConnection(
 
   const mode = SSLMODES[sslmode];
   if (mode === undefined) {
+    // Named only when it is one of libpq's: a value in the wrong place could be a password.
+    const fallsBack = sslmode === 'prefer' || sslmode === 'allow';
     problems.push(
-      `DATABASE_URL: sslmode=${sslmode} is not supported: use verify-full (TLS, the server verified) or disable (plain)` +
-        (sslmode === 'prefer' || sslmode === 'allow' ? `; ${sslmode} may fall back to plain text` : ''),
+      `DATABASE_URL: ${fallsBack ? `sslmode=${sslmode}, which may fall back to plain text,` : 'this sslmode'} ` +
+        'is not supported: use sslmode=verify-full (TLS, the server verified) or disable (plain)',
     );
     return { url: stripped, tls: undefined };
   }
