@@ -1,7 +1,7 @@
 import { checkServerIdentity, type ConnectionOptions } from 'node:tls';
 import type { DataStoreTls } from '../../config/config';
 
-/** Accepts any host name: only for sslmode=verify-ca outside production (config refuses it there). */
+/** Accepts any host name: only where config allows an unchecked name (verify-ca, require, outside production). */
 const ANY_HOST_NAME = (): undefined => undefined;
 
 /**
