@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
+import { databaseConnection, redisConnection, type DataStoreTls } from './data-store-tls';
+import { isLoopback } from './loopback';
+
+export type { DataStoreTls };
 
 /** The value `.env.example` ships with. Production refuses it, so a copied example file never goes live. */
 export const SESSION_SECRET_PLACEHOLDER = 'change-me-to-a-long-random-string-of-at-least-32-chars';
@@ -51,8 +54,13 @@ export interface AppConfig {
   readonly port: number;
   /** The external origin (scheme://host[:port]) users reach the app at. */
   readonly publicOrigin: string;
+  /** Postgres's URL without its TLS parameters, which are in databaseTls (config/data-store-tls.ts). */
   readonly databaseUrl: string;
+  /** TLS to Postgres; undefined: a plain connection. */
+  readonly databaseTls: DataStoreTls | undefined;
   readonly redisUrl: string;
+  /** TLS to Redis (rediss://); undefined: a plain connection. */
+  readonly redisTls: DataStoreTls | undefined;
   /** Every Redis key the app writes starts with this. */
   readonly redisKeyPrefix: string;
   readonly session: {
@@ -169,6 +177,9 @@ const envSchema = z.object({
   PUBLIC_URL: originUrl,
   DATABASE_URL: urlWithProtocols(['postgres:', 'postgresql:']),
   REDIS_URL: urlWithProtocols(['redis:', 'rediss:']),
+  // Paths to PEM files, read at start (config/data-store-tls.ts); the URLs say whether TLS is used.
+  DATABASE_CA_FILE: z.string().optional(),
+  REDIS_CA_FILE: z.string().optional(),
   REDIS_KEY_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 : _ . -')
@@ -286,6 +297,9 @@ export function loadConfig(
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
 
   const e = parsed.data;
+  const tlsContext = { isProduction, readFile, problems, warnings };
+  const database = databaseConnection(e.DATABASE_URL, e.DATABASE_CA_FILE, tlsContext);
+  const redis = redisConnection(e.REDIS_URL, e.REDIS_CA_FILE, tlsContext);
   const mail = mailSettings(e, problems, warnings);
   const requireVerifiedEmail = verifiedEmailRequired(e, mail, problems);
   if (problems.length > 0) throw new ConfigError(problems);
@@ -296,8 +310,10 @@ export function loadConfig(
     host: e.HOST,
     port: e.PORT,
     publicOrigin: e.PUBLIC_URL,
-    databaseUrl: e.DATABASE_URL,
-    redisUrl: e.REDIS_URL,
+    databaseUrl: database.url,
+    databaseTls: database.tls,
+    redisUrl: redis.url,
+    redisTls: redis.tls,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     session: Object.freeze({
       // The __Host- prefix makes the browser refuse the cookie unless it is Secure, host-only and Path=/.
@@ -427,12 +443,6 @@ function smtpCredentials(url: URL, problems: string[]): SmtpSettings['auth'] {
     problems.push('SMTP_URL: the user name or password has a malformed %-escape');
     return undefined;
   }
-}
-
-/** Loopback traffic never leaves the machine: a local relay or a mail catcher needs no TLS. */
-function isLoopback(host: string): boolean {
-  if (host === 'localhost') return true;
-  return ipaddr.isValid(host) && ipaddr.process(host).range() === 'loopback';
 }
 
 /**

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import dotenv from 'dotenv';
 import { Client, escapeIdentifier } from 'pg';
-import { ConfigError, loadConfig } from '../config/config';
+import { ConfigError, loadConfig, type AppConfig } from '../config/config';
+import { postgresConnection } from '../src/lib/db';
 
 /** The folder holding package.json, whether this runs from scripts/ (tsx) or dist/scripts/ (built). */
 function projectRoot(): string {
@@ -19,12 +20,12 @@ function projectRoot(): string {
  * Development convenience: a fresh clone can run `npm run migrate` against a new local Postgres.
  * Production never does this: there the database and its (non-superuser) owner are provisioned.
  */
-async function createDatabaseIfMissing(databaseUrl: string): Promise<void> {
-  const target = new URL(databaseUrl);
+async function createDatabaseIfMissing(config: AppConfig): Promise<void> {
+  const target = new URL(config.databaseUrl);
   const name = decodeURIComponent(target.pathname.slice(1));
-  const maintenance = new URL(databaseUrl);
+  const maintenance = new URL(config.databaseUrl);
   maintenance.pathname = '/postgres';
-  const client = new Client({ connectionString: maintenance.toString() });
+  const client = new Client(postgresConnection(maintenance.toString(), config.databaseTls));
   await client.connect();
   try {
     const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
@@ -52,11 +53,12 @@ async function createDatabaseIfMissing(databaseUrl: string): Promise<void> {
 async function main(): Promise<void> {
   dotenv.config({ quiet: true });
   const config = loadConfig(process.env);
-  if (!config.isProduction) await createDatabaseIfMissing(config.databaseUrl);
+  if (!config.isProduction) await createDatabaseIfMissing(config);
   // node-pg-migrate 9 is ESM-only; a dynamic import loads it from this CommonJS script.
   const { runner } = await import('node-pg-migrate');
   const applied = await runner({
-    databaseUrl: config.databaseUrl,
+    // The same connection, TLS included, as the app's own (src/lib/db.ts).
+    databaseUrl: postgresConnection(config.databaseUrl, config.databaseTls),
     dir: path.join(projectRoot(), 'migrations'),
     migrationsTable: 'pgmigrations',
     direction: 'up',

@@ -31,7 +31,7 @@ async function main(): Promise<number> {
     throw new ConfigError([`ADMIN_NAME ${name.error.issues[0]?.message ?? 'is not a valid name'}`]);
   }
   const logger = createLogger({ level: 'warn', pretty: false });
-  const db = createDb({ url: config.databaseUrl, logger });
+  const db = createDb({ url: config.databaseUrl, tls: config.databaseTls, logger });
   try {
     const users = createUsersRepository(db);
     const normalized = emailSchema.parse(email);

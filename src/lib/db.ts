@@ -1,5 +1,7 @@
 import { types } from 'node:util';
-import { Pool, type PoolClient, type QueryResultRow } from 'pg';
+import { Pool, type ClientConfig, type PoolClient, type QueryResultRow } from 'pg';
+import type { DataStoreTls } from '../../config/config';
+import { tlsConnectionOptions } from './data-store-tls';
 import type { Logger } from './logger';
 
 /** What repositories see of Postgres: parameterized queries and transactions, nothing else. */
@@ -16,6 +18,8 @@ export interface Db extends Queryable {
 
 export interface DbOptions {
   url: string;
+  /** AppConfig.databaseTls: undefined for a plain connection. */
+  tls: DataStoreTls | undefined;
   logger: Logger;
   /** Bounded so a request waits seconds, not minutes, for an unreachable database. */
   connectionTimeoutMs?: number;
@@ -23,15 +27,25 @@ export interface DbOptions {
   max?: number;
 }
 
+/**
+ * What every connection to the app's database is made with: the app, the seed and the migrations
+ * (scripts/migrate.ts), so none of them connects with weaker TLS than the others. `ssl` is always
+ * explicit: pg would otherwise read PGSSLMODE from the environment behind the configuration's back.
+ */
+export function postgresConnection(url: string, tls: DataStoreTls | undefined): ClientConfig {
+  return { connectionString: url, ssl: tls === undefined ? false : tlsConnectionOptions(tls) };
+}
+
 export function createDb({
   url,
+  tls,
   logger,
   connectionTimeoutMs = 2000,
   statementTimeoutMs = 5000,
   max = 10,
 }: DbOptions): Db {
   const pool = new Pool({
-    connectionString: url,
+    ...postgresConnection(url, tls),
     max,
     connectionTimeoutMillis: connectionTimeoutMs,
     idleTimeoutMillis: 30_000,

@@ -9,6 +9,8 @@ import {
   TimeoutError,
   createClient,
 } from 'redis';
+import type { DataStoreTls } from '../../config/config';
+import { tlsConnectionOptions } from './data-store-tls';
 import { withDeadline } from './deadline';
 import type { Logger } from './logger';
 
@@ -17,6 +19,8 @@ export type RedisClient = ReturnType<typeof createRedisClient>;
 
 export interface RedisOptions {
   url: string;
+  /** AppConfig.redisTls: set exactly when the URL is rediss://. */
+  tls: DataStoreTls | undefined;
   logger: Logger;
   /** Per-command deadline: a Redis that stops answering fails requests fast instead of hanging them. */
   commandTimeoutMs?: number;
@@ -25,6 +29,7 @@ export interface RedisOptions {
 
 export function createRedisClient({
   url,
+  tls,
   logger,
   commandTimeoutMs = 2000,
   connectTimeoutMs = 2000,
@@ -42,6 +47,8 @@ export function createRedisClient({
     commandOptions: { timeout: 0 },
     socket: {
       connectTimeout: connectTimeoutMs,
+      // rediss:// makes node-redis use TLS; these say against which CA, and that nothing goes unchecked.
+      ...(tls === undefined ? {} : tlsConnectionOptions(tls)),
       // Keep trying forever, backing off to 2 s: the app recovers by itself when Redis returns.
       reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, 2000),
     },

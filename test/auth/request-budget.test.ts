@@ -148,10 +148,10 @@ describe('the cost of a signed-in read', () => {
       RATE_LIMIT_PER_MINUTE: '1000000',
     });
     const logger = createLogger({ level: config.logLevel, pretty: false });
-    const realDb = createDb({ url: config.databaseUrl, logger });
+    const realDb = createDb({ url: config.databaseUrl, tls: config.databaseTls, logger });
     const counted = countingDb(realDb);
     takeStatements = counted.takeStatements;
-    const redis = createRedisClient({ url: config.redisUrl, logger });
+    const redis = createRedisClient({ url: config.redisUrl, tls: config.redisTls, logger });
     await redis.connect();
     const lifecycle = { shuttingDown: false };
     // Mail is off in this configuration (no SMTP_URL), as in every test app that does not ask for it.

@@ -118,6 +118,22 @@ describe('starting the process with a bad configuration', () => {
     expect(await server.waitForExit(5000)).toEqual({ code: 0, signal: null });
   });
 
+  test('when production asks for TLS that does not verify the server, then it refuses to start naming each store', async () => {
+    const result = await runScript(
+      'src/main.ts',
+      productionEnv({
+        DATABASE_URL: `${runEnv().databaseUrl}?sslmode=require`,
+        REDIS_URL: 'rediss://cache.example.test:6380?rejectUnauthorized=false',
+      }),
+    );
+
+    expect(result.code).not.toBe(0);
+    expect(result.code).not.toBeNull();
+    expect(result.stderr).toMatch(/DATABASE_URL: sslmode=require does not verify the server's certificate/);
+    expect(result.stderr).toMatch(/REDIS_URL: parameter rejectUnauthorized is not supported/);
+    expectNoStackTrace(result.stderr);
+  });
+
   test('when SESSION_SECRET_FILE names a file that does not exist, then it refuses to start naming the variable', async () => {
     const missing = path.join(secretsDir, 'no-such-secret');
 

@@ -8,6 +8,7 @@ import { freePort } from './ports';
  */
 export interface PrivateRedis {
   port: number;
+  /** redis://127.0.0.1:port, or rediss://localhost:port (the certificate's name) with TLS. */
   url: string;
   /** Starts redis-server on `port` and resolves once it accepts connections. */
   start(): Promise<void>;
@@ -19,15 +20,36 @@ export interface PrivateRedis {
   thaw(): void;
 }
 
-export async function createPrivateRedis(): Promise<PrivateRedis> {
+/** A server certificate and key: the server then speaks TLS only, and asks clients for no certificate. */
+export interface RedisTlsFiles {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+}
+
+export async function createPrivateRedis({ tls }: { tls?: RedisTlsFiles } = {}): Promise<PrivateRedis> {
   const port = await freePort();
   let child: ChildProcess | undefined;
+  const listen =
+    tls === undefined
+      ? ['--port', String(port)]
+      : [
+          ...['--port', '0', '--tls-port', String(port), '--tls-auth-clients', 'no'],
+          ...[
+            '--tls-cert-file',
+            tls.certFile,
+            '--tls-key-file',
+            tls.keyFile,
+            '--tls-ca-cert-file',
+            tls.caFile,
+          ],
+        ];
 
   async function start(): Promise<void> {
     if (child) throw new Error('private redis is already running');
     const proc = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child = proc;
@@ -76,7 +98,7 @@ export async function createPrivateRedis(): Promise<PrivateRedis> {
 
   return {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: tls === undefined ? `redis://127.0.0.1:${port}` : `rediss://localhost:${port}`,
     start,
     kill,
     freeze: () => signal('SIGSTOP'),

@@ -76,8 +76,8 @@ export async function createTestApp(
     ...env,
   });
   const { logger, logs, rawLogs } = createCapturedLogger(config.logLevel);
-  const db = createDb({ url: config.databaseUrl, logger });
-  const redis = createRedisClient({ url: config.redisUrl, logger });
+  const db = createDb({ url: config.databaseUrl, tls: config.databaseTls, logger });
+  const redis = createRedisClient({ url: config.redisUrl, tls: config.redisTls, logger });
   await redis.connect();
   const lifecycle: Lifecycle = { shuttingDown: false };
   const transport = createMailTransport(config.mail, logger);

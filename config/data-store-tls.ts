@@ -1,0 +1,170 @@
+import { isLoopback } from './loopback';
+
+/**
+ * How the app's clients reach Postgres or Redis over TLS (src/lib/data-store-tls.ts turns it into
+ * Node's TLS options). Absent (undefined) means a plain connection. ADR "data-store-tls" explains the rules.
+ */
+export interface DataStoreTls {
+  /** PEM of the CA(s) the server's certificate must chain to; undefined: Node's default roots. */
+  readonly ca: string | undefined;
+  /** Refuse a server whose certificate does not chain to `ca` (false only outside production). */
+  readonly verifyCertificate: boolean;
+  /** Refuse a certificate that is not for the host connected to (false only outside production). */
+  readonly verifyHostName: boolean;
+}
+
+export interface DataStoreConnection {
+  /** The URL as the client library gets it: Postgres's TLS parameters are taken out (see below). */
+  readonly url: string;
+  readonly tls: DataStoreTls | undefined;
+}
+
+/** What the TLS rules need to know and where they report. */
+export interface TlsRuleContext {
+  readonly isProduction: boolean;
+  readonly readFile: (path: string) => string;
+  readonly problems: string[];
+  readonly warnings: string[];
+}
+
+/**
+ * libpq's sslmode values and what each checks. `prefer` and `allow` are left out: they fall back to a
+ * plain connection when TLS fails, which pg cannot do and which a man in the middle can force.
+ */
+const SSLMODES: Readonly<Record<string, { tls: boolean; chain: boolean; name: boolean }>> = {
+  disable: { tls: false, chain: false, name: false },
+  require: { tls: true, chain: false, name: false },
+  // pg's own name for `require`.
+  'no-verify': { tls: true, chain: false, name: false },
+  'verify-ca': { tls: true, chain: true, name: false },
+  'verify-full': { tls: true, chain: true, name: true },
+};
+
+/** The TLS parameters of DATABASE_URL the app reads itself, and pg's other ones it refuses. */
+const HANDLED = new Set(['sslmode', 'sslrootcert']);
+const REFUSED = /^(ssl.*|uselibpqcompat)$/;
+
+/**
+ * DATABASE_URL's TLS, read here rather than by pg: pg 8 treats `sslmode=require` as verify-full and
+ * its next major as libpq does (no verification), and pg lets URL parameters override the options it is
+ * given. So the app reads `sslmode` with libpq's meaning, takes the TLS parameters out of the URL and
+ * hands pg explicit options; an upgrade of pg cannot change what is checked. The CA comes from
+ * DATABASE_CA_FILE or the URL's `sslrootcert` (a file path, as in libpq), read once, here.
+ */
+export function databaseConnection(
+  databaseUrl: string,
+  caFile: string | undefined,
+  context: TlsRuleContext,
+): DataStoreConnection {
+  const { isProduction, problems, warnings } = context;
+  const url = new URL(databaseUrl);
+  for (const name of new Set(url.searchParams.keys())) {
+    if (REFUSED.test(name) && !HANDLED.has(name))
+      problems.push(
+        `DATABASE_URL: parameter ${name} is not supported (TLS is set with sslmode=verify-full and DATABASE_CA_FILE)`,
+      );
+  }
+  const sslmode = url.searchParams.get('sslmode') ?? 'disable';
+  const rootCert = url.searchParams.get('sslrootcert') ?? undefined;
+  const host = url.searchParams.get('host') ?? url.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (rootCert !== undefined && caFile !== undefined)
+    problems.push('DATABASE_CA_FILE and the sslrootcert of DATABASE_URL are both set: give one');
+  const caName = caFile === undefined ? 'DATABASE_URL sslrootcert' : 'DATABASE_CA_FILE';
+  const ca = readCa(caName, caFile ?? rootCert, context);
+  const stripped = stripParameters(databaseUrl, url, HANDLED);
+
+  const mode = SSLMODES[sslmode];
+  if (mode === undefined) {
+    // Named only when it is one of libpq's: a value in the wrong place could be a password.
+    const fallsBack = sslmode === 'prefer' || sslmode === 'allow';
+    problems.push(
+      `DATABASE_URL: ${fallsBack ? `sslmode=${sslmode}, which may fall back to plain text,` : 'this sslmode'} ` +
+        'is not supported: use sslmode=verify-full (TLS, the server verified) or disable (plain)',
+    );
+    return { url: stripped, tls: undefined };
+  }
+  if (!mode.tls) {
+    if ((caFile ?? rootCert) !== undefined)
+      problems.push(`${caName} is set but DATABASE_URL asks for no TLS: add sslmode=verify-full`);
+    warnIfPlainOverNetwork('DATABASE_URL', host, context);
+    return { url: stripped, tls: undefined };
+  }
+  if (!mode.chain || !mode.name) {
+    const unchecked = mode.chain ? 'host name' : 'certificate and host name';
+    const message = `DATABASE_URL: sslmode=${sslmode} does not verify the server's ${unchecked}`;
+    // Encryption without verification stops a passive listener only: whoever can intercept the
+    // connection presents a certificate of their own and reads the password and every row.
+    if (isProduction)
+      problems.push(`${message}: use sslmode=verify-full (with DATABASE_CA_FILE for a private CA)`);
+    else warnings.push(`${message}: production refuses it (use sslmode=verify-full)`);
+  }
+  return {
+    url: stripped,
+    tls: Object.freeze({ ca, verifyCertificate: mode.chain, verifyHostName: mode.name }),
+  };
+}
+
+/**
+ * REDIS_URL's TLS: `rediss://` is TLS that always verifies the certificate and the host name, against
+ * REDIS_CA_FILE or Node's default roots. There is no switch to turn verification off, in any
+ * environment: a private CA is one file away. node-redis ignores URL parameters, so any are refused
+ * rather than silently dropped (`?rejectUnauthorized=false` would otherwise look like it worked).
+ */
+export function redisConnection(
+  redisUrl: string,
+  caFile: string | undefined,
+  context: TlsRuleContext,
+): DataStoreConnection {
+  const url = new URL(redisUrl);
+  for (const name of new Set(url.searchParams.keys()))
+    context.problems.push(
+      `REDIS_URL: parameter ${name} is not supported (TLS is set with rediss:// and REDIS_CA_FILE)`,
+    );
+  const ca = readCa('REDIS_CA_FILE', caFile, context);
+  if (url.protocol === 'rediss:') {
+    return { url: redisUrl, tls: Object.freeze({ ca, verifyCertificate: true, verifyHostName: true }) };
+  }
+  if (caFile !== undefined)
+    context.problems.push('REDIS_CA_FILE is set but REDIS_URL is redis://: use rediss://');
+  warnIfPlainOverNetwork('REDIS_URL', url.hostname.replace(/^\[(.*)\]$/, '$1'), context);
+  return { url: redisUrl, tls: undefined };
+}
+
+/**
+ * A plain connection to another machine is only a warning in production: on a private network (the
+ * compose stack's internal network to `postgres` and `redis`) it is the usual set-up, and the app
+ * cannot tell that network from any other.
+ */
+function warnIfPlainOverNetwork(name: string, host: string, context: TlsRuleContext): void {
+  if (!context.isProduction || host.startsWith('/') || isLoopback(host)) return;
+  context.warnings.push(
+    `${name} connects to ${host} without TLS: passwords and data cross the network in clear text, ` +
+      "which is only acceptable on a private network such as the compose stack's",
+  );
+}
+
+/** A CA file's PEM, read at start: a file that is missing, unreadable or holds no certificate stops it. */
+function readCa(name: string, path: string | undefined, context: TlsRuleContext): string | undefined {
+  if (path === undefined) return undefined;
+  let pem: string;
+  try {
+    pem = context.readFile(path);
+  } catch (error) {
+    context.problems.push(
+      `${name}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+    return undefined;
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    context.problems.push(`${name}: ${path} holds no PEM certificate`);
+    return undefined;
+  }
+  return pem;
+}
+
+/** The URL without the named parameters; untouched (byte for byte) when it has none of them. */
+function stripParameters(original: string, url: URL, names: ReadonlySet<string>): string {
+  if (![...url.searchParams.keys()].some((name) => names.has(name))) return original;
+  for (const name of names) url.searchParams.delete(name);
+  return url.toString();
+}
