@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
@@ -9,7 +9,9 @@ import { createHttpMetrics } from '../../src/metrics/http-metrics';
 import { createMetricsServer } from '../../src/metrics/metrics-server';
 import { createUser, login, uniqueEmail } from '../support/factories';
 import { createHeldHasher, until } from '../support/held-hasher';
+import { createPrivateRedis, type PrivateRedis } from '../support/private-redis';
 import { parseExposition, valueOf, type Sample } from '../support/prometheus';
+import { describeWithTool } from '../support/tools';
 import { useTestApp } from '../support/use-test-app';
 
 /**
@@ -138,6 +140,23 @@ describe('metrics of login locks and rate limits', () => {
   });
 });
 
+describe('metrics of the per-client limit', () => {
+  const t = useTestApp({ ...METRICS_ENV, RATE_LIMIT_PER_MINUTE: '2' });
+
+  test('when a client goes past its budget, then the refusal is counted, under unmatched: it was refused before routing', async () => {
+    const path = `/api/users/${randomUUID()}`;
+
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await t.api().get(path)).status);
+    const text = await t.metrics!.registry.metrics();
+
+    expect(statuses).toEqual([401, 401, 429]);
+    expect(requestSeries(parseExposition(text))).toEqual(['GET /api/users/:id 401 2', 'GET unmatched 429 1']);
+    expect(valueOf(parseExposition(text), 'app_rate_limit_refusals_total')).toBe(1);
+    expect(text).not.toContain(path.split('/').pop());
+  });
+});
+
 describe('metrics of a full hashing line', () => {
   const held = createHeldHasher();
   const t = useTestApp(
@@ -169,6 +188,31 @@ describe('metrics of a full hashing line', () => {
     expect(valueOf(after, 'app_password_hash_refusals_total', { reason: 'queue_full' })).toBe(1);
     expect(valueOf(after, 'app_login_attempts_total', { outcome: 'busy' })).toBe(1);
     expect(valueOf(after, 'app_login_attempts_total', { outcome: 'invalid_credentials' })).toBe(1);
+  });
+});
+
+describeWithTool('redis-server', 'apt-get install redis-server', 'metrics of the Redis connection', () => {
+  let redis: PrivateRedis;
+  beforeAll(async () => {
+    redis = await createPrivateRedis();
+    await redis.start();
+  });
+  const t = useTestApp(() => ({ ...METRICS_ENV, REDIS_URL: redis.url }));
+  afterAll(() => redis?.kill());
+
+  const redisReady = async () =>
+    valueOf(parseExposition(await t.metrics!.registry.metrics()), 'app_redis_ready');
+
+  test('when Redis goes away and comes back, then the gauge follows the connection', async () => {
+    expect(await redisReady()).toBe(1);
+
+    await redis.kill();
+    await until(() => !t.redis.isReady, 'the client to see Redis gone');
+    expect(await redisReady()).toBe(0);
+
+    await redis.start();
+    await until(() => t.redis.isReady, 'the client to reconnect');
+    expect(await redisReady()).toBe(1);
   });
 });
 
