@@ -35,6 +35,7 @@ async function scrape(url: string): Promise<{ text: string; samples: Sample[] }>
   const res = await request(url).get('/metrics');
   expect(res.status).toBe(200);
   expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+  expect(res.headers).toMatchObject({ 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
   return { text: res.text, samples: parseExposition(res.text) };
 }
 
