@@ -4,7 +4,10 @@ import { Histogram, type Registry } from 'prom-client';
 /** The label of a request no route answered: a 404, or a refusal before routing (the per-client 429). */
 export const UNMATCHED = 'unmatched';
 
-/** The methods the app routes; the others Node's parser accepts (a few dozen: PROPFIND, MKCOL…) share one label. */
+/**
+ * The methods the app routes; the others Node's parser accepts (a few dozen: PROPFIND, MKCOL…) share
+ * one label.
+ */
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
 /** What a router looks like to the walk below (router 2.3's public listRoutes, and each route layer). */
