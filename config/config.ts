@@ -118,6 +118,11 @@ export interface AppConfig {
     /** The nice value of libuv's worker threads, where argon2 runs (0: left as they are). */
     readonly threadNice: number;
   };
+  /**
+   * The Prometheus listener (src/metrics): its own port, never the app's, so the proxy in front of the
+   * app cannot route to it. null: off, and nothing is recorded.
+   */
+  readonly metrics: { readonly host: string; readonly port: number } | null;
   /** Non-fatal remarks for the operator, logged once at start. */
   readonly warnings: readonly string[];
 }
@@ -229,6 +234,10 @@ const envSchema = z.object({
   HASH_QUEUE_MAX: intInRange(0, 10_000).optional(),
   HASH_QUEUE_WAIT_MS: intInRange(1, 60_000).default(1000),
   HASH_THREAD_NICE: intInRange(0, 19).default(10),
+  // 0 (the default): no metrics listener and no recording. Loopback unless told otherwise: in a
+  // container it must be the container's own address, for the scraper on the private network only.
+  METRICS_PORT: intInRange(0, 65535).default(0),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
 });
 
 /** Every variable the app reads (NAME_FILE variants aside): .env.example and the README list them all. */
@@ -302,6 +311,10 @@ export function loadConfig(
   const redis = redisConnection(e.REDIS_URL, e.REDIS_CA_FILE, tlsContext);
   const mail = mailSettings(e, problems, warnings);
   const requireVerifiedEmail = verifiedEmailRequired(e, mail, problems);
+  if (e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) {
+    // The point of the separate listener is a port the proxy never forwards to: never the app's own.
+    problems.push('METRICS_PORT must differ from PORT: metrics are never served on the app listener');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   const hashing = hashingLimits(e, env, warnings);
   return Object.freeze({
@@ -342,6 +355,7 @@ export function loadConfig(
       mailsPerAddressPerHour: e.MAIL_MAX_PER_ADDRESS_PER_HOUR,
     }),
     hashing: Object.freeze(hashing),
+    metrics: e.METRICS_PORT === 0 ? null : Object.freeze({ host: e.METRICS_HOST, port: e.METRICS_PORT }),
     warnings: Object.freeze(warnings),
   });
 }

@@ -28,6 +28,7 @@ import { createMailAddressLimit } from './mail/address-limit';
 import { createMailer } from './mail/mailer';
 import { createMailTemplates } from './mail/mail-templates';
 import type { Outbox } from './mail/outbox';
+import type { Metrics } from './metrics/metrics';
 import { createOpenApiRouter } from './openapi/openapi.routes';
 import { createEmailChange } from './users/email-change';
 import { createEmailChangeRouter } from './users/email-change.routes';
@@ -37,6 +38,9 @@ import { createErrorPageRenderer } from './web/error-page';
 import { createViews } from './web/views';
 import { UNVERIFIED_VERIFICATION_PAGES } from './web/email-verification.pages';
 import { createStaticHandler, createWebRouter, UNVERIFIED_PAGES } from './web/web.routes';
+
+/** Where the stylesheet and scripts are served (named for the request metrics' label too). */
+const STATIC_MOUNT = '/static';
 
 export interface AppDeps {
   config: AppConfig;
@@ -50,13 +54,19 @@ export interface AppDeps {
    * that need it). The caller makes it, from the configured transport, and drains it at shutdown.
    */
   outbox: Outbox | null;
+  /**
+   * Where counts and durations go (src/metrics), when METRICS_PORT is set; the caller serves its
+   * registry on the metrics listener. Absent: nothing is recorded, and no request pays for it.
+   */
+  metrics?: Metrics;
 }
 
 /** Composes the app from its dependencies. It never reads the environment and never listens. */
 export function buildApp(deps: AppDeps): Express {
-  const { config, db, redis, logger, lifecycle } = deps;
+  const { config, db, redis, logger, lifecycle, metrics } = deps;
   // One bound per process in front of argon2: every hash of every route waits in this one line.
-  const passwords = createPasswordQueue(deps.passwords, config.hashing);
+  const passwords = createPasswordQueue(deps.passwords, config.hashing, metrics?.hashRefused);
+  metrics?.watch({ db, redis, passwords });
 
   const passwordPolicy = createPasswordPolicy(config);
   const sessions = createSessionIndex(config, redis);
@@ -84,13 +94,22 @@ export function buildApp(deps: AppDeps): Express {
     emailChange,
   });
   const loginThrottle = createLoginThrottle(config, redis);
-  const authService = createAuthService({ db, passwords, passwordPolicy, loginThrottle, reauthentication });
+  const authService = createAuthService({
+    db,
+    passwords,
+    passwordPolicy,
+    loginThrottle,
+    reauthentication,
+    loginObserver: metrics,
+  });
   const limits = createRequestLimits(config, redis);
   const passwordReset =
     mail && createPasswordResetService({ db, passwords, passwordPolicy, sessions, ...mail });
   const emailVerification = mail && createEmailVerificationService({ db, ...mail });
 
   const app = express();
+  // First, so a request's duration covers every middleware; only when metrics are on (zero cost off).
+  if (metrics) app.use(metrics.http.middleware);
   app.disable('x-powered-by');
   // Every dynamic answer is no-store (noStore below): no client keeps a copy to revalidate, so an ETag
   // (a SHA-1 of each body) would never be used. Static files keep theirs (serve-static's own).
@@ -111,10 +130,10 @@ export function buildApp(deps: AppDeps): Express {
   app.use(createAccessLog({ logger, verbose: config.env !== 'development' }));
   // Pages (src/web): the stylesheet is served here, before the limiter, no-store and the session, so a
   // static file costs no Redis round trip and keeps its own Cache-Control.
-  app.use('/static', createStaticHandler());
+  app.use(STATIC_MOUNT, createStaticHandler());
   // A login flood is refused here while the password line is full, before the limiter's round trip
   // and the body are spent on it (src/auth/login.ts).
-  for (const path of LOGIN_PATHS) app.post(path, refuseLoginWhileHashingIsFull(passwords));
+  for (const path of LOGIN_PATHS) app.post(path, refuseLoginWhileHashingIsFull(passwords, metrics));
   // The limiter's EVAL and the session's GET leave in one Redis write: one round trip, not two. A
   // refused request still gets its 429 before the cross-origin guard and any route (http/concurrently.ts).
   app.use(concurrently(limits.perClient, createSessionMiddleware(config, redis)));
@@ -172,7 +191,10 @@ export function buildApp(deps: AppDeps): Express {
     createErrorHandler({
       exposeStack: config.env === 'development',
       renderPage: createErrorPageRenderer(views),
+      onRateLimited: metrics?.rateLimited,
     }),
   );
+  // Every route exists now: the request metrics learn their templates (the static files by mount).
+  metrics?.http.learnRoutes(app, [STATIC_MOUNT]);
   return app;
 }

@@ -63,7 +63,11 @@ export class UnauthenticatedError extends AppError {
 export class InvalidCredentialsError extends AppError {
   override readonly events: readonly RefusalEvent[];
 
-  constructor(email: string, lockout?: LoginLockout) {
+  constructor(
+    email: string,
+    /** The lock this failure started, if any (the metrics count them). */
+    readonly lockout?: LoginLockout,
+  ) {
     super(401, 'invalid_credentials', 'The email or password is incorrect.');
     this.events = [
       { name: 'auth.login_failed', fields: { email } },

@@ -12,6 +12,8 @@ import { createRedisClient } from './lib/redis';
 import { setPoolPriority } from './lib/thread-pool';
 import { createMailTransport } from './mail/mail-transport';
 import { createOutbox } from './mail/outbox';
+import { createMetrics } from './metrics/metrics';
+import { createMetricsServer } from './metrics/metrics-server';
 
 /** How long a shutting-down server must see no request before it stops listening (see drain()). */
 const DRAIN_QUIET_MS = 250;
@@ -64,7 +66,32 @@ function main(): void {
   const outbox = mailTransport && createOutbox({ transport: mailTransport, logger });
 
   const lifecycle = { shuttingDown: false };
-  const app = buildApp({ config, db, redis, logger, passwords: createPasswordHasher(), lifecycle, outbox });
+  // Metrics only when METRICS_PORT is set: otherwise nothing is recorded and no listener opens.
+  const metrics = config.metrics ? createMetrics() : undefined;
+  const app = buildApp({
+    config,
+    db,
+    redis,
+    logger,
+    passwords: createPasswordHasher(),
+    lifecycle,
+    outbox,
+    metrics,
+  });
+
+  // Its own listener, on its own address (METRICS_HOST), never the app's port (src/metrics/metrics-server.ts).
+  const metricsServer = config.metrics && metrics ? createMetricsServer(metrics.registry) : undefined;
+  if (config.metrics && metricsServer) {
+    // A plain http.Server reports a failed listen as an event, not to the callback (Express's listen does).
+    metricsServer.once('error', (error) => {
+      logger.fatal({ err: error }, 'cannot listen for metrics');
+      process.exit(1);
+    });
+    metricsServer.listen(config.metrics.port, config.metrics.host, () => {
+      const { address, port } = metricsServer.address() as AddressInfo;
+      logger.info({ address, port }, 'metrics listening');
+    });
+  }
 
   const server = app.listen(config.port, config.host, (error?: Error) => {
     if (error) {
@@ -132,6 +159,11 @@ function main(): void {
     // ends by half of SHUTDOWN_TIMEOUT_MS, so `force` is still armed for them).
     await new Promise<void>((resolve) => server.close(() => resolve()));
     clearTimeout(force);
+    // Scrapes go on while the app drains (they show the drain); the listener closes with the app's.
+    if (metricsServer) {
+      metricsServer.closeAllConnections();
+      await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
+    }
     tokenSweep.stop();
     // The server takes no more requests: the mails they queued get what is left of SHUTDOWN_TIMEOUT_MS
     // to leave, retries without their pauses; the outbox logs each mail it gives up.

@@ -1,13 +1,36 @@
-import { InvalidCredentialsError, InvalidCurrentPasswordError, ServiceBusyError } from '../errors';
+import {
+  InvalidCredentialsError,
+  InvalidCurrentPasswordError,
+  RateLimitedError,
+  ServiceBusyError,
+} from '../errors';
 import type { Db } from '../lib/db';
 import type { PasswordHashing } from '../lib/password-queue';
 import type { User } from '../users/user';
 import { createUsersRepository } from '../users/users.repository';
-import type { LoginThrottle } from './login-throttle';
+import type { LoginLockout, LoginThrottle } from './login-throttle';
 import type { PasswordPolicy } from './password-policy';
 import type { Reauthentication } from './reauthentication';
 
 export type AuthService = ReturnType<typeof createAuthService>;
+
+/** How a login attempt can end; `error` is anything else (an outage, a bug). */
+export const LOGIN_OUTCOMES = ['success', 'invalid_credentials', 'locked', 'busy', 'error'] as const;
+export type LoginOutcome = (typeof LOGIN_OUTCOMES)[number];
+
+/** Who counts login outcomes and the locks failures start (src/metrics, when it is on). */
+export interface LoginObserver {
+  loginAttempt(outcome: LoginOutcome): void;
+  lockout(reason: LoginLockout): void;
+}
+
+function outcomeOf(error: unknown): LoginOutcome {
+  if (error instanceof InvalidCredentialsError) return 'invalid_credentials';
+  // The only 429 authenticate raises is the login throttle's lock.
+  if (error instanceof RateLimitedError) return 'locked';
+  if (error instanceof ServiceBusyError) return 'busy';
+  return 'error';
+}
 
 export function createAuthService(deps: {
   db: Db;
@@ -15,9 +38,27 @@ export function createAuthService(deps: {
   passwordPolicy: PasswordPolicy;
   loginThrottle: LoginThrottle;
   reauthentication: Reauthentication;
+  loginObserver?: LoginObserver;
 }) {
-  const { passwords, passwordPolicy, loginThrottle, reauthentication } = deps;
+  const { passwords, passwordPolicy, loginThrottle, reauthentication, loginObserver } = deps;
   const users = createUsersRepository(deps.db);
+
+  function checkCredentials(email: string, password: string, clientIp: string): Promise<User> {
+    return passwords.withPlace(async (hashing) => {
+      const attempt = await loginThrottle.beginAttempt(email, clientIp);
+      const found = await users.findCredentialsByEmail(email);
+      const valid = await (
+        found ? hashing.verify(found.passwordHash, password) : hashing.verifyAgainstDummy(password)
+      ).catch(async (error: unknown) => {
+        // The wait for a turn ran out: the password was never checked, so this was no guess.
+        if (error instanceof ServiceBusyError) await attempt.withdrawn();
+        throw error;
+      });
+      if (!found || !valid) throw new InvalidCredentialsError(email, await attempt.failed());
+      await attempt.succeeded();
+      return found.user;
+    });
+  }
 
   return {
     /**
@@ -30,20 +71,17 @@ export function createAuthService(deps: {
      * the same for every email. The throttle still runs before any hash, so a locked login costs none.
      */
     async authenticate(email: string, password: string, clientIp: string): Promise<User> {
-      return passwords.withPlace(async (hashing) => {
-        const attempt = await loginThrottle.beginAttempt(email, clientIp);
-        const found = await users.findCredentialsByEmail(email);
-        const valid = await (
-          found ? hashing.verify(found.passwordHash, password) : hashing.verifyAgainstDummy(password)
-        ).catch(async (error: unknown) => {
-          // The wait for a turn ran out: the password was never checked, so this was no guess.
-          if (error instanceof ServiceBusyError) await attempt.withdrawn();
-          throw error;
-        });
-        if (!found || !valid) throw new InvalidCredentialsError(email, await attempt.failed());
-        await attempt.succeeded();
-        return found.user;
-      });
+      if (!loginObserver) return checkCredentials(email, password, clientIp);
+      // Every pathway (API, form) signs in through here, so each attempt is counted once, here.
+      try {
+        const user = await checkCredentials(email, password, clientIp);
+        loginObserver.loginAttempt('success');
+        return user;
+      } catch (error) {
+        loginObserver.loginAttempt(outcomeOf(error));
+        if (error instanceof InvalidCredentialsError && error.lockout) loginObserver.lockout(error.lockout);
+        throw error;
+      }
     },
 
     /**

@@ -2,7 +2,7 @@ import type { Request, RequestHandler } from 'express';
 import type { PasswordHashing } from '../lib/password-queue';
 import { logSecurityEvent } from '../http/security-events';
 import type { User } from '../users/user';
-import type { AuthService } from './auth.service';
+import type { AuthService, LoginObserver } from './auth.service';
 import { startSession, type SessionIndex } from './sessions';
 
 /**
@@ -39,8 +39,17 @@ export const LOGIN_PATHS = ['/api/auth/login', '/login'];
  * access log runs before this; `hash.busy` once per burst).
  */
 export const refuseLoginWhileHashingIsFull =
-  (passwords: Pick<PasswordHashing, 'refuseIfFull'>): RequestHandler =>
+  (
+    passwords: Pick<PasswordHashing, 'refuseIfFull'>,
+    loginObserver?: Pick<LoginObserver, 'loginAttempt'>,
+  ): RequestHandler =>
   (_req, _res, next) => {
-    passwords.refuseIfFull();
+    try {
+      passwords.refuseIfFull();
+    } catch (error) {
+      // Refused before authenticate() runs: counted here, as the busy login it is.
+      loginObserver?.loginAttempt('busy');
+      throw error;
+    }
     next();
   };

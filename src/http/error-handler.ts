@@ -77,9 +77,12 @@ const FALLBACK_PAGE =
 export function createErrorHandler({
   exposeStack,
   renderPage,
+  onRateLimited,
 }: {
   exposeStack: boolean;
   renderPage?: ErrorPageRenderer;
+  /** Told of every 429 (the metrics count them; the log has the first refusals of each limit only). */
+  onRateLimited?: () => void;
 }): ErrorRequestHandler {
   return (err: unknown, req, res, next) => {
     if (res.headersSent) return next(err);
@@ -107,6 +110,7 @@ export function createErrorHandler({
     if (known instanceof RateLimitedError || known instanceof ServiceBusyError) {
       res.setHeader('Retry-After', String(known.retryAfterS));
     }
+    if (known instanceof RateLimitedError) onRateLimited?.();
     if (known) {
       logRefusal(req, known);
       return send(res, known.status, {

@@ -13,7 +13,16 @@ export interface Db extends Queryable {
   withTransaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
   /** `SELECT 1`, for readiness. */
   ping(): Promise<void>;
+  /** The pool's counts, read by the metrics when scraped. */
+  poolStats(): PoolStats;
   close(): Promise<void>;
+}
+
+/** Connections open and idle, and queries waiting for a connection (the pool is full). */
+export interface PoolStats {
+  total: number;
+  idle: number;
+  waiting: number;
 }
 
 export interface DbOptions {
@@ -102,6 +111,8 @@ export function createDb({
     async ping() {
       await run(pool, 'SELECT 1');
     },
+
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
 
     close: () => pool.end(),
   };

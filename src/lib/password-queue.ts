@@ -14,6 +14,15 @@ export interface PasswordHashing extends PasswordHasher {
    * it spends anything on a request it could not serve (src/auth/login.ts).
    */
   refuseIfFull(): void;
+  /** The line's counts, read by the metrics when scraped. */
+  stats(): QueueStats;
+}
+
+/** Hashes computing now, hashes waiting for a turn, and requests holding a place (both, and more). */
+export interface QueueStats {
+  running: number;
+  waiting: number;
+  places: number;
 }
 
 /**
@@ -40,7 +49,12 @@ export interface PasswordHashing extends PasswordHasher {
  * Hand-written rather than p-limit and the like: those queue without a bound and without a wait limit,
  * which are the two things needed here.
  */
-export function createPasswordQueue(hasher: PasswordHasher, limits: AppConfig['hashing']): PasswordHashing {
+export function createPasswordQueue(
+  hasher: PasswordHasher,
+  limits: AppConfig['hashing'],
+  /** Told of every refusal (the metrics count them; the log has one line per burst). */
+  onRefused: (reason: 'queue_full' | 'wait_exceeded') => void = () => undefined,
+): PasswordHashing {
   let places = 0;
   let turns = 0;
   /** Who waits for a turn, oldest first: calling one hands it the turn of a finished hash. */
@@ -50,6 +64,7 @@ export function createPasswordQueue(hasher: PasswordHasher, limits: AppConfig['h
   function refusal(reason: 'queue_full' | 'wait_exceeded'): ServiceBusyError {
     const first = !inBurst;
     inBurst = true;
+    onRefused(reason);
     return new ServiceBusyError(first ? { name: 'hash.busy', fields: { reason, ...limits } } : undefined);
   }
 
@@ -96,7 +111,12 @@ export function createPasswordQueue(hasher: PasswordHasher, limits: AppConfig['h
     withPlace: (work) => work(onPlace),
     // Whoever holds a place has already been admitted.
     refuseIfFull: () => undefined,
+    stats,
   };
+
+  function stats(): QueueStats {
+    return { running: turns, waiting: line.length, places };
+  }
 
   function refuseIfFull(): void {
     if (places >= limits.concurrency + limits.queueMax) throw refusal('queue_full');
@@ -119,5 +139,6 @@ export function createPasswordQueue(hasher: PasswordHasher, limits: AppConfig['h
     verifyAgainstDummy: (password) => withPlace((hashing) => hashing.verifyAgainstDummy(password)),
     withPlace,
     refuseIfFull,
+    stats,
   };
 }

@@ -8,6 +8,7 @@ import { createPasswordHasher, type PasswordHasher } from '../../src/lib/passwor
 import { createRedisClient, type RedisClient } from '../../src/lib/redis';
 import { createMailTransport } from '../../src/mail/mail-transport';
 import { createOutbox } from '../../src/mail/outbox';
+import { createMetrics, type Metrics } from '../../src/metrics/metrics';
 import { createCapturedLogger, type LogLine } from './captured-logger';
 import { runEnv } from './env';
 
@@ -19,6 +20,8 @@ export interface TestApp {
   db: Db;
   redis: RedisClient;
   lifecycle: Lifecycle;
+  /** The app's metrics when `env` sets METRICS_PORT (as main.ts makes them); the test serves them itself. */
+  metrics?: Metrics;
   /** Every log line the app wrote, parsed. */
   logs: LogLine[];
   /** The raw log text, for "this never appears anywhere" assertions. */
@@ -82,6 +85,7 @@ export async function createTestApp(
   const lifecycle: Lifecycle = { shuttingDown: false };
   const transport = createMailTransport(config.mail, logger);
   const outbox = transport && createOutbox({ transport, logger, retryDelaysMs: TEST_RETRY_DELAYS_MS });
+  const metrics = config.metrics ? createMetrics() : undefined;
   const app = buildApp({
     config,
     db,
@@ -90,6 +94,7 @@ export async function createTestApp(
     passwords: options.passwords ?? passwords(),
     lifecycle,
     outbox,
+    metrics,
   });
   return {
     app,
@@ -97,6 +102,7 @@ export async function createTestApp(
     db,
     redis,
     lifecycle,
+    metrics,
     logs,
     rawLogs,
     async close() {

@@ -111,6 +111,9 @@ export function useTestApp(env: TestEnv = {}, options: UseTestAppOptions = {}): 
     get lifecycle() {
       return running().lifecycle;
     },
+    get metrics() {
+      return running().metrics;
+    },
     get logs() {
       return running().logs;
     },
