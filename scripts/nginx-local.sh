@@ -14,6 +14,11 @@
 # render and start read SERVER_NAME, APP_UPSTREAM, HTTP_PORT, HTTPS_PORT, CERT_DIR and ACME_WEBROOT from
 # the environment (see nginx/templates/default.conf.template); the certificate files must exist before
 # start. reload, stop and test need no variables: they work on what was rendered.
+#
+# APP_UPSTREAM may list several app instances, separated by spaces ("127.0.0.1:3001 127.0.0.1:3002"):
+# each gets its own server line in the upstream block. (In Docker one name covers every replica: the
+# image renders the template once, with `app:3000`, and Docker's DNS answers with each address.) With a
+# single instance the file is exactly what the image renders.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,6 +40,16 @@ die() {
 command=$1
 [ -n "$2" ] || usage
 
+# host:port, or several separated by single spaces (nothing else: a tab or newline would split them in
+# one place and not in another).
+valid_instances() {
+  local entry
+  [[ $1 =~ ^[^[:space:]]+( [^[:space:]]+)*$ ]] || return 1
+  for entry in $1; do
+    [[ $entry =~ ^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$ ]] || return 1
+  done
+}
+
 # The values end up inside nginx directives: anything that could end a directive or open a block
 # (`;`, `{`, quotes, spaces, `$`) is refused rather than rendered into the configuration.
 check_variables() {
@@ -47,7 +62,7 @@ check_variables() {
     fi
     case "$name" in
       SERVER_NAME) [[ $value =~ ^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$ ]] || problems+=("$name must be one host name") ;;
-      APP_UPSTREAM) [[ $value =~ ^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$ ]] || problems+=("$name must be host:port") ;;
+      APP_UPSTREAM) valid_instances "$value" || problems+=("$name must be host:port, or several separated by one space") ;;
       HTTP_PORT | HTTPS_PORT)
         { [[ $value =~ ^[0-9]{1,5}$ ]] && [ "$value" -ge 1 ] && [ "$value" -le 65535 ]; } ||
           problems+=("$name must be a port number") ;;
@@ -110,6 +125,25 @@ http {
 EOF
 }
 
+# Reads the rendered configuration and repeats its `server FIRST` line (inside `upstream edge_app`) once
+# for each further instance, with FIRST replaced. Compared as plain strings, not patterns: the
+# instances were checked to be host:port already.
+server_line_per_instance() {
+  awk -v list="$*" '
+    BEGIN { n = split(list, instance, " ") }
+    /^upstream edge_app \{/ { inside = 1 }
+    inside && /^\}/ { inside = 0 }
+    {
+      print
+      if (inside && index($0, "    server " instance[1] " ") == 1) {
+        at = length("    server ") + 1
+        for (i = 2; i <= n; i++)
+          print substr($0, 1, at - 1) instance[i] substr($0, at + length(instance[1]))
+      }
+    }
+  '
+}
+
 render() {
   command -v envsubst >/dev/null || die "envsubst is not installed (apt-get install gettext-base)"
   check_variables
@@ -123,7 +157,11 @@ render() {
   write_main_config "$dir"
   # Only the six variables, named explicitly: nginx's own $host, $request_id... stay as they are.
   # shellcheck disable=SC2016 # the list is literal by design
-  envsubst "$(printf '${%s} ' "${VARIABLES[@]}")" <"$TEMPLATE" >"$dir/conf.d/default.conf"
+  # Rendered with the first instance, as the image would; the server line is then repeated for the others.
+  local instances
+  read -r -a instances <<<"$APP_UPSTREAM"
+  APP_UPSTREAM="${instances[0]}" envsubst "$(printf '${%s} ' "${VARIABLES[@]}")" <"$TEMPLATE" |
+    server_line_per_instance "${instances[@]}" >"$dir/conf.d/default.conf"
   rm -f "$dir"/snippets/*.conf
   cp "$SNIPPETS"/*.conf "$dir/snippets/"
   # The one path of the snippets that the container has and this directory does not.

@@ -498,6 +498,46 @@ describe('restarts', () => {
     await connect();
   });
 
+  test('when the app is scaled to two replicas, then nginx reloads itself for the new one and both serve requests', async () => {
+    const reloadLines = async () =>
+      (await project.mustCompose(['logs', '--no-color', 'nginx']))
+        .split('\n')
+        .filter((line) => line.includes('reloading nginx')).length;
+    const reloadsBefore = await reloadLines();
+
+    await project.mustCompose(['up', '--detach', '--wait', '--scale', 'app=2']);
+    // Compose may restart nginx along with the app (depends_on ... restart: true): its ports may change.
+    await connect();
+    await project.until(
+      'nginx reloaded for the new replica',
+      async () => (await reloadLines()) > reloadsBefore,
+    );
+    const ids = await project.containers('app');
+    expect(ids).toHaveLength(2);
+    const answers = [];
+    for (let i = 0; i < 12; i++) answers.push(await api('GET', '/api/auth/me', { cookie: adminCookie }));
+    expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
+
+    // Each replica logged some of those requests, and every request was logged by one replica only
+    // (found by the request id nginx gave it).
+    const requestIds = answers.map((a) => a.headers['x-request-id'] as string);
+    const served = await Promise.all(
+      ids.map(async (id) => {
+        const logs = await project.docker(['logs', id]);
+        return requestIds.filter((r) => logs.includes(r)).length;
+      }),
+    );
+    expect(served.map((count) => count > 0)).toEqual([true, true]);
+    expect(served[0]! + served[1]!).toBe(requestIds.length);
+
+    await project.mustCompose(['up', '--detach', '--wait', '--scale', 'app=1']);
+    await connect();
+    await project.until(
+      'nginx serves the remaining replica',
+      async () => (await api('GET', '/api/auth/me', { cookie: adminCookie })).status === 200,
+    );
+  });
+
   test('when the stack goes down and up again, then users, sessions, secrets and the certificate are kept', async () => {
     const served = fingerprintOf(certificate);
     await project.mustCompose(['down']);

@@ -37,7 +37,14 @@ describe('compose edge: nginx, certificates and renewals', () => {
         substituted: true,
       });
     // The image's own variables (and nginx's lowercase ones) stay out of the substitution.
-    for (const name of ['PATH', 'HOSTNAME', 'NGINX_VERSION', 'RELOAD_CHECK_INTERVAL', 'host']) {
+    for (const name of [
+      'PATH',
+      'HOSTNAME',
+      'NGINX_VERSION',
+      'RELOAD_CHECK_INTERVAL',
+      'APP_CHECK_INTERVAL',
+      'host',
+    ]) {
       expect(filter.test(name)).toBe(false);
     }
     const https = service('nginx').ports!.map((p) => p.split(':')[1]);
@@ -45,7 +52,7 @@ describe('compose edge: nginx, certificates and renewals', () => {
     expect(env.APP_UPSTREAM).toBe(`app:${app.environment!.PORT}`);
   });
 
-  test('when nginx starts, then templates, snippets and the reload watcher are mounted read-only where the image looks for them', () => {
+  test('when nginx starts, then templates, snippets and the reload watchers are mounted read-only where the image looks for them', () => {
     const mounts = Object.fromEntries((nginx.volumes ?? []).map(parseVolume).map((m) => [m.target, m]));
     expect(mounts['/etc/nginx/templates']).toMatchObject({ source: './nginx/templates', readOnly: true });
     expect(mounts['/etc/nginx/snippets']).toMatchObject({ source: './nginx/snippets', readOnly: true });
@@ -57,7 +64,14 @@ describe('compose edge: nginx, certificates and renewals', () => {
     expect(watcher!.target.startsWith('/docker-entrypoint.d/')).toBe(false);
     const entrypoint = (nginx as { entrypoint?: string[] }).entrypoint;
     expect(entrypoint?.slice(0, 2)).toEqual(['/bin/sh', '-c']);
-    expect(entrypoint?.[2]).toBe(`sh ${watcher!.target} && exec /docker-entrypoint.sh "$@"`);
+    const replicas = Object.values(mounts).find((m) => m.source === './nginx/reload-on-app-change.sh');
+    expect(replicas).toMatchObject({ readOnly: true });
+    expect(replicas!.target.startsWith('/docker-entrypoint.d/')).toBe(false);
+    expect(entrypoint?.[2]).toBe(
+      `sh ${watcher!.target} && sh ${replicas!.target} && exec /docker-entrypoint.sh "$@"`,
+    );
+    // The replica watcher looks up the name the template proxies to.
+    expect(nginx.environment!.APP_CHECK_INTERVAL).toMatch(/^[1-9][0-9]*$/);
     expect((nginx as { command?: string[] }).command).toEqual(['nginx', '-g', 'daemon off;']);
     expect(mounts['/etc/letsencrypt']).toMatchObject({ readOnly: true });
     expect(nginx.environment!.CERT_DIR!.startsWith(`${mounts['/etc/letsencrypt']!.target}/`)).toBe(true);

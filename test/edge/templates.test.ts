@@ -80,7 +80,7 @@ describeWithTool('envsubst', 'run these suites with npm run test:edge', 'the ngi
     expect(ours).toBe(image);
     expect(ours).not.toContain('${');
     expect(ours).toContain('server_name app.example.com;');
-    expect(ours).toContain('server app:3000;');
+    expect(ours).toContain('server app:3000 max_fails=1 fail_timeout=5s;');
     expect(ours).toContain('listen 443 ssl;\n    http2 on;');
     expect(ours).toContain('ssl_certificate /etc/letsencrypt/live/app.example.com/fullchain.pem;');
     expect(ours).toContain('root /var/www/certbot;');
@@ -103,6 +103,36 @@ describeWithTool('envsubst', 'run these suites with npm run test:edge', 'the ngi
     expect(main).toContain('include conf.d/*.conf;');
     expect((await readdir(path.join(dir, 'snippets'))).sort()).toEqual((await readdir(SNIPPETS)).sort());
   });
+
+  test('when APP_UPSTREAM lists several instances, then each gets a server line of the upstream, and nothing else changes', async () => {
+    const single = path.join(work, 'single');
+    const listed = path.join(work, 'listed');
+
+    await runScript('render', single, { ...ENV, APP_UPSTREAM: '127.0.0.1:3001' });
+    const result = await runScript('render', listed, {
+      ...ENV,
+      APP_UPSTREAM: '127.0.0.1:3001 127.0.0.1:3002 [::1]:3003',
+    });
+
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    const one = await readFile(path.join(single, 'conf.d', 'default.conf'), 'utf8');
+    const three = await readFile(path.join(listed, 'conf.d', 'default.conf'), 'utf8');
+    const line = (address: string) => `    server ${address} max_fails=1 fail_timeout=5s;\n`;
+    expect(three).toContain(line('127.0.0.1:3001') + line('127.0.0.1:3002') + line('[::1]:3003'));
+    expect(three.replace(line('127.0.0.1:3002') + line('[::1]:3003'), '')).toBe(one);
+  });
+
+  test.each(['127.0.0.1:3001  127.0.0.1:3002', '127.0.0.1:3001\n127.0.0.1:3002', 'a:1 b:2;', ' a:1'])(
+    'when APP_UPSTREAM is not a list of host:port separated by single spaces (%j), then render refuses it',
+    async (value) => {
+      const result = await runScript('render', path.join(work, 'bad-list'), { ...ENV, APP_UPSTREAM: value });
+
+      expect(result.code).toBe(2);
+      expect(result.stderr).toBe(
+        'nginx-local: APP_UPSTREAM must be host:port, or several separated by one space\n',
+      );
+    },
+  );
 
   test('when a variable is missing or could inject directives, then render refuses and names every problem', async () => {
     const dir = path.join(work, 'refused');

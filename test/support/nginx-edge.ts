@@ -135,8 +135,17 @@ function collect(
   res.on('error', reject);
 }
 
-/** Starts nginx for SERVER_NAME=localhost in front of `upstream` (host:port) on the given ports. */
-export async function startEdge({ ports, upstream }: { ports: EdgePorts; upstream: string }): Promise<Edge> {
+/**
+ * Starts nginx for SERVER_NAME=localhost in front of `upstream` (host:port, or a list of app instances)
+ * on the given ports.
+ */
+export async function startEdge({
+  ports,
+  upstream,
+}: {
+  ports: EdgePorts;
+  upstream: string | string[];
+}): Promise<Edge> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'nginx-edge-'));
   // nginx's workers run as nobody when the tests run as root: they must reach the webroot (and the
   // temporary directories inside the prefix) through this otherwise private directory.
@@ -154,7 +163,7 @@ export async function startEdge({ ports, upstream }: { ports: EdgePorts; upstrea
 
   const env = {
     SERVER_NAME: 'localhost',
-    APP_UPSTREAM: upstream,
+    APP_UPSTREAM: typeof upstream === 'string' ? upstream : upstream.join(' '),
     HTTP_PORT: String(ports.http),
     HTTPS_PORT: String(ports.https),
     CERT_DIR: certDir,
