@@ -18,6 +18,12 @@ const FILE_SECRETS = ['SESSION_SECRET', 'DATABASE_URL', 'REDIS_URL', 'ADMIN_PASS
 
 const MIN_SECRET_LENGTH = 32;
 
+/** Where Redis Sentinel runs and which master it watches (REDIS_SENTINELS, REDIS_MASTER_NAME; ADR 0023). */
+export interface RedisSentinelSettings {
+  readonly masterName: string;
+  readonly nodes: readonly { readonly host: string; readonly port: number }[];
+}
+
 type NodeEnv = 'development' | 'test' | 'production';
 
 /** A mailbox as nodemailer takes it: the display name is encoded by the library, never spliced in. */
@@ -61,6 +67,8 @@ export interface AppConfig {
   readonly redisUrl: string;
   /** TLS to Redis (rediss://); undefined: a plain connection. */
   readonly redisTls: DataStoreTls | undefined;
+  /** Redis through Sentinel; undefined: the single node of redisUrl. When set, redisUrl is unused. */
+  readonly redisSentinel: RedisSentinelSettings | undefined;
   /** Every Redis key the app writes starts with this. */
   readonly redisKeyPrefix: string;
   readonly session: {
@@ -181,10 +189,18 @@ const envSchema = z.object({
   PORT: intInRange(0, 65535).default(3000),
   PUBLIC_URL: originUrl,
   DATABASE_URL: urlWithProtocols(['postgres:', 'postgresql:']),
-  REDIS_URL: urlWithProtocols(['redis:', 'rediss:']),
+  // Optional here: absent only with REDIS_SENTINELS (development fills in the local default otherwise).
+  REDIS_URL: urlWithProtocols(['redis:', 'rediss:']).optional(),
   // Paths to PEM files, read at start (config/data-store-tls.ts); the URLs say whether TLS is used.
   DATABASE_CA_FILE: z.string().optional(),
   REDIS_CA_FILE: z.string().optional(),
+  // Redis through Sentinel instead of REDIS_URL (ADR 0023): host:port of each sentinel, and the name
+  // of the master they watch (`sentinel monitor <name> …`). Checked together in redisSentinel().
+  REDIS_SENTINELS: z.string().optional(),
+  REDIS_MASTER_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . -')
+    .optional(),
   REDIS_KEY_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 : _ . -')
@@ -284,7 +300,7 @@ export function loadConfig(
     problems.push(...productionProblems(env));
   } else {
     env.DATABASE_URL ??= 'postgres://postgres@127.0.0.1:5432/app';
-    env.REDIS_URL ??= 'redis://127.0.0.1:6379';
+    if (env.REDIS_SENTINELS === undefined) env.REDIS_URL ??= 'redis://127.0.0.1:6379';
     env.PUBLIC_URL ??= `http://localhost:${env.PORT ?? 3000}`;
     if (env.SESSION_SECRET === undefined) {
       env.SESSION_SECRET = randomBytes(32).toString('base64url');
@@ -308,7 +324,13 @@ export function loadConfig(
   const e = parsed.data;
   const tlsContext = { isProduction, readFile, problems, warnings };
   const database = databaseConnection(e.DATABASE_URL, e.DATABASE_CA_FILE, tlsContext);
-  const redis = redisConnection(e.REDIS_URL, e.REDIS_CA_FILE, tlsContext);
+  const sentinel = redisSentinel(e, problems);
+  // With Sentinel there is no REDIS_URL nor CA file (redisSentinel refuses them): the single-node
+  // connection is then an inert placeholder, never used.
+  const redis =
+    e.REDIS_SENTINELS === undefined
+      ? redisConnection(e.REDIS_URL ?? SENTINEL_PLACEHOLDER_URL, e.REDIS_CA_FILE, tlsContext)
+      : { url: SENTINEL_PLACEHOLDER_URL, tls: undefined };
   const mail = mailSettings(e, problems, warnings);
   const requireVerifiedEmail = verifiedEmailRequired(e, mail, problems);
   if (e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) {
@@ -327,6 +349,7 @@ export function loadConfig(
     databaseTls: database.tls,
     redisUrl: redis.url,
     redisTls: redis.tls,
+    redisSentinel: sentinel,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     session: Object.freeze({
       // The __Host- prefix makes the browser refuse the cookie unless it is Secure, host-only and Path=/.
@@ -358,6 +381,42 @@ export function loadConfig(
     metrics: e.METRICS_PORT === 0 ? null : Object.freeze({ host: e.METRICS_HOST, port: e.METRICS_PORT }),
     warnings: Object.freeze(warnings),
   });
+}
+
+/** Stands in for REDIS_URL when Sentinel is configured, so the URL's checks run on something inert. */
+const SENTINEL_PLACEHOLDER_URL = 'redis://sentinel.invalid';
+
+/**
+ * REDIS_SENTINELS and REDIS_MASTER_NAME: both or neither, and never together with REDIS_URL (two
+ * sources for one connection would leave the reader guessing which one wins). TLS is the single-node
+ * form's only: node-redis's Sentinel client would need the same CA and host-name checks on every
+ * sentinel and on whatever node they name, which this configuration does not express, so a CA file
+ * with sentinels is refused rather than half applied (ADR 0023).
+ */
+function redisSentinel(e: z.infer<typeof envSchema>, problems: string[]): RedisSentinelSettings | undefined {
+  if (e.REDIS_SENTINELS === undefined) {
+    if (e.REDIS_MASTER_NAME !== undefined) problems.push('REDIS_MASTER_NAME is set without REDIS_SENTINELS');
+    return undefined;
+  }
+  if (e.REDIS_URL !== undefined)
+    problems.push('REDIS_URL and REDIS_SENTINELS are both set: give one (the sentinels name the master)');
+  if (e.REDIS_CA_FILE !== undefined)
+    problems.push('REDIS_CA_FILE is set with REDIS_SENTINELS: TLS through Sentinel is not supported');
+  if (e.REDIS_MASTER_NAME === undefined)
+    problems.push('REDIS_MASTER_NAME is required with REDIS_SENTINELS (the name in `sentinel monitor`)');
+  const nodes: { host: string; port: number }[] = [];
+  for (const entry of e.REDIS_SENTINELS.split(',').map((s) => s.trim())) {
+    // host:port, an IPv6 address in brackets ([::1]:26379).
+    const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(entry);
+    const port = Number(match?.[2]);
+    if (!match || port < 1 || port > 65535) {
+      problems.push(`REDIS_SENTINELS: "${entry}" is not host:port`);
+      continue;
+    }
+    nodes.push(Object.freeze({ host: match[1]!.replace(/^\[(.*)\]$/, '$1'), port }));
+  }
+  if (e.REDIS_MASTER_NAME === undefined || nodes.length === 0) return undefined;
+  return Object.freeze({ masterName: e.REDIS_MASTER_NAME, nodes: Object.freeze(nodes) });
 }
 
 /**
@@ -518,9 +577,11 @@ function hashingLimits(e: z.infer<typeof envSchema>, env: Env, warnings: string[
 /** The rules that make production refuse to start instead of running with weak or missing settings. */
 function productionProblems(env: Env): string[] {
   const problems: string[] = [];
-  for (const name of ['DATABASE_URL', 'REDIS_URL', 'PUBLIC_URL'] as const) {
+  for (const name of ['DATABASE_URL', 'PUBLIC_URL'] as const) {
     if (env[name] === undefined) problems.push(`${name} is required in production`);
   }
+  if (env.REDIS_URL === undefined && env.REDIS_SENTINELS === undefined)
+    problems.push('REDIS_URL is required in production (or REDIS_SENTINELS with REDIS_MASTER_NAME)');
   const publicUrl = env.PUBLIC_URL;
   if (publicUrl !== undefined && !publicUrl.toLowerCase().startsWith('https://')) {
     problems.push('PUBLIC_URL must be https in production');

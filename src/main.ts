@@ -46,7 +46,12 @@ function main(): void {
   for (const warning of config.warnings) logger.warn(warning);
 
   const db = createDb({ url: config.databaseUrl, tls: config.databaseTls, logger });
-  const redis = createRedisClient({ url: config.redisUrl, tls: config.redisTls, logger });
+  const redis = createRedisClient({
+    url: config.redisUrl,
+    tls: config.redisTls,
+    sentinel: config.redisSentinel,
+    logger,
+  });
   // Expired and used account tokens are deleted by every app instance, every 15 minutes.
   const tokenSweep = startTokenSweep({ tokens: createAccountTokens({ db }), logger });
   // Not awaited: the app starts even while Redis is down (readiness says so) and connects when it can.

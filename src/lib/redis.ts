@@ -8,17 +8,25 @@ import {
   SocketTimeoutError,
   TimeoutError,
   createClient,
+  createSentinel,
 } from 'redis';
-import type { DataStoreTls } from '../../config/config';
+import type { DataStoreTls, RedisSentinelSettings } from '../../config/config';
 import { tlsConnectionOptions } from './data-store-tls';
 import { withDeadline } from './deadline';
 import type { Logger } from './logger';
 
-/** The single Redis client of the app: sessions, the session index and the rate limiters. */
-export type RedisClient = ReturnType<typeof createRedisClient>;
+/**
+ * The single Redis client of the app: sessions, the session index and the rate limiters. Typed as the
+ * single-node client whichever form config chose: the Sentinel client answers the same commands (GET,
+ * SET, EVAL, ZRANGE, MULTI … exec, PING, connect/close, isOpen/isReady, 'error'/'ready' events), which is
+ * all the app and its libraries call; test/faults/redis-sentinel.test.ts runs them all through it.
+ */
+export type RedisClient = ReturnType<typeof createSingleNodeClient>;
 
 export interface RedisOptions {
   url: string;
+  /** AppConfig.redisSentinel: when set, `url` is unused and the master is found through these sentinels. */
+  sentinel?: RedisSentinelSettings | undefined;
   /** AppConfig.redisTls: set exactly when the URL is rediss://. */
   tls: DataStoreTls | undefined;
   logger: Logger;
@@ -27,7 +35,15 @@ export interface RedisOptions {
   connectTimeoutMs?: number;
 }
 
-export function createRedisClient({
+export function createRedisClient(options: RedisOptions): RedisClient {
+  if (options.sentinel === undefined) return createSingleNodeClient(options);
+  return createSentinelClient(options.sentinel, options);
+}
+
+/** Backs off to 2 s and keeps trying forever: the app recovers by itself when Redis returns. */
+const reconnectStrategy = (retries: number) => Math.min(100 * 2 ** retries, 2000);
+
+function createSingleNodeClient({
   url,
   tls,
   logger,
@@ -49,11 +65,55 @@ export function createRedisClient({
       connectTimeout: connectTimeoutMs,
       // rediss:// makes node-redis use TLS; these say against which CA, and that nothing goes unchecked.
       ...(tls === undefined ? {} : tlsConnectionOptions(tls)),
-      // Keep trying forever, backing off to 2 s: the app recovers by itself when Redis returns.
-      reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, 2000),
+      reconnectStrategy,
     },
   });
+  logStateChanges(client, logger);
+  return withReplyDeadline(client, commandTimeoutMs);
+}
 
+/**
+ * Redis Sentinel (ADR 0023): node-redis asks the sentinels for the master of `masterName`, connects to
+ * it, and follows a failover (the sentinels' switch-master message, or a READONLY reply or a dropped
+ * connection, make it ask again). While the master is gone, its commands wait for the new topology
+ * (re-asking every second, up to 16 times): the reply deadline below is what turns that wait into a 503.
+ * Every command goes to the master (no replica pool): a read from a replica could miss a session
+ * write or revocation the master already acknowledged.
+ */
+function createSentinelClient(
+  sentinel: RedisSentinelSettings,
+  { logger, commandTimeoutMs = 2000, connectTimeoutMs = 2000 }: RedisOptions,
+): RedisClient {
+  const client = createSentinel({
+    name: sentinel.masterName,
+    sentinelRootNodes: sentinel.nodes.map((node) => ({ host: node.host, port: node.port })),
+    // The same reasons as the single client's: fail fast while disconnected, one deadline per command.
+    commandOptions: { timeout: 0 },
+    nodeClientOptions: {
+      disableOfflineQueue: true,
+      socket: { connectTimeout: connectTimeoutMs, reconnectStrategy },
+    },
+    sentinelClientOptions: {
+      disableOfflineQueue: true,
+      socket: { connectTimeout: connectTimeoutMs, reconnectStrategy },
+    },
+    // One connection to the master, as the single-node form has: commands are pipelined on it.
+    masterPoolSize: 1,
+    // The sentinels' pub/sub announces a failover at once; the scan is the fallback if it is missed.
+    scanInterval: 2000,
+  });
+  logStateChanges(client, logger);
+  // The cast is the one place the two client types meet: see RedisClient above for why it holds.
+  return withReplyDeadline(client, commandTimeoutMs) as unknown as RedisClient;
+}
+
+/** The emitter part both node-redis clients share. */
+interface StateEvents {
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  on(event: 'ready', listener: () => void): unknown;
+}
+
+function logStateChanges(client: StateEvents, logger: Logger): void {
   // node-redis emits 'error' on every failed reconnect; without a listener that would crash the process.
   // Log state changes, not every retry.
   let down = false;
@@ -65,7 +125,6 @@ export function createRedisClient({
     if (down) logger.info('redis connection restored');
     down = false;
   });
-  return withReplyDeadline(client, commandTimeoutMs);
 }
 
 /**

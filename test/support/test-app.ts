@@ -80,7 +80,12 @@ export async function createTestApp(
   });
   const { logger, logs, rawLogs } = createCapturedLogger(config.logLevel);
   const db = createDb({ url: config.databaseUrl, tls: config.databaseTls, logger });
-  const redis = createRedisClient({ url: config.redisUrl, tls: config.redisTls, logger });
+  const redis = createRedisClient({
+    url: config.redisUrl,
+    tls: config.redisTls,
+    sentinel: config.redisSentinel,
+    logger,
+  });
   await redis.connect();
   const lifecycle: Lifecycle = { shuttingDown: false };
   const transport = createMailTransport(config.mail, logger);
