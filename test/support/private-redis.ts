@@ -27,7 +27,20 @@ export interface RedisTlsFiles {
   caFile: string;
 }
 
-export async function createPrivateRedis({ tls }: { tls?: RedisTlsFiles } = {}): Promise<PrivateRedis> {
+/**
+ * `args`: more redis-server arguments, e.g. `['--replicaof', '127.0.0.1', '6390']` for a replica.
+ * `command`: 'redis-sentinel' runs a sentinel instead, from the config file in `args` (it must be
+ * writable: a sentinel rewrites it as it learns the topology).
+ */
+export async function createPrivateRedis({
+  tls,
+  args = [],
+  command = 'redis-server',
+}: {
+  tls?: RedisTlsFiles;
+  args?: readonly string[];
+  command?: 'redis-server' | 'redis-sentinel';
+} = {}): Promise<PrivateRedis> {
   const port = await freePort();
   let child: ChildProcess | undefined;
   const listen =
@@ -47,11 +60,13 @@ export async function createPrivateRedis({ tls }: { tls?: RedisTlsFiles } = {}):
 
   async function start(): Promise<void> {
     if (child) throw new Error('private redis is already running');
-    const proc = spawn(
-      'redis-server',
-      [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const serverArgs = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+    // A sentinel's config file comes first; it keeps no data, so only port and bind apply.
+    const argv =
+      command === 'redis-sentinel'
+        ? [...args, '--port', String(port), '--bind', '127.0.0.1']
+        : [...listen, ...serverArgs, ...args];
+    const proc = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
     proc.once('exit', () => {
       if (child === proc) child = undefined;
@@ -59,7 +74,7 @@ export async function createPrivateRedis({ tls }: { tls?: RedisTlsFiles } = {}):
     await new Promise<void>((resolve, reject) => {
       let output = '';
       const timer = setTimeout(
-        () => fail(new Error(`redis-server did not start within 5 s:\n${output}`)),
+        () => fail(new Error(`${command} did not start within 5 s:\n${output}`)),
         5000,
       );
       const fail = (error: Error) => {
@@ -69,7 +84,8 @@ export async function createPrivateRedis({ tls }: { tls?: RedisTlsFiles } = {}):
       };
       const onOutput = (chunk: Buffer) => {
         output += chunk.toString();
-        if (!output.includes('Ready to accept connections')) return;
+        // A sentinel says so once it watches its master (+monitor), not "Ready to accept connections".
+        if (!/Ready to accept connections|\+monitor master/.test(output)) return;
         clearTimeout(timer);
         proc.stdout!.off('data', onOutput);
         resolve();
@@ -77,9 +93,7 @@ export async function createPrivateRedis({ tls }: { tls?: RedisTlsFiles } = {}):
       proc.stdout!.on('data', onOutput);
       proc.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
       proc.once('error', fail);
-      proc.once('exit', (code) =>
-        fail(new Error(`redis-server exited (${code}) while starting:\n${output}`)),
-      );
+      proc.once('exit', (code) => fail(new Error(`${command} exited (${code}) while starting:\n${output}`)));
     });
   }
 

@@ -1,0 +1,124 @@
+import request from 'supertest';
+import { createClient } from 'redis';
+import { createUser, login, sleep, type TestUser } from '../support/factories';
+import { startPrivateSentinel, type PrivateSentinel } from '../support/private-sentinel';
+import { useTestApp } from '../support/use-test-app';
+import { describeWithTool } from '../support/tools';
+import { expectServiceUnavailable } from '../support/assertions';
+
+/**
+ * A real Sentinel failover (ADR 0023): the app finds its Redis through three sentinels of this file's
+ * own, which watch a master and one replica on loopback. The master is killed with SIGKILL; while the
+ * sentinels elect and promote the replica, every signed-in read must answer 200 or 503 (never 500,
+ * never hang); afterwards the same cookie reads again, on the promoted replica, without restarting
+ * the app. The shared Redis is never touched.
+ */
+
+/** A hang is a failure: every request here must be answered within this deadline. */
+const ANSWER_WITHIN_MS = 5000;
+/** down-after 1 s, election and promotion: a few seconds here; the bound leaves room for a busy machine. */
+const FAILOVER_WITHIN_MS = 30_000;
+
+describeWithTool(
+  'redis-sentinel',
+  'apt-get install redis-sentinel',
+  'when the app reaches Redis through Sentinel and the master fails',
+  () => {
+    let sentinel: PrivateSentinel;
+    let user: TestUser;
+
+    beforeAll(async () => {
+      sentinel = await startPrivateSentinel();
+    }, 20_000);
+    // REDIS_URL: '' unsets the test default: the sentinels name the master.
+    const t = useTestApp(() => ({
+      REDIS_URL: '',
+      REDIS_SENTINELS: sentinel.sentinelsEnv,
+      REDIS_MASTER_NAME: sentinel.masterName,
+    }));
+    beforeAll(async () => {
+      await waitFor(async () => (await api().get('/readyz').timeout(ANSWER_WITHIN_MS)).status === 200);
+      user = await createUser(t);
+    }, 20_000);
+    afterAll(() => sentinel?.stop());
+
+    const api = () => request(t.app);
+    const readMe = (cookie: string) =>
+      api().get('/api/auth/me').set('Cookie', cookie).timeout(ANSWER_WITHIN_MS);
+
+    async function waitFor(check: () => Promise<boolean>, withinMs = 10_000): Promise<void> {
+      const until = Date.now() + withinMs;
+      while (!(await check())) {
+        if (Date.now() > until) throw new Error(`not reached within ${withinMs} ms`);
+        await sleep(100);
+      }
+    }
+
+    /** Waits until the replica has every write the master acknowledged so far (WAIT numreplicas timeout). */
+    async function waitForReplica(): Promise<void> {
+      const master = createClient({ url: sentinel.master.url });
+      master.on('error', () => {});
+      await master.connect();
+      try {
+        expect(await master.sendCommand(['WAIT', '1', '2000'])).toBe(1);
+      } finally {
+        await master.close();
+      }
+    }
+
+    test('when the master is killed, then reads answer 200 or 503 during the failover and 200 again with the same cookie once the replica is promoted, without a restart', async () => {
+      const cookie = await login(t, user);
+      // A second session, ended through the MULTI of the revocation index: the pieces of the app that
+      // use scripts and transactions work through the Sentinel client too.
+      const other = await login(t, user);
+      expect((await api().post('/api/auth/logout').set('Cookie', other)).status).toBe(204);
+      expect((await readMe(other)).status).toBe(401);
+      expect((await readMe(cookie)).status).toBe(200);
+      // The guarantee is for writes that reached the replica: make sure this session's did.
+      await waitForReplica();
+
+      await sentinel.master.kill();
+
+      const seen: number[] = [];
+      const started = Date.now();
+      let promoted = false;
+      while (Date.now() - started < FAILOVER_WITHIN_MS) {
+        const res = await readMe(cookie);
+        seen.push(res.status);
+        if (res.status === 503) expectServiceUnavailable(res);
+        else expect(res.status).toBe(200);
+        promoted = (await sentinel.currentMasterPort()) === sentinel.replica.port;
+        if (promoted && res.status === 200) break;
+        await sleep(200);
+      }
+
+      expect(promoted).toBe(true);
+      // The outage was seen (the app did not read a stale copy somewhere) and ended.
+      expect(seen).toContain(503);
+      expect(seen.at(-1)).toBe(200);
+      const me = await readMe(cookie);
+      expect(me.status).toBe(200);
+      expect(me.body.id).toBe(user.user.id);
+      // Writes go to the new master: a new sign-in works, and /readyz is 200 again.
+      await login(t, user);
+      expect((await api().get('/readyz').timeout(ANSWER_WITHIN_MS)).status).toBe(200);
+      expect(t.logs.filter((line) => line.msg === 'unhandled error')).toEqual([]);
+    }, 60_000);
+
+    test('when the old master comes back, then the sentinels make it a replica of the new one and the app keeps serving', async () => {
+      const cookie = await login(t, user);
+
+      await sentinel.master.start();
+
+      const oldMaster = createClient({ url: sentinel.master.url });
+      oldMaster.on('error', () => {});
+      await oldMaster.connect();
+      try {
+        await waitFor(async () => (await oldMaster.info('replication')).includes('role:slave'), 20_000);
+      } finally {
+        await oldMaster.close();
+      }
+      expect((await readMe(cookie)).status).toBe(200);
+    }, 30_000);
+  },
+);

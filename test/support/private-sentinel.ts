@@ -1,0 +1,118 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient } from 'redis';
+import { createPrivateRedis, type PrivateRedis } from './private-redis';
+
+/**
+ * A Sentinel deployment of the test's own on loopback: a master, one replica and three sentinels that
+ * need two votes to fail over, with short timings so a failover takes seconds. Nothing is on disk but
+ * the sentinels' config files (they rewrite them), in a temporary directory removed by stop().
+ */
+export interface PrivateSentinel {
+  readonly masterName: string;
+  readonly master: PrivateRedis;
+  readonly replica: PrivateRedis;
+  readonly sentinels: readonly PrivateRedis[];
+  /** REDIS_SENTINELS for the app: 127.0.0.1:port,… */
+  readonly sentinelsEnv: string;
+  /** The port the sentinels currently name as master (asks the first sentinel that answers). */
+  currentMasterPort(): Promise<number>;
+  /** Kills every process and removes the directory. */
+  stop(): Promise<void>;
+}
+
+/** A master is declared down after this much silence; small, so the test's failover is quick. */
+const DOWN_AFTER_MS = 1000;
+const FAILOVER_TIMEOUT_MS = 3000;
+
+export async function startPrivateSentinel(masterName = 'app-master'): Promise<PrivateSentinel> {
+  const dir = mkdtempSync(join(tmpdir(), 'sentinel-'));
+  const started: PrivateRedis[] = [];
+  try {
+    // No 5 s pause before the first full sync (Redis's default for diskless sync): the replica is in
+    // step within a moment, and so is the old master when it returns as a replica.
+    // --dir: a replica's full sync writes the received snapshot to its directory, never the cwd.
+    const dataArgs = ['--repl-diskless-sync-delay', '0', '--dir', dir];
+    const master = await createPrivateRedis({ args: dataArgs });
+    await master.start();
+    started.push(master);
+    const replica = await createPrivateRedis({
+      args: [...dataArgs, '--replicaof', '127.0.0.1', String(master.port)],
+    });
+    await replica.start();
+    started.push(replica);
+    await untilInSync(replica);
+    const sentinels: PrivateRedis[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      const file = join(dir, `sentinel-${i}.conf`);
+      writeFileSync(
+        file,
+        [
+          `sentinel monitor ${masterName} 127.0.0.1 ${master.port} 2`,
+          `sentinel down-after-milliseconds ${masterName} ${DOWN_AFTER_MS}`,
+          `sentinel failover-timeout ${masterName} ${FAILOVER_TIMEOUT_MS}`,
+          `sentinel parallel-syncs ${masterName} 1`,
+          '',
+        ].join('\n'),
+      );
+      const sentinel = await createPrivateRedis({ command: 'redis-sentinel', args: [file] });
+      await sentinel.start();
+      started.push(sentinel);
+      sentinels.push(sentinel);
+    }
+    return {
+      masterName,
+      master,
+      replica,
+      sentinels,
+      sentinelsEnv: sentinels.map((s) => `127.0.0.1:${s.port}`).join(','),
+      currentMasterPort: () => askMasterPort(sentinels, masterName),
+      async stop() {
+        await Promise.all(started.map((p) => p.kill()));
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await Promise.all(started.map((p) => p.kill()));
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** Resolves once the replica's link to its master is up (its first full sync is done), within 10 s. */
+async function untilInSync(replica: PrivateRedis): Promise<void> {
+  const client = createClient({ url: replica.url });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    const until = Date.now() + 10_000;
+    while (!(await client.info('replication')).includes('master_link_status:up')) {
+      if (Date.now() > until) throw new Error('the replica did not sync with its master within 10 s');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } finally {
+    await client.close();
+  }
+}
+
+async function askMasterPort(sentinels: readonly PrivateRedis[], masterName: string): Promise<number> {
+  for (const sentinel of sentinels) {
+    const client = createClient({ url: sentinel.url, socket: { reconnectStrategy: false } });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      const reply = (await client.sendCommand([
+        'SENTINEL',
+        'GET-MASTER-ADDR-BY-NAME',
+        masterName,
+      ])) as string[];
+      return Number(reply[1]);
+    } catch {
+      // The next sentinel.
+    } finally {
+      if (client.isOpen) await client.close();
+    }
+  }
+  throw new Error('no sentinel answered');
+}
