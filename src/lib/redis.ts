@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { types } from 'node:util';
 import {
   ClientClosedError,
@@ -103,9 +104,36 @@ function createSentinelClient(
     scanInterval: 2000,
   });
   logStateChanges(client, logger);
+
+  // The single client retries its connection forever; the Sentinel client's connect() gives up when
+  // no sentinel answers (after maxCommandRediscovers rounds, about 16 s) and tears itself down, so an
+  // app started before its sentinels would answer 503 until restarted. Try again until it works or
+  // the app closes the client.
+  let closing = false;
+  const overrides = {
+    async connect() {
+      for (;;) {
+        try {
+          await client.connect();
+          return wrapped;
+        } catch (err) {
+          if (closing) throw err;
+          logger.error({ err }, 'redis sentinel: no master found, trying again');
+          await delay(SENTINEL_RETRY_MS);
+          if (closing) throw err;
+        }
+      }
+    },
+    close: () => ((closing = true), client.close()),
+    destroy: () => ((closing = true), client.destroy()),
+  };
+  const wrapped = withReplyDeadline(client, commandTimeoutMs, overrides);
   // The cast is the one place the two client types meet: see RedisClient above for why it holds.
-  return withReplyDeadline(client, commandTimeoutMs) as unknown as RedisClient;
+  return wrapped as unknown as RedisClient;
 }
+
+/** The pause between two rounds of asking the sentinels for a master at start. */
+const SENTINEL_RETRY_MS = 2000;
 
 /** The emitter part both node-redis clients share. */
 interface StateEvents {
@@ -139,12 +167,18 @@ const NO_DEADLINE = new Set<PropertyKey>(['connect', 'close', 'quit', 'disconnec
  * server, a network black hole) would hang every request touching a session. This wraps the client so
  * every command, and every MULTI's exec, also rejects with TimeoutError (a 503) when its reply is late.
  * A reply that arrives later is still read in order by node-redis and simply ignored.
+ * `overrides` are returned as they are for their keys (the Sentinel client's connect, close, destroy).
  * Clients derived with duplicate(), withCommandOptions() or withTypeMapping() are NOT wrapped and
  * have no 'error' listener: give any such client (pub/sub, blocking commands) its own setup.
  */
-function withReplyDeadline<T extends object>(target: T, ms: number): T {
+function withReplyDeadline<T extends object>(
+  target: T,
+  ms: number,
+  overrides: Readonly<Record<PropertyKey, unknown>> = {},
+): T {
   const wrapped: T = new Proxy(target, {
     get(object, key) {
+      if (Object.hasOwn(overrides, key)) return overrides[key];
       // Getters and methods run against the real object: node-redis keeps its state in private fields.
       const value: unknown = Reflect.get(object, key, object);
       if (typeof value !== 'function' || NO_DEADLINE.has(key)) return value;

@@ -5,6 +5,8 @@ import { startPrivateSentinel, type PrivateSentinel } from '../support/private-s
 import { useTestApp } from '../support/use-test-app';
 import { describeWithTool } from '../support/tools';
 import { expectServiceUnavailable } from '../support/assertions';
+import { createCapturedLogger } from '../support/captured-logger';
+import { createRedisClient } from '../../src/lib/redis';
 
 /**
  * A real Sentinel failover (ADR 0023): the app finds its Redis through three sentinels of this file's
@@ -120,5 +122,35 @@ describeWithTool(
       }
       expect((await readMe(cookie)).status).toBe(200);
     }, 30_000);
+
+    // node-redis's Sentinel client gives up connecting after about 16 s without a sentinel, and
+    // tears itself down: the app's client must keep trying, as the single-node client does.
+    test('when no sentinel answers at start, then the client keeps trying and connects once they are back', async () => {
+      await Promise.all(sentinel.sentinels.map((s) => s.kill()));
+      const { logger, logs } = createCapturedLogger();
+      const client = createRedisClient({
+        url: 'redis://unused',
+        tls: undefined,
+        sentinel: {
+          masterName: sentinel.masterName,
+          nodes: sentinel.sentinels.map((s) => ({ host: '127.0.0.1', port: s.port })),
+        },
+        logger,
+      });
+      try {
+        const connected = client.connect();
+
+        await waitFor(
+          async () => logs.some((line) => line.msg === 'redis sentinel: no master found, trying again'),
+          30_000,
+        );
+        for (const s of sentinel.sentinels) await s.start();
+        await connected;
+
+        expect(await client.ping()).toBe('PONG');
+      } finally {
+        await client.close();
+      }
+    }, 60_000);
   },
 );
