@@ -56,18 +56,6 @@ describeWithTool(
       }
     }
 
-    /** Waits until the replica has every write the master acknowledged so far (WAIT numreplicas timeout). */
-    async function waitForReplica(): Promise<void> {
-      const master = createClient({ url: sentinel.master.url });
-      master.on('error', () => {});
-      await master.connect();
-      try {
-        expect(await master.sendCommand(['WAIT', '1', '2000'])).toBe(1);
-      } finally {
-        await master.close();
-      }
-    }
-
     test('when the master is killed, then reads answer 200 or 503 during the failover and 200 again with the same cookie once the replica is promoted, without a restart', async () => {
       const cookie = await login(t, user);
       // A second session, ended through the MULTI of the revocation index: the pieces of the app that
@@ -77,7 +65,7 @@ describeWithTool(
       expect((await readMe(other)).status).toBe(401);
       expect((await readMe(cookie)).status).toBe(200);
       // The guarantee is for writes that reached the replica: make sure this session's did.
-      await waitForReplica();
+      await waitForReplicaOf(sentinel);
 
       await sentinel.master.kill();
 
@@ -154,3 +142,78 @@ describeWithTool(
     }, 60_000);
   },
 );
+
+describeWithTool(
+  'redis-sentinel',
+  'apt-get install redis-sentinel',
+  'when a failover loses the writes that had not reached the replica (ADR 0023)',
+  () => {
+    let sentinel: PrivateSentinel;
+
+    beforeAll(async () => {
+      sentinel = await startPrivateSentinel({ replicationProxy: true });
+    }, 20_000);
+    const t = useTestApp(() => ({
+      REDIS_URL: '',
+      REDIS_SENTINELS: sentinel.sentinelsEnv,
+      REDIS_MASTER_NAME: sentinel.masterName,
+    }));
+    afterAll(() => sentinel?.stop());
+
+    const readMe = (cookie: string) =>
+      request(t.app).get('/api/auth/me').set('Cookie', cookie).timeout(ANSWER_WITHIN_MS);
+
+    test('when a sign-out and a password change were not replicated, then the sign-out is undone but the password change still ends the old session', async () => {
+      const signsOut = await createUser(t);
+      const changes = await createUser(t);
+      const signedOutCookie = await login(t, signsOut);
+      const oldCookie = await login(t, changes);
+      const changingCookie = await login(t, changes);
+      expect((await readMe(signedOutCookie)).status).toBe(200);
+      expect((await readMe(oldCookie)).status).toBe(200);
+      // Everything so far is on the replica; nothing from here on will be.
+      await waitForReplicaOf(sentinel);
+      sentinel.replicationLink!.stall();
+
+      expect((await request(t.app).post('/api/auth/logout').set('Cookie', signedOutCookie)).status).toBe(204);
+      const changed = await request(t.app)
+        .put('/api/auth/password')
+        .set('Cookie', changingCookie)
+        .send({ currentPassword: changes.password, newPassword: 'a brand new passphrase 77' });
+      expect(changed.status).toBe(204);
+      expect((await readMe(signedOutCookie)).status).toBe(401);
+      expect((await readMe(oldCookie)).status).toBe(401);
+
+      await sentinel.master.kill();
+      const until = Date.now() + FAILOVER_WITHIN_MS;
+      while ((await sentinel.currentMasterPort()) !== sentinel.replica.port) {
+        if (Date.now() > until) throw new Error('the replica was not promoted');
+        await sleep(200);
+      }
+      let after = await readMe(oldCookie);
+      while (after.status === 503 && Date.now() < until) {
+        await sleep(200);
+        after = await readMe(oldCookie);
+      }
+
+      // The password change moved the session epoch in Postgres: the session Redis forgot to delete
+      // is refused anyway (and deleted now).
+      expect(after.status).toBe(401);
+      // The sign-out lived in Redis only: a copy of its cookie works again. This is the loss ADR 0023
+      // documents, and why min-replicas-to-write exists.
+      expect((await readMe(signedOutCookie)).status).toBe(200);
+    }, 60_000);
+  },
+);
+
+/** Waits until the replica has every write the master acknowledged so far (WAIT numreplicas timeout). */
+async function waitForReplicaOf(sentinel: PrivateSentinel): Promise<void> {
+  const master = createClient({ url: sentinel.master.url });
+  master.on('error', () => {});
+  await master.connect();
+  try {
+    expect(await master.sendCommand(['WAIT', '1', '2000'])).toBe(1);
+  } finally {
+    await master.close();
+  }
+}

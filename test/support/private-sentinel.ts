@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'redis';
 import { createPrivateRedis, type PrivateRedis } from './private-redis';
+import { createTcpProxy, type TcpProxy } from './tcp-proxy';
 
 /**
  * A Sentinel deployment of the test's own on loopback: a master, one replica and three sentinels that
@@ -14,6 +15,8 @@ export interface PrivateSentinel {
   readonly master: PrivateRedis;
   readonly replica: PrivateRedis;
   readonly sentinels: readonly PrivateRedis[];
+  /** With `replicationProxy`: the replication link from the replica to the master, to stall. */
+  readonly replicationLink: TcpProxy | undefined;
   /** REDIS_SENTINELS for the app: 127.0.0.1:port,… */
   readonly sentinelsEnv: string;
   /** The port the sentinels currently name as master (asks the first sentinel that answers). */
@@ -26,9 +29,17 @@ export interface PrivateSentinel {
 const DOWN_AFTER_MS = 1000;
 const FAILOVER_TIMEOUT_MS = 3000;
 
-export async function startPrivateSentinel(masterName = 'app-master'): Promise<PrivateSentinel> {
+/**
+ * `replicationProxy`: the replica reaches its master through a TCP proxy of the test's, which can
+ * stall the link so that writes the master acknowledges never reach the replica (the writes an
+ * asynchronous failover loses). Clients and sentinels still reach both servers directly.
+ */
+export async function startPrivateSentinel({
+  masterName = 'app-master',
+  replicationProxy = false,
+}: { masterName?: string; replicationProxy?: boolean } = {}): Promise<PrivateSentinel> {
   const dir = mkdtempSync(join(tmpdir(), 'sentinel-'));
-  const started: PrivateRedis[] = [];
+  const started: { kill(): Promise<void> }[] = [];
   try {
     // No 5 s pause before the first full sync (Redis's default for diskless sync): the replica is in
     // step within a moment, and so is the old master when it returns as a replica.
@@ -37,8 +48,12 @@ export async function startPrivateSentinel(masterName = 'app-master'): Promise<P
     const master = await createPrivateRedis({ args: dataArgs });
     await master.start();
     started.push(master);
+    const replicationLink = replicationProxy
+      ? await createTcpProxy({ host: '127.0.0.1', port: master.port })
+      : undefined;
+    if (replicationLink) started.push({ kill: () => replicationLink.close() });
     const replica = await createPrivateRedis({
-      args: [...dataArgs, '--replicaof', '127.0.0.1', String(master.port)],
+      args: [...dataArgs, '--replicaof', '127.0.0.1', String(replicationLink?.port ?? master.port)],
     });
     await replica.start();
     started.push(replica);
@@ -66,6 +81,7 @@ export async function startPrivateSentinel(masterName = 'app-master'): Promise<P
       master,
       replica,
       sentinels,
+      replicationLink,
       sentinelsEnv: sentinels.map((s) => `127.0.0.1:${s.port}`).join(','),
       currentMasterPort: () => askMasterPort(sentinels, masterName),
       async stop() {
