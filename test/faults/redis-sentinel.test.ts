@@ -77,6 +77,8 @@ describeWithTool(
         seen.push(res.status);
         if (res.status === 503) expectServiceUnavailable(res);
         else expect(res.status).toBe(200);
+        // Readiness says the same: Redis is away (503) or back (200), never an error of its own.
+        expect([200, 503]).toContain((await api().get('/readyz').timeout(ANSWER_WITHIN_MS)).status);
         promoted = (await sentinel.currentMasterPort()) === sentinel.replica.port;
         if (promoted && res.status === 200) break;
         await sleep(200);
