@@ -106,12 +106,14 @@ describeWithTool(
       oldMaster.on('error', () => {});
       await oldMaster.connect();
       try {
-        await waitFor(async () => (await oldMaster.info('replication')).includes('role:slave'), 20_000);
+        // A sentinel converts a returning master only after it has reported its role for a while
+        // (sentinel.c waits four publish periods, 8 s) and on its next INFO of it (every 10 s).
+        await waitFor(async () => (await oldMaster.info('replication')).includes('role:slave'), 40_000);
       } finally {
         await oldMaster.close();
       }
       expect((await readMe(cookie)).status).toBe(200);
-    }, 30_000);
+    }, 60_000);
 
     // node-redis's Sentinel client gives up connecting after about 16 s without a sentinel, and
     // tears itself down: the app's client must keep trying, as the single-node client does.
