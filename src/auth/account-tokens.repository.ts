@@ -25,18 +25,24 @@ const ISSUE = `INSERT INTO account_tokens (user_id, purpose, token_hash, new_ema
     token_hash = EXCLUDED.token_hash, new_email = EXCLUDED.new_email,
     account_email = EXCLUDED.account_email, expires_at = EXCLUDED.expires_at, created_at = now()
   RETURNING 1`;
-// Check and consume in one statement. Of two concurrent uses of one token, the second waits for the
-// first's row lock, then re-checks its WHERE against the committed row, finds used_at set and
-// updates nothing: exactly one of them gets the row back. The account must still have the address
-// the link was mailed for; its row is read FOR SHARE, so a change of address committing meanwhile
-// is waited for and seen (READ COMMITTED re-reads a locked row's newest version), never raced.
-const CONSUME = `WITH owner AS (
-    SELECT u.id, u.email FROM users u JOIN account_tokens t ON t.user_id = u.id
-    WHERE t.token_hash = $1 FOR SHARE OF u
+// Check and consume in one statement. The token row is locked first: of two concurrent uses of one
+// token, the second waits for the first, then re-checks the committed row, finds used_at set and
+// updates nothing, so exactly one gets the row back, and the loser never holds a lock on the user.
+// Then the account must still have the address the link was mailed for. Its row is read FOR KEY
+// SHARE: a change of address (email is a unique column, so changing it takes the row's strongest
+// lock) committing meanwhile is waited for and seen, since READ COMMITTED re-checks a locked row's
+// newest version; the updates the flows make next (a password hash, email_verified_at) take weaker
+// locks that this one does not block, so a use of a link never deadlocks with its own flow.
+const CONSUME = `WITH live AS (
+    SELECT id, user_id, account_email FROM account_tokens
+    WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3
+    FOR UPDATE
+  ), owner AS (
+    SELECT u.id FROM users u JOIN live ON u.id = live.user_id AND u.email = live.account_email
+    FOR KEY SHARE OF u
   )
-  UPDATE account_tokens t SET used_at = $3 FROM owner
-  WHERE t.token_hash = $1 AND t.purpose = $2 AND t.used_at IS NULL AND t.expires_at > $3
-    AND owner.id = t.user_id AND owner.email = t.account_email
+  UPDATE account_tokens t SET used_at = $3 FROM live, owner
+  WHERE t.id = live.id AND owner.id = t.user_id
   RETURNING t.user_id, t.new_email`;
 // The row consume() would take, read without taking it.
 const FIND_LIVE = `SELECT t.user_id, t.new_email FROM account_tokens t JOIN users u ON u.id = t.user_id
