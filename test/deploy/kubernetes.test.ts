@@ -368,6 +368,8 @@ describeWithTool(
         const edge = readFileSync(path.join(ROOT, 'nginx', 'templates', 'default.conf.template'), 'utf8');
         const limit = /client_max_body_size (\S+);/.exec(edge)![1];
         expect(ingress.metadata.annotations['nginx.ingress.kubernetes.io/proxy-body-size']).toBe(limit);
+        // Never a second pod for one request: ingress-nginx's default would resend a PUT or DELETE.
+        expect(ingress.metadata.annotations['nginx.ingress.kubernetes.io/proxy-next-upstream']).toBe('off');
       });
     });
 

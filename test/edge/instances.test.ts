@@ -391,6 +391,12 @@ describeWithTool(
       };
     };
 
+    /** nginx's own 502, as error-responses.conf writes it: the app's JSON error envelope. */
+    const expectEnvelope = (answer: { headers: Record<string, unknown>; body: string }) => {
+      expect(answer.headers['content-type']).toMatch(/^application\/json/);
+      expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'service_unavailable' } });
+    };
+
     /** A fresh edge per case: nginx remembers failed peers for fail_timeout. */
     async function throughDroppers(method: string) {
       const droppers = [await startDropper(), await startDropper()];
@@ -404,7 +410,7 @@ describeWithTool(
           headers: { 'content-type': 'application/json' },
           ...(method === 'GET' ? {} : { body: '{}' }),
         });
-        return { status: answer.status, attempts: droppers.flatMap((d) => d.received) };
+        return { answer, status: answer.status, attempts: droppers.flatMap((d) => d.received) };
       } finally {
         await edge.stop();
         await Promise.all(droppers.map((d) => d.close()));
@@ -412,19 +418,23 @@ describeWithTool(
     }
 
     test('when an instance drops a GET without answering, then nginx tries the other one (once)', async () => {
-      const { status, attempts } = await throughDroppers('GET');
+      const { answer, status, attempts } = await throughDroppers('GET');
 
       expect(attempts).toEqual(['GET', 'GET']);
       expect(status).toBe(502);
+      expectEnvelope(answer);
     });
 
     test.each(['POST', 'PATCH', 'PUT', 'DELETE'])(
       'when an instance drops a %s without answering, then nginx answers 502 and never sends it to the other',
       async (method) => {
-        const { status, attempts } = await throughDroppers(method);
+        const { answer, status, attempts } = await throughDroppers(method);
 
         expect(attempts).toEqual([method]);
         expect(status).toBe(502);
+        // PUT and DELETE reach the upstream from a second location (a second error_page redirect):
+        // their 502 must still be the JSON envelope, not nginx's HTML page.
+        expectEnvelope(answer);
       },
     );
   },
