@@ -16,6 +16,7 @@ import { logRefusal, logSecurityEvent } from '../http/security-events';
 import { CSRF_FIELD, createCsrf } from './csrf';
 import { createEmailVerificationPages } from './email-verification.pages';
 import { formBody } from './form-body';
+import { createFormRenderer } from './form-page';
 import { createEmailChangePages } from './email-change.pages';
 import { createPasswordResetPages } from './password-reset.pages';
 import { safeRedirectTarget } from './safe-redirect';
@@ -83,19 +84,14 @@ export function createWebRouter(deps: {
   const router = Router();
   const canReset = passwordReset !== null;
 
+  const render = createFormRenderer(views, csrf);
+  // The password is never rendered back; the email is, escaped, so the user can correct it.
   const renderLogin = (
     req: Request,
     res: Response,
     status: number,
     { next, email = '', message = '' }: { next: string; email?: string; message?: string },
-  ) => {
-    // The password is never rendered back; the email is, escaped, so the user can correct it.
-    const csrfToken = csrf.tokenFor(req, res);
-    res
-      .status(status)
-      .type('html')
-      .send(views.render('login', { title: 'Sign in', csrfToken, next, email, message, canReset }));
-  };
+  ) => render(req, res, status, 'login', { title: 'Sign in', next, email, message, canReset });
 
   router.get('/login', cookies, (req, res) => {
     const next = safeRedirectTarget(req.query.next);
@@ -132,13 +128,10 @@ export function createWebRouter(deps: {
   router.get('/', cookies, (req, res) => {
     if (!req.user)
       return res.redirect(303, `/login?next=${encodeURIComponent(safeRedirectTarget(req.originalUrl))}`);
-    // The session id changed at login, so this token is a fresh one bound to the new identity.
-    const csrfToken = csrf.tokenFor(req, res);
     // The resend button needs mail; without it there is nothing the user could do about the notice.
     const unverified = emailVerification !== null && req.user.emailVerifiedAt === null;
-    res
-      .type('html')
-      .send(views.render('home', { title: 'Home', name: req.user.name, csrfToken, unverified }));
+    // The session id changed at login, so the form's CSRF token is a fresh one bound to the new identity.
+    render(req, res, 200, 'home', { title: 'Home', name: req.user.name, unverified });
   });
 
   // Logging out without a session changes nothing, so it needs no token: straight to the login page.
