@@ -3,7 +3,7 @@ import type { BrowserContext } from 'playwright-core';
 import {
   CSP_VIOLATIONS,
   LINK_PAGE_STATE,
-  RECORD_CSP_VIOLATIONS,
+  newTestContext,
   startBrowserStack,
   type BrowserStack,
 } from '../support/chromium';
@@ -30,16 +30,7 @@ describeWithTool('chromium', 'apt-get install chromium', 'email change in a real
   const browserSent: string[] = [];
 
   /** A fresh browser profile: its own cookies, as another device has. */
-  async function newDevice(): Promise<BrowserContext> {
-    const context = await stack!.browser.newContext({ ignoreHTTPSErrors: true });
-    await context.addInitScript({ content: RECORD_CSP_VIOLATIONS });
-    // Pages answer in milliseconds here: a step that waits this long is stuck.
-    context.setDefaultTimeout(5_000);
-    context.on('request', (request) => {
-      browserSent.push(request.url(), request.headers()['referer'] ?? '');
-    });
-    return context;
-  }
+  const newDevice = (): Promise<BrowserContext> => newTestContext(stack!.browser, browserSent);
 
   beforeAll(async () => {
     stack = await startBrowserStack(mailingThrough(smtp)());

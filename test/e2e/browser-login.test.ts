@@ -3,12 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import {
-  CSP_VIOLATIONS,
-  RECORD_CSP_VIOLATIONS,
-  startBrowserStack,
-  type BrowserStack,
-} from '../support/chromium';
+import { CSP_VIOLATIONS, newTestContext, startBrowserStack, type BrowserStack } from '../support/chromium';
 import { createUser, type TestUser } from '../support/factories';
 import type { TestApp } from '../support/test-app';
 import { httpsRequest, type TlsProxy } from '../support/tls-proxy';
@@ -57,11 +52,7 @@ describeWithTool(
     let oldSessionCookie: string | undefined;
 
     async function newWatchedContext(): Promise<BrowserContext> {
-      const next = await browser!.newContext({ ignoreHTTPSErrors: true });
-      await next.addInitScript({ content: RECORD_CSP_VIOLATIONS });
-      // Pages answer in milliseconds here: a step that waits this long is stuck, and the file must end
-      // by itself well within a minute whatever breaks.
-      next.setDefaultTimeout(5_000);
+      const next = await newTestContext(browser!);
       next.on('page', watch);
       return next;
     }

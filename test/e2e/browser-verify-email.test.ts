@@ -3,7 +3,7 @@ import type { Page } from 'playwright-core';
 import {
   CSP_VIOLATIONS,
   LINK_PAGE_STATE,
-  RECORD_CSP_VIOLATIONS,
+  newTestContext,
   startBrowserStack,
   type BrowserStack,
 } from '../support/chromium';
@@ -39,13 +39,7 @@ describeWithTool(
       const { server, browser } = stack;
       server.server.on('request', (req: IncomingMessage) => requestTargets.push(req.url ?? ''));
 
-      const context = await browser.newContext({ ignoreHTTPSErrors: true });
-      await context.addInitScript({ content: RECORD_CSP_VIOLATIONS });
-      // Pages answer in milliseconds here: a step that waits this long is stuck.
-      context.setDefaultTimeout(5_000);
-      context.on('request', (request) => {
-        browserSent.push(request.url(), request.headers()['referer'] ?? '');
-      });
+      const context = await newTestContext(browser, browserSent);
       page = await context.newPage();
     }, 30_000);
 

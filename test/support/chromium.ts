@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import { listen, type Listening } from './listen';
 import { createTestApp, type TestApp } from './test-app';
 import { startTlsProxy, type TlsProxy } from './tls-proxy';
@@ -80,3 +80,21 @@ export async function startBrowserStack(env: Record<string, string> = {}): Promi
  * in the page: `page.evaluate(LINK_PAGE_STATE)`.
  */
 export const LINK_PAGE_STATE = `({ href: location.href, token: document.querySelector('input[name="token"]').value })`;
+
+/**
+ * A fresh browser profile (its own cookies, as another device has) that records CSP violations in every
+ * page, fails a step that waits more than 5 s (pages answer in milliseconds here: such a step is stuck,
+ * and a file must end by itself whatever breaks), and, given `sent`, pushes there every URL and Referer
+ * it sends.
+ */
+export async function newTestContext(browser: Browser, sent?: string[]): Promise<BrowserContext> {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  await context.addInitScript({ content: RECORD_CSP_VIOLATIONS });
+  context.setDefaultTimeout(5_000);
+  if (sent) {
+    context.on('request', (request) => {
+      sent.push(request.url(), request.headers()['referer'] ?? '');
+    });
+  }
+  return context;
+}
