@@ -2,7 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { databaseConnection, redisConnection, type DataStoreTls } from './data-store-tls';
+import {
+  databaseConnection,
+  redisConnection,
+  warnIfPlainOverNetwork,
+  type DataStoreTls,
+} from './data-store-tls';
 import { isLoopback } from './loopback';
 
 export type { DataStoreTls };
@@ -325,6 +330,8 @@ export function loadConfig(
   const tlsContext = { isProduction, readFile, problems, warnings };
   const database = databaseConnection(e.DATABASE_URL, e.DATABASE_CA_FILE, tlsContext);
   const sentinel = redisSentinel(e, problems);
+  // Sentinel is always plain text here (no TLS in this form): said as for a plain REDIS_URL.
+  for (const node of sentinel?.nodes ?? []) warnIfPlainOverNetwork('REDIS_SENTINELS', node.host, tlsContext);
   // With Sentinel there is no REDIS_URL nor CA file (redisSentinel refuses them): the single-node
   // connection is then an inert placeholder, never used.
   const redis =

@@ -135,7 +135,7 @@ export function redisConnection(
  * compose stack's internal network to `postgres` and `redis`) it is the usual set-up, and the app
  * cannot tell that network from any other.
  */
-function warnIfPlainOverNetwork(name: string, host: string, context: TlsRuleContext): void {
+export function warnIfPlainOverNetwork(name: string, host: string, context: TlsRuleContext): void {
   if (!context.isProduction || host.startsWith('/') || isLoopback(host)) return;
   context.warnings.push(
     `${name} connects to ${host} without TLS: passwords and data cross the network in clear text, ` +

@@ -28,6 +28,15 @@ describe('Redis through Sentinel', () => {
     expect(Object.isFrozen(config.redisSentinel)).toBe(true);
   });
 
+  test('when production reaches sentinels on other hosts, then it warns of clear text for each, as for a plain REDIS_URL, and not for loopback', () => {
+    const { warnings } = loadConfig({ ...WITHOUT_REDIS, ...SENTINELS });
+
+    const plain = warnings.filter((w) => w.startsWith('REDIS_SENTINELS connects to'));
+    expect(plain).toHaveLength(2);
+    expect(plain[0]).toContain('sentinel-1 without TLS');
+    expect(plain[1]).toContain('sentinel-2 without TLS');
+  });
+
   test('when only REDIS_URL is set, then there is no Sentinel', () => {
     expect(loadConfig(PRODUCTION).redisSentinel).toBeUndefined();
   });
