@@ -26,7 +26,7 @@ changed (and is not empty).
   APP_CHECK_INTERVAL   seconds between checks (default: 5)
   APP_LOOKUP_COMMAND   prints the addresses of the name given as its argument, first word of each
                        line (default: getent ahosts)
-  NGINX_RELOAD_COMMAND how to reload (default: nginx -s reload)
+  NGINX_RELOAD_COMMAND how to reload (default: nginx -t, then nginx -s reload)
 EOF
 }
 
@@ -48,7 +48,12 @@ case "$interval" in
   '' | *[!0-9]* | 0) echo "reload-on-app-change: APP_CHECK_INTERVAL must be a whole number of seconds (1 or more)" >&2; exit 2 ;;
 esac
 lookup_command="${APP_LOOKUP_COMMAND:-getent ahosts}"
-reload_command="${NGINX_RELOAD_COMMAND:-nginx -s reload}"
+# `nginx -s reload` succeeds once the signal is sent, even when the master then refuses the new
+# configuration (an upstream name that resolves to nothing at that moment) and keeps the old addresses.
+# Testing the configuration first, with the same lookups, makes that a failed reload, which the loop
+# tries again at the next check instead of recording the new set as served.
+reload_nginx() { nginx -t -q && nginx -s reload; }
+reload_command="${NGINX_RELOAD_COMMAND:-reload_nginx}"
 
 log() { printf 'reload-on-app-change: %s\n' "$*" >&2; }
 

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startBackground, type BackgroundProcess } from '../support/commands';
@@ -74,7 +74,30 @@ describe('reload-on-app-change.sh', () => {
 
     await resolveTo('172.20.0.9');
     await watcher!.waitForOutput(/app is now 172\.20\.0\.9 \(was 172\.20\.0\.5\); reloading/);
+    // The line is written just before the reload command runs: give the command its moment.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
     expect(await reloads()).toEqual(['reloaded']);
+  }, 15_000);
+
+  test('when nginx would refuse the new configuration, then it is not signalled, and the next check tries again', async () => {
+    // An nginx on PATH whose first configuration test fails, as when `app` resolves to nothing then.
+    const bin = path.join(dir, 'bin');
+    await mkdir(bin);
+    await writeFile(
+      path.join(bin, 'nginx'),
+      `#!/bin/sh\necho "$*" >> "${reloadsFile()}"\n` +
+        `if [ "$1" = -t ] && [ ! -e "${dir}/tested" ]; then touch "${dir}/tested"; exit 1; fi\n`,
+      { mode: 0o755 },
+    );
+    await resolveTo('172.20.0.5');
+    await startWatcher({ NGINX_RELOAD_COMMAND: '', PATH: `${bin}:${process.env.PATH}` });
+
+    await resolveTo('172.20.0.5', '172.20.0.6');
+    await watcher!.waitForOutput(/reload failed; retrying/);
+    await watcher!.waitForOutput(/reloading nginx[\s\S]*reloading nginx/);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+
+    expect(await reloads()).toEqual(['-t -q', '-t -q', '-s reload']);
   }, 15_000);
 
   test('when no lookup command is given, then it asks the system resolver (getent)', async () => {
