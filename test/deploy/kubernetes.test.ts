@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { durationMs, loadCompose, requireService } from '../support/compose';
 import { execForm, parseDockerfile } from '../support/dockerfile';
@@ -66,33 +66,40 @@ describeWithTool(
     let base: KubeObject[];
     let production: KubeObject[];
     let withMail: KubeObject[];
+    let withMetrics: KubeObject[];
 
     beforeAll(() => {
-      // An overlay as deploy/kubernetes/README.md tells an operator to write one: production plus the
-      // SMTP egress component.
-      const dir = copyWithStandInSecrets({
-        'overlays/with-mail/kustomization.yaml': [
-          'apiVersion: kustomize.config.k8s.io/v1beta1',
-          'kind: Kustomization',
-          'resources: [../production]',
-          'components: [../../components/smtp-egress]',
-          '',
-        ].join('\n'),
-      });
+      const dir = copyWithStandInSecrets();
+      // An overlay as deploy/kubernetes/README.md tells an operator to write one: the production overlay
+      // with its `components:` list filled in, so the component's objects get the overlay's namespace.
+      const withComponents = (name: string, component: string) => {
+        const overlay = path.join(dir, 'overlays', name);
+        cpSync(path.join(dir, 'overlays', 'production'), overlay, { recursive: true });
+        appendFileSync(
+          path.join(overlay, 'kustomization.yaml'),
+          `\ncomponents:\n  - ../../components/${component}\n`,
+        );
+        return kustomizeBuild(overlay);
+      };
       base = kustomizeBuild(path.join(dir, 'base'));
       production = kustomizeBuild(path.join(dir, 'overlays', 'production'));
-      withMail = kustomizeBuild(path.join(dir, 'overlays', 'with-mail'));
+      withMail = withComponents('with-mail', 'smtp-egress');
+      withMetrics = withComponents('with-metrics', 'metrics');
       rmSync(path.dirname(dir), { recursive: true, force: true });
     });
 
     describe('the API schemas', () => {
       test('when every rendered object is validated against its schema, then none is refused', () => {
-        expect(schemaErrors([...base, ...production, ...withMail])).toEqual([]);
+        expect(schemaErrors([...base, ...production, ...withMail, ...withMetrics])).toEqual([]);
       });
 
       test('when every rendered object is read as its API type, then no field is unknown to the API', () => {
         expect(
-          unknownFieldErrors([...production, ...withMail.filter((o) => o.kind === 'NetworkPolicy')]),
+          unknownFieldErrors([
+            ...production,
+            ...withMail.filter((o) => o.kind === 'NetworkPolicy'),
+            ...withMetrics.filter((o) => ['NetworkPolicy', 'PodMonitor', 'Deployment'].includes(o.kind)),
+          ]),
         ).toEqual([]);
         expect(unknownFieldErrors(base)).toEqual([]);
       });
@@ -467,6 +474,48 @@ describeWithTool(
             ],
           },
         ]);
+      });
+
+      test('when the metrics component is added, then the app serves metrics on a named port that only Prometheus`s pods reach, never through the Service', () => {
+        const config = generated(withMetrics, 'ConfigMap', 'app-config').data;
+        expect(config).toMatchObject({ METRICS_PORT: '9464', METRICS_HOST: '0.0.0.0' });
+        expect(generated(production, 'ConfigMap', 'app-config').data.METRICS_PORT).toBeUndefined();
+        const container = podOf(find(withMetrics, 'Deployment', 'app')).spec.containers[0];
+        expect(container.ports).toHaveLength(2);
+        expect(container.ports).toEqual(
+          expect.arrayContaining([
+            { name: 'http', containerPort: 3000, protocol: 'TCP' },
+            { name: 'metrics', containerPort: Number(config.METRICS_PORT), protocol: 'TCP' },
+          ]),
+        );
+        // Through the Service and the Ingress only the app's own port: metrics never leave the cluster.
+        expect(find(withMetrics, 'Service', 'app').spec.ports.map((p: any) => p.targetPort)).toEqual([
+          'http',
+        ]);
+        const metrics = policy(withMetrics, 'app-metrics');
+        expect(selected(withMetrics, metrics.podSelector.matchLabels)).toEqual(['Deployment app']);
+        expect(metrics.policyTypes).toEqual(['Ingress']);
+        expect(metrics.ingress).toEqual([
+          {
+            from: [
+              {
+                namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } },
+                podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } },
+              },
+            ],
+            ports: [{ port: 'metrics', protocol: 'TCP' }],
+          },
+        ]);
+        // The ingress controller still reaches the app's port alone, not the metrics one.
+        expect(policy(withMetrics, 'app').ingress[0].ports).toEqual([{ port: 'http', protocol: 'TCP' }]);
+        const monitor = find(withMetrics, 'PodMonitor', 'app');
+        expect(monitor.metadata.namespace).toBe('express-hardened-starter');
+        expect(selected(withMetrics, monitor.spec.selector.matchLabels)).toEqual(['Deployment app']);
+        expect(monitor.spec.podMetricsEndpoints).toEqual([
+          expect.objectContaining({ port: 'metrics', path: '/metrics' }),
+        ]);
+        for (const object of [...withMail, ...withMetrics].filter((o) => o.kind !== 'Namespace'))
+          expect(object.metadata.namespace).toBe('express-hardened-starter');
       });
 
       test('when every egress rule is read, then each names both its destinations and its ports (an empty list would mean any)', () => {

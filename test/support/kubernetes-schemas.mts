@@ -1,6 +1,6 @@
 /**
  * Validates Kubernetes objects against the API's schemas with kubernetes-models (and its cert-manager
- * models), one `.validate()` per object. Run as a separate process (`tsx`, ES module) because those
+ * and Prometheus Operator models), one `.validate()` per object. Run as a separate process (`tsx`, ES module) because those
  * packages are ES modules only, which jest's CommonJS runtime cannot load. Reads a JSON array of
  * objects on stdin; writes, as JSON, one entry per object: its kind and name, and the schema's
  * complaint or null. A kind without a model is a complaint too: nothing goes unchecked.
@@ -13,6 +13,7 @@ import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { Issuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1';
+import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 
 interface Model {
   validate(): void;
@@ -32,6 +33,7 @@ const MODELS: ModelClass[] = [
   PodDisruptionBudget,
   HorizontalPodAutoscaler,
   Issuer,
+  PodMonitor,
 ];
 
 interface KubeObject {

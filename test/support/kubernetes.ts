@@ -103,6 +103,10 @@ const INTERFACES: Record<string, [module: string, name: string]> = {
     'IHorizontalPodAutoscaler',
   ],
   'cert-manager.io/v1 Issuer': ['@kubernetes-models/cert-manager/cert-manager.io/v1/Issuer', 'IIssuer'],
+  'monitoring.coreos.com/v1 PodMonitor': [
+    '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor',
+    'IPodMonitor',
+  ],
 };
 
 /**
