@@ -13,6 +13,7 @@ const loginStatus = async (t: TestApp, email: string, password: string) =>
 describe('PUT /api/auth/password', () => {
   const t = useTestApp();
 
+  // ASVS 5.0 6.2.2, 7.2.4, 7.4.3: users change their password; the session gets a new id and the others end.
   test('when the current password is right, then 204 and this session continues under a new id', async () => {
     const { user, password, cookie } = await signedIn(t);
     const oldSid = sidOf(cookie);
@@ -75,6 +76,7 @@ describe('PUT /api/auth/password', () => {
     expect(event).toMatchObject({ otherSessionsEnded: 2 });
   });
 
+  // ASVS 5.0 6.2.3, 7.5.1: a change needs the current password.
   test('when the current password is wrong, then 403 invalid_current_password and nothing changes', async () => {
     const { user, email, password, cookie } = await signedIn(t);
     const other = await login(t, { email, password });
@@ -110,6 +112,7 @@ describe('PUT /api/auth/password', () => {
     expect(await loginStatus(t, email, password)).toBe(200);
   });
 
+  // ASVS 5.0 2.2.1: strict schema on the body.
   test('when the body has an unknown field, then 400 validation_failed', async () => {
     const { password, cookie } = await signedIn(t);
     const res = await request(t.app)

@@ -26,6 +26,7 @@ describe('compose exposure and networks', () => {
     expect(service('nginx').ports).toEqual(['80:80', '443:443']);
   });
 
+  // ASVS 5.0 12.3.3, 13.1.1, 13.2.4, 13.2.5, 16.4.2: internal networks only (ADR 0024); the app's peers are fixed; it writes logs from a read-only file system.
   test('when networks are read, then postgres and redis are only on internal networks and nginx never reaches them', () => {
     const internal = (n: string) => compose.networks[n]?.internal === true;
     for (const name of ['postgres', 'redis']) {
