@@ -13,7 +13,7 @@ const loginStatus = async (t: TestApp, email: string, password: string) =>
 describe('PUT /api/auth/password', () => {
   const t = useTestApp();
 
-  // ASVS 5.0 6.2.2, 7.2.4, 7.4.3: users change their password; the session gets a new id and the others end.
+  // ASVS 5.0 6.2.2, 7.2.4: users change their password, and the session continues under a new id.
   test('when the current password is right, then 204 and this session continues under a new id', async () => {
     const { user, password, cookie } = await signedIn(t);
     const oldSid = sidOf(cookie);
@@ -50,6 +50,7 @@ describe('PUT /api/auth/password', () => {
     expect(await loginStatus(t, email, password)).toBe(401);
   });
 
+  // ASVS 5.0 7.4.3: a new password ends the user's other sessions.
   test("when the password changes, then the user's other sessions end and other users' sessions do not", async () => {
     const owner = await signedIn(t);
     const ownerElsewhere = await login(t, owner);
