@@ -263,3 +263,14 @@ describe('dynamic code', () => {
     expect(SOURCES.filter((file) => pattern.test(read(file)))).toEqual([]);
   });
 });
+
+// ASVS 5.0 14.3.3: the browser keeps cookies only, never data in web storage.
+describe('browser storage', () => {
+  test('when the pages and their script are read, then none uses localStorage, sessionStorage or IndexedDB (14.3.3)', () => {
+    const pattern = /localStorage|sessionStorage|indexedDB/;
+    const files = [...sourcesUnder('src/web')];
+    for (const view of readdirSync(path.join(ROOT, 'src/web/views'))) files.push(`src/web/views/${view}`);
+    expect(files.length).toBeGreaterThan(10);
+    expect(files.filter((file) => pattern.test(read(file)))).toEqual([]);
+  });
+});
