@@ -26,6 +26,7 @@ describe('module boundaries', () => {
     expect(offending).toEqual([]);
   });
 
+  // ASVS 5.0 1.2.4: SQL lives only in the database adapter and the repositories.
   test('when anything imports pg, then it is the database adapter or a repository', () => {
     const users = files(SRC)
       .filter((file) => importsOf(file).includes('pg'))

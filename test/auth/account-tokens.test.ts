@@ -34,6 +34,7 @@ describe('account tokens', () => {
     return { user, tokens, token };
   }
 
+  // ASVS 5.0 6.4.1, 11.4.3, 14.2.4: 256 random bits, stored only as SHA-256.
   test('when a token is issued, then it carries 256 random bits and Postgres holds only its SHA-256', async () => {
     const { user } = await createUser(t);
     const tokens = createAccountTokens({ db: t.db });
@@ -58,6 +59,7 @@ describe('account tokens', () => {
     expect(second).toEqual({ ok: false, reason: 'used' });
   });
 
+  // ASVS 5.0 2.3.4: one conditional UPDATE: one winner.
   test('when one token is consumed by two requests at once, then exactly one of them wins', async () => {
     const { user, tokens, token } = await userWithToken('password_reset');
 

@@ -143,6 +143,7 @@ describe('email verification over real SMTP', () => {
     ).toHaveLength(1);
   });
 
+  // ASVS 5.0 6.4.1: activation links expire and are single-use.
   test('when a link is older than 24 hours by the clock that issued it, then 400 invalid_token (expired); a minute younger, it works', async () => {
     const lifetime = TOKEN_LIFETIME_MS.verify_email;
     const stale = await createUser(t);

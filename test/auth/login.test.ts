@@ -120,6 +120,7 @@ describe('POST /api/auth/login', () => {
   });
 });
 
+// ASVS 5.0 7.2.2, 7.2.4: a new, dynamically generated session id at every login.
 describe('session fixation on login', () => {
   const t = useTestApp();
 

@@ -7,6 +7,7 @@ import { useTestApp } from '../support/use-test-app';
 describe('POST /api/auth/logout', () => {
   const t = useTestApp();
 
+  // ASVS 5.0 7.4.1: a logged-out session cannot be used.
   test('when signed in, then 204, the cookie is cleared and dead, and Redis forgets the session', async () => {
     const { user, cookie } = await signedIn(t);
     const sid = sidOf(cookie);

@@ -46,6 +46,7 @@ describe('GET /api/auth/me', () => {
     expectError(res, 401, 'unauthenticated');
   });
 
+  // ASVS 5.0 7.2.1: the server verifies every session token.
   test('when the signature of a real session cookie is tampered with, then 401 and the session itself survives', async () => {
     const { cookie } = await signedIn(t);
     const lastChar = cookie.at(-1)!;

@@ -26,6 +26,7 @@ import { useTestApp, withTestApp } from '../support/use-test-app';
  * is down or mail is off. Real Postgres, Redis and SMTP, as in password-reset.test.ts.
  */
 
+// ASVS 5.0 2.3.2: the documented per-address and per-client limits.
 describe('password reset limits', () => {
   const smtp = useSmtpServer();
   const t = useTestApp(

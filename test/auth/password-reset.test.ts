@@ -67,6 +67,7 @@ describe('password reset over real SMTP', () => {
     expect(logged).not.toContain(user.email);
   });
 
+  // ASVS 5.0 7.4.3: a reset ends every session.
   test('when a password is reset, then every session signed in before ends', async () => {
     const user = await createUser(t);
     const sessions = [await login(t, user), await login(t, user)];
@@ -97,6 +98,7 @@ describe('password reset over real SMTP', () => {
     expect(JSON.stringify(linesOf(t, again))).not.toContain(token);
   });
 
+  // ASVS 5.0 2.3.1, 2.3.3: the token is spent and the password stored in one transaction, after the mailed step.
   test('when one link is used by two requests at once, then exactly one changes the password', async () => {
     const user = await createUser(t);
     const token = await mailedToken(user);

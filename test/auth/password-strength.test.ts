@@ -135,6 +135,7 @@ describe('password strength', () => {
       await expect(login(t, { email, password })).resolves.toMatch(/^sid=/);
     });
 
+    // ASVS 5.0 6.2.4: common passwords are refused.
     test('when the new password is common, then 400 password_rejected as too common', async () => {
       const { cookie, password } = await signedIn(t);
 
@@ -173,6 +174,7 @@ describe('password strength', () => {
   });
 });
 
+// ASVS 5.0 6.2.5: no composition rules: a long password of any kind passes.
 describe('password strength with PASSWORD_MIN_SCORE=0', () => {
   const t = useTestApp({ PASSWORD_MIN_SCORE: '0' });
 

@@ -13,6 +13,7 @@ const loginStatus = async (t: TestApp, email: string, password: string) =>
 describe('PUT /api/auth/password', () => {
   const t = useTestApp();
 
+  // ASVS 5.0 6.2.2, 7.2.4: users change their password, and the session continues under a new id.
   test('when the current password is right, then 204 and this session continues under a new id', async () => {
     const { user, password, cookie } = await signedIn(t);
     const oldSid = sidOf(cookie);
@@ -49,6 +50,7 @@ describe('PUT /api/auth/password', () => {
     expect(await loginStatus(t, email, password)).toBe(401);
   });
 
+  // ASVS 5.0 7.4.3: a new password ends the user's other sessions.
   test("when the password changes, then the user's other sessions end and other users' sessions do not", async () => {
     const owner = await signedIn(t);
     const ownerElsewhere = await login(t, owner);
@@ -75,6 +77,7 @@ describe('PUT /api/auth/password', () => {
     expect(event).toMatchObject({ otherSessionsEnded: 2 });
   });
 
+  // ASVS 5.0 6.2.3, 7.5.1: a change needs the current password.
   test('when the current password is wrong, then 403 invalid_current_password and nothing changes', async () => {
     const { user, email, password, cookie } = await signedIn(t);
     const other = await login(t, { email, password });
@@ -110,6 +113,7 @@ describe('PUT /api/auth/password', () => {
     expect(await loginStatus(t, email, password)).toBe(200);
   });
 
+  // ASVS 5.0 2.2.1: strict schema on the body.
   test('when the body has an unknown field, then 400 validation_failed', async () => {
     const { password, cookie } = await signedIn(t);
     const res = await request(t.app)

@@ -70,6 +70,7 @@ describe('POST /api/auth/register', () => {
     expect(await countUsersWithEmail(t, email)).toBe(0);
   });
 
+  // ASVS 5.0 6.2.1, 6.2.5, 6.2.9: 12 to 128 code points, of any composition.
   test('when the password is exactly 12 or exactly 128 characters (code points), then it is accepted', async () => {
     for (const password of [BOUNDARY_PASSWORDS.min12, BOUNDARY_PASSWORDS.astral128]) {
       const res = await request(t.app)
@@ -79,6 +80,7 @@ describe('POST /api/auth/register', () => {
     }
   });
 
+  // ASVS 5.0 8.2.3: the role field is not writable by a registrant.
   test('when the body asks for role admin, then 400 validation_failed and no user is created', async () => {
     const email = uniqueEmail('sneaky');
 

@@ -3,6 +3,7 @@ import { createUser, signedIn, uniqueEmail } from '../support/factories';
 import { eventOf } from '../support/log-lines';
 import { useTestApp } from '../support/use-test-app';
 
+// ASVS 5.0 16.2.1, 16.3.1: authentication events with user, client IP and request id.
 describe('security events', () => {
   const t = useTestApp();
 

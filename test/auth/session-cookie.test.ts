@@ -79,6 +79,7 @@ describe('rolling sessions', () => {
     expect(await t.redis.get(key)).toBe(stored);
   });
 
+  // ASVS 5.0 7.6.2: a session is created only by signing in.
   test('when a request has no session, then no cookie is issued', async () => {
     const res = await request(t.app).get('/api/auth/me');
     expect(res.status).toBe(401);
@@ -86,6 +87,7 @@ describe('rolling sessions', () => {
   });
 });
 
+// ASVS 5.0 3.3.1, 3.3.2, 3.3.3, 3.3.4: __Host-, Secure, HttpOnly, SameSite=Lax.
 describe('the session cookie in production behind one proxy', () => {
   const t = useTestApp({
     NODE_ENV: 'production',

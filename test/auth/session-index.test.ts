@@ -62,6 +62,7 @@ describe('the per-user session index', () => {
   );
 });
 
+// ASVS 5.0 7.4.1: an ended session stays ended.
 describe('a revoked session saved by a request still in flight', () => {
   const t = useTestApp();
   // What express-session does at the end of a request that changed its session (a renewal), through the

@@ -18,6 +18,7 @@ async function expectTtlWithinLimits(t: TestApp, sid: string, authenticatedAt: n
   expect(pttl).toBeLessThanOrEqual(leftMs + 1000);
 }
 
+// ASVS 5.0 7.1.1, 7.3.1, 7.3.2: the documented idle and absolute timeouts.
 describe('session timeouts', () => {
   test.concurrent(
     'when requests keep coming within the idle window, then the session outlives the idle timeout; when they stop, then it ends',

@@ -26,6 +26,7 @@ describe('compose exposure and networks', () => {
     expect(service('nginx').ports).toEqual(['80:80', '443:443']);
   });
 
+  // ASVS 5.0 12.3.3, 13.1.1, 13.2.4, 13.2.5: internal networks only (ADR 0024); the app's peers are fixed.
   test('when networks are read, then postgres and redis are only on internal networks and nginx never reaches them', () => {
     const internal = (n: string) => compose.networks[n]?.internal === true;
     for (const name of ['postgres', 'redis']) {
@@ -46,6 +47,21 @@ describe('compose exposure and networks', () => {
       expect(service(name).networks!.some((n) => !internal(n))).toBe(true);
     for (const name of ['secrets-init', 'certs-init', 'mail-catcher-certs'])
       expect(service(name).network_mode).toBe('none');
+  });
+});
+
+// ASVS 5.0 16.4.2: the containers only write their logs to standard output; Docker keeps them, rotated,
+// outside every container (docs/security/logging.md), and the app's read-only file system (below)
+// leaves it nowhere else to write.
+describe('compose logs', () => {
+  test('when each service is read, then its log goes to Docker`s json-file driver, rotated at 10 MB, 5 files', () => {
+    for (const [name, s] of Object.entries(services)) {
+      const { logging } = s as { logging?: { driver?: string; options?: Record<string, string> } };
+      expect({ name, logging }).toEqual({
+        name,
+        logging: { driver: 'json-file', options: { 'max-size': '10m', 'max-file': '5' } },
+      });
+    }
   });
 });
 

@@ -65,6 +65,7 @@ describe('compose secrets', () => {
     }
   });
 
+  // ASVS 5.0 13.3.2: each volume only for its consumer, read-only.
   test('when a service reads a secrets volume, then it is its own and mounted read-only; only secrets-init writes them', () => {
     const owners: Record<string, string> = {
       'app-secrets': 'app',

@@ -68,6 +68,7 @@ describe('deploy-secrets init', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+  // ASVS 5.0 13.2.3, 13.3.2: generated credentials, each private to its consumer.
   test('when it runs on empty volumes, then every secret exists, private to the service that reads it', () => {
     expect(first).toMatchObject({ code: 0 });
     for (const [volume, names] of Object.entries(FILES) as [Volume, string[]][]) {

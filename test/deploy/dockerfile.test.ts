@@ -163,6 +163,7 @@ describe('Dockerfile runtime stage', () => {
 });
 
 describe('.dockerignore', () => {
+  // ASVS 5.0 13.4.1: no .git in the image.
   test('when the build context is assembled, then the git history, secrets, dependencies, builds and tests stay out', () => {
     for (const file of [
       '.git/HEAD',

@@ -380,6 +380,7 @@ describeWithTool(
       });
     });
 
+    // ASVS 5.0 13.1.1, 13.2.4, 13.2.5: every peer of every pod is listed.
     describe('the network policies', () => {
       const policy = (objects: KubeObject[], name: string) => find(objects, 'NetworkPolicy', name).spec;
       const dns = {

@@ -52,6 +52,7 @@ describeWithTool(
 
     afterAll(() => stack?.close());
 
+    // ASVS 5.0 14.2.1: no token in any URL the app receives.
     test('when the user asks for a link, follows it and sets a new password, then the token never travels in a URL and the new password signs in', async () => {
       const origin = stack!.proxy.url;
       await page.goto(`${origin}/login`);

@@ -243,6 +243,7 @@ describeWithTool(tool, `apt-get install ${toolPackage}`, "Let's Encrypt certific
     expect(await readFile(path.join(dirs.certDir, 'fullchain.pem'), 'utf8')).toBe(made);
   });
 
+  // ASVS 5.0 12.2.2: a publicly trusted certificate (Let's Encrypt; here a local ACME server).
   test('when init-letsencrypt.sh runs, then certbot gets a certificate over http-01 through nginx, and nginx serves it', async () => {
     const selfSigned = await servedCertificate();
 

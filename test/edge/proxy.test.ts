@@ -92,6 +92,7 @@ describeWithTool(
       afterAll(() => stack?.close());
 
       describe('plain HTTP', () => {
+        // ASVS 5.0 12.2.1: plain HTTP only redirects.
         test('when a page is asked over http, then it is a 301 to the same URL over https, port kept, without HSTS', async () => {
           const res = await stack.edge.http('/some/page?x=1&y=2');
 
@@ -116,6 +117,7 @@ describeWithTool(
           expect(missing.status).toBe(404);
         });
 
+        // ASVS 5.0 3.5.4: the edge serves one application's host name.
         test('when a request names another host or none, then the connection closes without an answer (444)', async () => {
           const { http, https } = stack.edge.ports;
           expect(await rawExchange(http, 'GET / HTTP/1.1\r\nHost: evil.example\r\n\r\n')).toBe('');
@@ -151,6 +153,7 @@ describeWithTool(
           expect(line).toMatch(/ upstream_time=\d+\.\d{3}$/);
         });
 
+        // ASVS 5.0 3.4.1: HSTS of two years with subdomains.
         test('when the app answers 200 or 404, then HSTS appears exactly once, the app’s own copy hidden, and Server has no version', async () => {
           // The app really sends one (HSTS_ENABLED): the edge must drop it and add its own.
           const direct = await request(stack.server.url).get('/healthz');
@@ -193,6 +196,7 @@ describeWithTool(
           expect(JSON.parse(me.body)).toMatchObject({ email });
         });
 
+        // ASVS 5.0 4.1.3: the edge's headers cannot be set by the client.
         test('when a client forges X-Forwarded-For, X-Forwarded-Host and X-Request-Id, then the app logs and limits its real address under nginx’s request id', async () => {
           // A client address of its own (any 127.x works on loopback): the app can only learn it from nginx.
           const res = await stack.edge.https('/api/auth/me', {

@@ -123,6 +123,7 @@ describeWithTool(
         expect(result.code).toBe(0);
       });
 
+      // ASVS 5.0 11.3.1, 11.3.2, 11.3.3, 12.1.1, 12.1.2: TLS 1.2 and 1.3, AEAD suites only.
       test('when nginx dumps the configuration it loaded, then it offers TLS 1.2 and 1.3 only, the six intermediate suites, and no DH parameters or stapling', () => {
         expect(argsOf(dump, 'ssl_protocols')).toEqual(['TLSv1.2 TLSv1.3']);
         expect(argsOf(dump, 'ssl_ciphers')).toEqual([Object.keys(SUITES).join(':')]);
@@ -194,6 +195,7 @@ describeWithTool(
         expect(classic.code).toBe(0);
       });
 
+      // ASVS 5.0 12.1.1, 12.2.1: old protocols refused.
       test('when a client offers only TLS 1.0 or 1.1, then the server refuses it with a protocol-version alert', async () => {
         // SECLEVEL=0 lets OpenSSL 3.0 really send the old ClientHello: the refusal comes from the server.
         for (const version of ['-tls1', '-tls1_1']) {

@@ -16,6 +16,7 @@ import { expectServiceUnavailable } from '../support/assertions';
 const ANSWER_WITHIN_MS = 5000;
 const ANSWER_WITHIN_MS_WHEN_STALLED = 10_000;
 
+// ASVS 5.0 16.5.2: 503 fast and recovery.
 describe('when Postgres becomes unreachable and comes back', () => {
   let proxy: TcpProxy;
   let user: TestUser;

@@ -58,6 +58,7 @@ describeWithTool(
       }
     }
 
+    // ASVS 5.0 16.5.2, 16.5.3: no login without a stored session: fail closed.
     test('when Redis is killed, then session requests and logins get 503 fast, /readyz is 503 and /healthz stays 200', async () => {
       const cookie = await login(t, user);
       expect((await api().get('/api/auth/me').set('Cookie', cookie)).status).toBe(200);

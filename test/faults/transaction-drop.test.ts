@@ -6,6 +6,7 @@ import { useTestApp } from '../support/use-test-app';
  * idle-in-transaction timeout). pg-pool does not listen for errors on a checked-out client, so without
  * our listener the 'error' event is an uncaught exception: under jest this test's worker would crash.
  */
+// ASVS 5.0 16.5.3: a lost transaction fails the call.
 describe('a connection lost inside a transaction', () => {
   const t = useTestApp();
 

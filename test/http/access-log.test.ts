@@ -26,6 +26,7 @@ type AccessLine = LogLine & {
   res: Record<string, unknown>;
 };
 
+// ASVS 5.0 16.2.4, 16.2.5: JSON lines; credentials redacted.
 describe('the structured access line', () => {
   const t = useTestApp();
 

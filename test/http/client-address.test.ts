@@ -64,6 +64,7 @@ describe('the client IP with TRUST_PROXY=0 (the default)', () => {
   });
 });
 
+// ASVS 5.0 4.1.3: only the hop the proxy added counts.
 describe('the client IP with TRUST_PROXY=1', () => {
   const t = useTestApp({ TRUST_PROXY: '1' });
 

@@ -5,6 +5,7 @@ import { useTestApp } from '../support/use-test-app';
 
 const PUBLIC_URL = 'https://app.example.test';
 
+// ASVS 5.0 3.5.1, 3.5.2: other sites' requests refused before the body is read.
 describe('the cross-origin guard', () => {
   const t = useTestApp({ PUBLIC_URL });
 

@@ -4,6 +4,7 @@ import { useUnmigratedApps } from '../support/use-test-app';
 
 // A real fault, not a simulated one: the app runs against a database whose schema was never migrated,
 // so every users query fails inside Postgres with "relation does not exist".
+// ASVS 5.0 13.4.2, 16.3.4, 16.5.1: no debug output in production; the cause is logged, the answer generic.
 describe('unexpected errors', () => {
   const { production, development } = useUnmigratedApps('nomigrations');
 

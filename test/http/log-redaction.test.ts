@@ -8,6 +8,7 @@ import { useTestApp } from '../support/use-test-app';
 
 const secret = (label: string) => `${label}-${randomBytes(12).toString('hex')}`;
 
+// ASVS 5.0 14.2.4, 16.2.5: secrets never reach the log.
 describe('log redaction', () => {
   const t = useTestApp();
 

@@ -54,6 +54,7 @@ describe('X-Request-Id', () => {
     expect(t.logs.some((l) => l.requestId === id)).toBe(false);
   });
 
+  // ASVS 5.0 1.2.1, 16.4.1: only an id of a fixed shape is echoed in a header or written to the log.
   test('when the id carries a line break, then the request is refused before the app and nothing is logged from it', async () => {
     const marker = `injected${randomBytes(6).toString('hex')}`;
     const { port, close } = await listen(t.app);

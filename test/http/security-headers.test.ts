@@ -28,6 +28,7 @@ describe('security headers', () => {
   }
 
   test.each(['/api/auth/me', '/api/users', '/api/nowhere', '/healthz', '/readyz'])(
+    // ASVS 5.0 3.2.1, 3.4.3, 3.4.5: JSON cannot be rendered as a page; CSP and Referrer-Policy.
     'when %s answers, then it carries the deny-all API policy and the common headers',
     async (path) => {
       const res = await request(t.app).get(path);
@@ -37,6 +38,7 @@ describe('security headers', () => {
   );
 
   test.each(['/login', '/', '/no/such/page'])(
+    // ASVS 5.0 3.4.3: object-src and base-uri 'none', self only.
     'when the page %s answers, then it carries the self-only page policy with no unsafe sources',
     async (path) => {
       const res = await request(t.app).get(path);
@@ -52,6 +54,7 @@ describe('security headers', () => {
     }
   });
 
+  // ASVS 5.0 14.2.2, 14.3.2: nothing dynamic is cached.
   test('when signed in, then every response is no-store and has no ETag, errors included', async () => {
     const { cookie, user } = await signedIn(t);
     for (const path of ['/api/auth/me', `/api/users/${user.id}`, '/api/users', '/', '/api/users/x']) {
@@ -73,6 +76,7 @@ describe('security headers', () => {
     expect(res.headers['cache-control']).toBe('no-store');
   });
 
+  // ASVS 5.0 3.4.1: HSTS from the app when there is no edge.
   test('when HSTS_ENABLED is true, then the app sends HSTS itself (for deployments without the edge)', async () => {
     await withTestApp({ HSTS_ENABLED: 'true' }, async (withHsts) => {
       for (const path of ['/api/auth/me', '/login']) {
@@ -82,6 +86,7 @@ describe('security headers', () => {
     });
   });
 
+  // ASVS 5.0 3.4.2: no CORS.
   test('when a foreign Origin asks, then no CORS header reflects it', async () => {
     const preflight = await request(t.app)
       .options('/api/users')

@@ -105,6 +105,7 @@ describeWithTool('redis-server', 'apt-get install redis-server', 'TLS to the dat
         expect(await queryOverConfig(config)).toEqual([{ ssl: true }]);
       });
 
+      // ASVS 5.0 12.3.1, 12.3.2, 12.3.4: verified TLS to the data stores, trusting only the configured CA.
       test('when the CA file is another CA, then the connection to Postgres is refused', async () => {
         const config = configWith({
           DATABASE_URL: postgresUrl('localhost', 'sslmode=verify-full'),

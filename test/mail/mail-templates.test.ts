@@ -17,6 +17,7 @@ describe('mail templates', () => {
     expect(mail.text).not.toContain('token');
   });
 
+  // ASVS 5.0 1.1.2, 1.3.11: a name cannot add markup to a mail; fixed subject, structured addresses.
   test('when a verification mail is rendered, then its one link is the verify-email page with the token in the fragment, and a name cannot add markup or lines', () => {
     const token = 'T'.repeat(43);
     const mail = templates.render({
@@ -78,6 +79,7 @@ describe('mail templates', () => {
     expect(maskAddress(address)).toBe(masked);
   });
 
+  // ASVS 5.0 1.2.2, 14.2.1: the link is built from PUBLIC_URL, the token encoded, in the fragment.
   test('when a reset token has characters a URL reserves, then the link carries it encoded in the fragment', () => {
     expect(linkTo(PUBLIC_ORIGIN, '/reset-password', 'a+b&c=d')).toBe(
       `${PUBLIC_ORIGIN}/reset-password#token=a%2Bb%26c%3Dd`,
@@ -93,6 +95,7 @@ describe('mail templates', () => {
     },
   );
 
+  // ASVS 5.0 1.3.3: control characters are flattened before the text body.
   test('when a text value holds line breaks or other control characters, then each becomes a space', () => {
     expect(escapeText('a\r\nb\tc\u0000d\u2028e\u2029f\u0085g')).toBe('a  b c d e f g');
     expect(escapeText('<b>&"\'</b>')).toBe('<b>&"\'</b>');

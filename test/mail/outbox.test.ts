@@ -110,6 +110,7 @@ describe('the outbox over real SMTP', () => {
     expect(rawLogs()).not.toContain(to);
   });
 
+  // ASVS 5.0 1.3.11: a hostile display name cannot add headers or lines.
   test('when the display name is hostile, then the HTML body shows it as text and the text body keeps it on its line', async () => {
     const server = await smtpServer();
     const { mailer } = mailStack(server.url);

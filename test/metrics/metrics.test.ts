@@ -105,6 +105,7 @@ describe('metrics of a running app', () => {
     expect(valueOf(samples, 'nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
   });
 
+  // ASVS 5.0 13.4.5: metrics never on the app's port.
   test('when the app listener is asked for /metrics, then it answers 404 like any unknown path', async () => {
     const res = await t.api().get('/metrics');
 

@@ -52,6 +52,7 @@ describe('the committed description', () => {
   });
 });
 
+// ASVS 5.0 6.3.4, 6.4.2: every JSON route is described: no undocumented pathway, no hint or question route.
 describe('the described routes', () => {
   const t = useTestApp();
 
@@ -112,6 +113,7 @@ describe('the description of REQUIRE_VERIFIED_EMAIL', () => {
   });
 });
 
+// ASVS 5.0 13.4.5: the API description in development only.
 describe('the served description', () => {
   test('when the app runs in development, then GET /api/openapi.json answers the document through the middleware of every API request', async () => {
     await withTestApp({ NODE_ENV: 'development' }, async (dev) => {

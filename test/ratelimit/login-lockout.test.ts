@@ -18,6 +18,7 @@ const HOUR = { min: 3590, max: 3600 };
 const DAY = { min: 86_390, max: 86_400 };
 const WRONG = 'definitely not it 1';
 
+// ASVS 5.0 2.4.1, 6.1.1, 6.3.1: the documented lockout against guessing.
 describe('login lockout', () => {
   const t = useTestApp({
     TRUST_PROXY: '1',
@@ -191,6 +192,7 @@ describe('login lockout', () => {
     });
   });
 
+  // ASVS 5.0 16.3.1: failed and refused logins are logged.
   describe('security events', () => {
     test('when a failure engages the consecutive lock and a locked attempt is refused, then auth.locked is logged for both with the reason, client IP and request id', async () => {
       const { email, password } = await createUser(t);

@@ -6,6 +6,7 @@ import { useTestApp } from '../support/use-test-app';
  * Someone holding a stolen session but not the password could use every "confirm your current
  * password" check as an oracle. All of them share the per-user budget of the password change.
  */
+// ASVS 5.0 6.3.1: current-password checks spend a per-user budget.
 describe('re-authentication checks', () => {
   const t = useTestApp({ PASSWORD_CHANGE_MAX_PER_USER_PER_HOUR: '3' });
 

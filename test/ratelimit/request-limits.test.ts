@@ -14,6 +14,7 @@ const PER_MINUTE = 5;
 const MINUTE = { min: 1, max: 60 };
 const HOUR = { min: 3590, max: 3600 };
 
+// ASVS 5.0 2.3.2, 2.4.1: the documented per-client limit is enforced.
 describe('the global per-client limiter', () => {
   const t = useTestApp({ TRUST_PROXY: '1', RATE_LIMIT_PER_MINUTE: String(PER_MINUTE) });
 

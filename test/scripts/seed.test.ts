@@ -15,6 +15,7 @@ interface UserRow {
   password_hash: string;
 }
 
+// ASVS 5.0 6.3.2: no default account: the first admin only from the operator's variables.
 describe('seed', () => {
   let databaseUrl: string;
   let db: Client;
@@ -153,6 +154,7 @@ describe('seed', () => {
       expect(result.stderr).toContain(api.body.error.message);
     });
 
+    // ASVS 5.0 6.2.4: the seed applies the same list.
     test('when ADMIN_PASSWORD is a common password, then it exits non-zero as too common, creates nobody, and answers like the API', async () => {
       const email = adminEmail();
       const commonPassword = 'password1234';

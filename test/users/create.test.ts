@@ -8,6 +8,7 @@ const PASSWORD = 'a long enough passphrase';
 describe('POST /api/users', () => {
   const t = useTestApp();
 
+  // ASVS 5.0 11.4.2: argon2id.
   test('when an admin creates a user, then 201 with the public user, a Location, and an argon2id hash stored', async () => {
     const admin = await signedIn(t, 'admin');
     const email = uniqueEmail('created');
@@ -179,6 +180,7 @@ describe('POST /api/users', () => {
     },
   );
 
+  // ASVS 5.0 8.2.1: creating users is an admin's function.
   test('when a non-admin creates a user, then 403 forbidden and no account', async () => {
     const user = await signedIn(t, 'user');
     const email = uniqueEmail('by-user');

@@ -48,6 +48,7 @@ describe('DELETE /api/users/:id', () => {
     expect(await userRow(t, admin.user.id)).toBeNull();
   });
 
+  // ASVS 5.0 8.2.2: object-level authorization.
   test('when a non-admin deletes someone else, then 404 not_found and the row stays', async () => {
     const me = await signedIn(t, 'user');
     const other = await signedIn(t, 'user');

@@ -58,6 +58,7 @@ describe('email change confirmed by mail, over real SMTP', () => {
     return { newEmail, token: confirmTokenIn(await nthMailTo(smtp.server, newEmail, CONFIRM_SUBJECT, nth)) };
   }
 
+  // ASVS 5.0 2.3.1: the address changes only after the mailed link, in that order.
   test('when users ask to change their own email, then 202 with pendingEmail, the address is unchanged, the new one gets the link and the old one a notice without it', async () => {
     const user = await signedIn(t);
     const newEmail = uniqueEmail('moved');

@@ -15,6 +15,7 @@ const usersTableExists = async (t: TestApp) =>
  * SQL metacharacters in every input are data, never code. The app here has a database of its own, so
  * the row count before and after is exact: nothing appears or disappears besides what the test inserts.
  */
+// ASVS 5.0 1.2.3, 1.2.4: metacharacters stay data in SQL and round-trip unchanged through JSON.
 describe('SQL injection attempts', () => {
   const t = useTestApp({}, { isolatedDatabase: 'users_injection' });
 

@@ -7,6 +7,7 @@ import { useTestApp } from '../support/use-test-app';
  * The whole run shares one database where other files create admins all the time, so "the last admin"
  * only exists in a database of its own: each test here gets a fresh one and knows every admin in it.
  */
+// ASVS 5.0 2.3.3, 2.3.4: the last admin is checked under a lock, in a transaction.
 describe('the last admin', () => {
   const t = useTestApp({}, { isolatedDatabase: 'users_lastadmin', freshPerTest: true });
 

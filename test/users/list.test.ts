@@ -93,6 +93,7 @@ describe('GET /api/users', () => {
     expect(new Set(ids).size).toBe(ids.length);
   });
 
+  // ASVS 5.0 8.2.1: listing users is an admin's function.
   test('when a non-admin lists users, then 403 forbidden', async () => {
     const user = await signedIn(t, 'user');
     const res = await t.api().get('/api/users').set('Cookie', user.cookie);
@@ -106,6 +107,7 @@ describe('GET /api/users', () => {
   });
 
   const cursor = (text: string) => `cursor=${Buffer.from(text).toString('base64url')}`;
+  // ASVS 5.0 1.1.1, 1.4.2: the cursor is decoded once inside its schema, and limits are bounded by digits and range.
   test.each([
     ['limit=0', 'limit=0', 'query.limit'],
     ['limit=101', 'limit=101', 'query.limit'],

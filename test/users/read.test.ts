@@ -46,6 +46,7 @@ describe('GET /api/users/:id', () => {
     expect(existing.text).not.toContain(other.email);
   });
 
+  // ASVS 5.0 8.2.2, 8.3.1: object-level authorization on the server.
   test('when a non-admin fetches an admin, then 404 not_found', async () => {
     const me = await signedIn(t, 'user');
     const admin = await createUser(t, { role: 'admin' });

@@ -56,6 +56,7 @@ describe('session revocation on user changes', () => {
     },
   );
 
+  // ASVS 5.0 7.4.2: deleting an account ends its sessions.
   test('when an admin deletes a user, then every session of that user is dead and the index lists none', async () => {
     const admin = await createUser(t, { role: 'admin' });
     const adminCookie = await login(t, admin);

@@ -3,6 +3,7 @@ import { createUser, signedIn, uniqueEmail } from '../support/factories';
 import { eventsOf } from '../support/log-lines';
 import { useTestApp } from '../support/use-test-app';
 
+// ASVS 5.0 16.2.1: each event says who, what, from where and which request.
 describe('security events of the users API', () => {
   const t = useTestApp();
 
@@ -116,6 +117,7 @@ describe('security events of the users API', () => {
     ]);
   });
 
+  // ASVS 5.0 8.2.3, 16.3.2: roles are written by admins only; the refusal is logged.
   test('when a non-admin sends role for themselves, then authz.denied is logged with the 403', async () => {
     const me = await signedIn(t, 'user');
     const path = `/api/users/${me.user.id}`;

@@ -44,6 +44,7 @@ describe('PATCH /api/users/:id', () => {
     expect(old.status).toBe(401);
   });
 
+  // ASVS 5.0 7.5.1: re-authentication before changing the sign-in address.
   test('when users change their own email with a wrong current password, then 403 invalid_current_password and nothing changes', async () => {
     const me = await signedIn(t, 'user');
     const res = await t
@@ -55,6 +56,7 @@ describe('PATCH /api/users/:id', () => {
     expect((await userRow(t, me.user.id))!.email).toBe(me.email);
   });
 
+  // ASVS 5.0 2.2.2, 2.2.3, 7.5.1: the server requires the current password with one's own email change.
   test('when users change their own email without the current password, then 400 validation_failed and nothing changes', async () => {
     const me = await signedIn(t, 'user');
     const res = await t
@@ -183,6 +185,7 @@ describe('PATCH /api/users/:id', () => {
     expectError(res, 400, 'validation_failed');
   });
 
+  // ASVS 5.0 1.5.2, 2.2.1: strict schemas refuse unexpected keys.
   test('when the raw JSON body carries a __proto__ key, then 400 validation_failed and nothing changes', async () => {
     const me = await signedIn(t, 'user');
     const before = await userRow(t, me.user.id);

@@ -13,6 +13,7 @@ function expectCsrfRefused(res: Response, browser?: Browser): void {
   if (browser) expect(browser.cookie('sid')).toBeUndefined();
 }
 
+// ASVS 5.0 3.5.1: anti-forgery tokens on every form.
 describe('CSRF protection of the HTML forms', () => {
   const t = useTestApp();
   let creds: { email: string; password: string };
@@ -113,6 +114,7 @@ describe('CSRF protection of the HTML forms', () => {
     expect(me.status).toBe(200);
   });
 
+  // ASVS 5.0 3.5.3: no GET changes state.
   test('when a GET carries form fields, then nothing changes: no login, no session', async () => {
     const browser = createBrowser(t.app);
     const page = await browser.get('/login');

@@ -41,6 +41,7 @@ describe('email verification pages, mail on', () => {
     return { ...user, token: await verifyTokenMailedTo(smtp.server, user.email) };
   }
 
+  // ASVS 5.0 3.5.3: opening a link changes nothing.
   test('when the link is opened, then the page shows a button and an empty token field, verifies nothing, and runs only its own script', async () => {
     const user = await mailedToken();
 

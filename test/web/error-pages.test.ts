@@ -75,6 +75,7 @@ describe('/static', () => {
     '/static/missing.css',
     '/static/../app.ts',
     '/static/%2e%2e/web.routes.ts',
+    // ASVS 5.0 13.4.3: no directory listings.
   ])('when %s is requested, then our 404 page: no listing, nothing outside the folder', async (path) => {
     expectOwnErrorPage(await request(t.app).get(path), 404, 'Page not found');
   });

@@ -13,6 +13,7 @@ describe('GET / (home)', () => {
     expect(res.headers.location).toBe('/login?next=%2F');
   });
 
+  // ASVS 5.0 7.4.4: the signed-in page offers logout.
   test('when signed in, then the page names the user and offers a logout form, never cached', async () => {
     const { email, password } = await createUser(t, { name: 'Ada Lovelace' });
     const browser = createBrowser(t.app);
@@ -29,6 +30,7 @@ describe('GET / (home)', () => {
     expectNoInlineCode(res.text);
   });
 
+  // ASVS 5.0 1.1.2, 1.2.1, 1.3.7, 3.2.2: a value is escaped where the template renders it, as text.
   test('when the user’s name is markup, then it renders as text', async () => {
     const name = '<img src=x onerror=alert(1)>"\'&';
     const { email, password } = await createUser(t, { name });

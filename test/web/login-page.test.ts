@@ -12,6 +12,7 @@ import { useTestApp } from '../support/use-test-app';
 describe('GET /login', () => {
   const t = useTestApp();
 
+  // ASVS 5.0 6.2.6: the password field is type=password.
   test('when an anonymous visitor opens it, then an HTML form with a CSRF token and hidden next, never cached', async () => {
     const browser = createBrowser(t.app);
 
@@ -24,6 +25,17 @@ describe('GET /login', () => {
     expect(csrfTokenIn(res.text)).toMatch(/^[0-9a-f]{64}\.[0-9a-f]{64}$/);
     expect(hiddenField(res.text, 'next')).toBe('/users?x=1');
     expect(res.text).toMatch(/<input id="password" name="password" type="password"/);
+  });
+
+  // ASVS 5.0 6.2.6, 6.2.7: a masked field that password managers fill and nothing stops a paste into.
+  test('when the form is rendered, then password managers can fill it and nothing blocks pasting', async () => {
+    const res = await createBrowser(t.app).get('/login');
+
+    expect(res.text).toMatch(/<input id="email" [^>]*autocomplete="username"/);
+    expect(res.text).toMatch(
+      /<input id="password" [^>]*type="password" [^>]*autocomplete="current-password"/,
+    );
+    expect(res.text).not.toMatch(/onpaste|oncopy|autocomplete="off"/i);
   });
 
   test('when no next is given, then the hidden next is /', async () => {
@@ -81,6 +93,7 @@ describe('GET /login', () => {
     expect(csrfTokenIn(a.text)).not.toBe(csrfTokenIn(b.text));
   });
 
+  // ASVS 5.0 3.4.3, 3.7.1, 14.2.3: our own script and stylesheet only: no plugin, no third party.
   test('when the page is rendered, then it needs nothing beyond the strict CSP: no inline code, our stylesheet', async () => {
     const res = await createBrowser(t.app).get('/login');
 
@@ -104,6 +117,7 @@ describe('GET /login', () => {
   });
 });
 
+// ASVS 5.0 3.3.1, 3.3.2, 3.3.3, 3.3.4, 14.3.3: the form's cookies: __Host-, Secure, HttpOnly, SameSite; nothing but cookies in the browser.
 describe('GET /login in production', () => {
   const t = useTestApp({
     NODE_ENV: 'production',

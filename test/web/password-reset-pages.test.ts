@@ -107,6 +107,7 @@ describe('password reset pages, mail on', () => {
     expect(mailsTo(smtp.server, email, RESET_SUBJECT)).toEqual([]);
   });
 
+  // ASVS 5.0 1.2.1: the value is escaped in its attribute.
   test('when the address is not one, then 400 with the form again and the value escaped', async () => {
     const res = await askThroughForm(createBrowser(t.app), '<b>not an address');
 

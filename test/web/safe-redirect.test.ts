@@ -59,6 +59,7 @@ const SAFE: readonly string[] = [
   '/report?from=https://example.test',
 ];
 
+// ASVS 5.0 1.2.2, 3.7.2: redirects stay on our origin, whatever the encoding.
 describe('safeRedirectTarget', () => {
   test.each(HOSTILE)('when next is %s, then the target is /', (_label, value) => {
     expect(safeRedirectTarget(value)).toBe('/');
