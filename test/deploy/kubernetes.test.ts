@@ -371,6 +371,11 @@ describeWithTool(
           { http01: { ingress: { ingressClassName: ingress.spec.ingressClassName } } },
         ]);
         expect(ingress.metadata.annotations['nginx.ingress.kubernetes.io/force-ssl-redirect']).toBe('true');
+        // ASVS 5.0 11.2.3: a P-256 key (128 bits of security), not cert-manager's default RSA 2048 (112).
+        expect(ingress.metadata.annotations).toMatchObject({
+          'cert-manager.io/private-key-algorithm': 'ECDSA',
+          'cert-manager.io/private-key-size': '256',
+        });
         // The body limit nginx/ applies at the compose edge, applied by the ingress controller here.
         const edge = readFileSync(path.join(ROOT, 'nginx', 'templates', 'default.conf.template'), 'utf8');
         const limit = /client_max_body_size (\S+);/.exec(edge)![1];
