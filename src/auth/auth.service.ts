@@ -133,7 +133,9 @@ export function createAuthService(deps: {
         await reauthentication.verifyCurrentPassword(userId, currentPassword, hashing);
         const user = await users.findById(userId);
         if (!user) throw new InvalidCurrentPasswordError(); // deleted since the check
-        passwordPolicy.check(newPassword, { email: user.email, name: user.name, currentPassword });
+        // A configured breach lookup runs on this place, within its deadline, for a user who has just
+        // proven the current password (ADR 0024).
+        await passwordPolicy.check(newPassword, { email: user.email, name: user.name, currentPassword });
         const epoch = await users.updatePasswordHash(userId, await hashing.hash(newPassword));
         if (epoch === null) throw new InvalidCurrentPasswordError();
         return epoch;
