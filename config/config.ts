@@ -9,8 +9,9 @@ import {
   type DataStoreTls,
 } from './data-store-tls';
 import { isLoopback } from './loopback';
+import { passwordBreachApi, passwordContextWords, type PasswordBreachApi } from './passwords';
 
-export type { DataStoreTls };
+export type { DataStoreTls, PasswordBreachApi };
 
 /** The value `.env.example` ships with. Production refuses it, so a copied example file never goes live. */
 export const SESSION_SECRET_PLACEHOLDER = 'change-me-to-a-long-random-string-of-at-least-32-chars';
@@ -96,6 +97,10 @@ export interface AppConfig {
   readonly passwordMinLength: number;
   /** Minimum zxcvbn score (0-4) a new password needs. */
   readonly passwordMinScore: number;
+  /** Words tied to this deployment that no password may contain, lowercased (ASVS 6.2.11). */
+  readonly passwordContextWords: readonly string[];
+  /** The breached-password range API (ASVS 6.2.12); null: no lookup. */
+  readonly passwordBreachApi: PasswordBreachApi | null;
   readonly mail: MailConfig;
   /**
    * Signed-in users whose address is not verified may only see who they are, sign out and verify
@@ -231,6 +236,10 @@ const envSchema = z.object({
   // NIST SP 800-63B: at least 8; 12 is OWASP's recommendation without composition rules.
   PASSWORD_MIN_LENGTH: intInRange(8, 128).default(12),
   PASSWORD_MIN_SCORE: intInRange(0, 4).default(3),
+  // Checked in config/passwords.ts: the words' lengths, the URL's scheme in production.
+  PASSWORD_CONTEXT_WORDS: z.string().optional(),
+  PASSWORD_BREACH_API_URL: z.string().optional(),
+  PASSWORD_BREACH_TIMEOUT_MS: intInRange(100, 10_000).default(2000),
   HSTS_ENABLED: z
     .enum(['true', 'false'])
     .transform((v) => v === 'true')
@@ -339,6 +348,13 @@ export function loadConfig(
       ? redisConnection(e.REDIS_URL ?? SENTINEL_PLACEHOLDER_URL, e.REDIS_CA_FILE, tlsContext)
       : { url: SENTINEL_PLACEHOLDER_URL, tls: undefined };
   const mail = mailSettings(e, problems, warnings);
+  const passwordChecks = { isProduction, problems, warnings };
+  const contextWords = passwordContextWords(e.PASSWORD_CONTEXT_WORDS, passwordChecks);
+  const breachApi = passwordBreachApi(
+    e.PASSWORD_BREACH_API_URL,
+    e.PASSWORD_BREACH_TIMEOUT_MS,
+    passwordChecks,
+  );
   const requireVerifiedEmail = verifiedEmailRequired(e, mail, problems);
   if (e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) {
     // The point of the separate listener is a port the proxy never forwards to: never the app's own.
@@ -372,6 +388,8 @@ export function loadConfig(
     registrationEnabled: e.REGISTRATION_ENABLED,
     passwordMinLength: e.PASSWORD_MIN_LENGTH,
     passwordMinScore: e.PASSWORD_MIN_SCORE,
+    passwordContextWords: contextWords,
+    passwordBreachApi: breachApi,
     mail: Object.freeze(mail),
     requireVerifiedEmail,
     hstsEnabled: e.HSTS_ENABLED,

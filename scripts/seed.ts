@@ -1,5 +1,6 @@
 import dotenv from 'dotenv';
 import { ConfigError, loadConfig } from '../config/config';
+import { createBreachedPasswords } from '../src/auth/breached-passwords';
 import { createPasswordPolicy } from '../src/auth/password-policy';
 import { AppError, EmailTakenError } from '../src/errors';
 import { createDb } from '../src/lib/db';
@@ -39,8 +40,10 @@ async function main(): Promise<number> {
       process.stdout.write(`seed: ${normalized} already exists; nothing changed\n`);
       return 0;
     }
+    // The same policy as the app's, the breached-password lookup included when it is configured.
+    const passwordPolicy = createPasswordPolicy(config, createBreachedPasswords(config, { logger }));
     const created = await createAccount(
-      { users, passwords: createPasswordHasher(), passwordPolicy: createPasswordPolicy(config) },
+      { users, passwords: createPasswordHasher(), passwordPolicy },
       { email: normalized, name: name.data, password, role: 'admin' },
       // Verified from the start: the operator who set ADMIN_EMAIL vouches for the address, and with
       // REQUIRE_VERIFIED_EMAIL on, the only admin must not be locked out until a mail arrives.

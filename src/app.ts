@@ -2,6 +2,7 @@ import express, { type Express } from 'express';
 import type { AppConfig } from '../config/config';
 import { createAuthRouter, UNVERIFIED_API_ROUTES } from './auth/auth.routes';
 import { createAuthService } from './auth/auth.service';
+import { createBreachedPasswords } from './auth/breached-passwords';
 import { createEmailVerificationService } from './auth/email-verification';
 import { LOGIN_PATHS, refuseLoginWhileHashingIsFull } from './auth/login';
 import { createLoginThrottle } from './auth/login-throttle';
@@ -68,7 +69,10 @@ export function buildApp(deps: AppDeps): Express {
   const passwords = createPasswordQueue(deps.passwords, config.hashing, metrics?.hashRefused);
   metrics?.watch({ db, redis, passwords });
 
-  const passwordPolicy = createPasswordPolicy(config);
+  const passwordPolicy = createPasswordPolicy(
+    config,
+    createBreachedPasswords(config, { logger, onFailure: metrics?.breachCheckFailed }),
+  );
   const sessions = createSessionIndex(config, redis);
   const reauthentication = createReauthentication({ config, redis, db, passwords });
   // What the mail flows share, or nothing when mail is off (and with it the flows that need it).

@@ -24,6 +24,22 @@ export interface LoginObserver {
   lockout(reason: LoginLockout): void;
 }
 
+/**
+ * What a successful login did with the stored hash (ASVS 11.2.2): left it (its parameters are the
+ * current ones), replaced it with a hash under the current parameters, found it replaced meanwhile by a
+ * password change (which wins), or failed to replace it (the login still succeeds; the caller logs it).
+ */
+export type RehashOutcome =
+  | { outcome: 'current' }
+  | { outcome: 'rehashed' }
+  | { outcome: 'superseded' }
+  | { outcome: 'failed'; error: unknown };
+
+export interface Authenticated {
+  user: User;
+  rehash: RehashOutcome;
+}
+
 function outcomeOf(error: unknown): LoginOutcome {
   if (error instanceof InvalidCredentialsError) return 'invalid_credentials';
   // The only 429 authenticate raises is the login throttle's lock.
@@ -43,7 +59,30 @@ export function createAuthService(deps: {
   const { passwords, passwordPolicy, loginThrottle, reauthentication, loginObserver } = deps;
   const users = createUsersRepository(deps.db);
 
-  function checkCredentials(email: string, password: string, clientIp: string): Promise<User> {
+  /**
+   * After OWASP's argon2 parameters (or ours) move on, each user's hash moves with them at their next
+   * login, the one moment the password is known. The new hash waits for a turn in the same line, on the
+   * login's own place. Only the hash that was verified is replaced (a change committed meanwhile wins),
+   * and the session epoch stays: the password is the same, so no session ends. Any failure, a refusal
+   * for capacity included, leaves the old hash in place and the login successful; the next login tries
+   * again.
+   */
+  async function rehashIfOutdated(
+    hashing: PasswordHashing,
+    userId: string,
+    verifiedHash: string,
+    password: string,
+  ): Promise<RehashOutcome> {
+    if (!hashing.needsRehash(verifiedHash)) return { outcome: 'current' };
+    try {
+      const stored = await users.rehashPassword(userId, verifiedHash, await hashing.hash(password));
+      return { outcome: stored ? 'rehashed' : 'superseded' };
+    } catch (error) {
+      return { outcome: 'failed', error };
+    }
+  }
+
+  function checkCredentials(email: string, password: string, clientIp: string): Promise<Authenticated> {
     return passwords.withPlace(async (hashing) => {
       const attempt = await loginThrottle.beginAttempt(email, clientIp);
       const found = await users.findCredentialsByEmail(email);
@@ -56,7 +95,8 @@ export function createAuthService(deps: {
       });
       if (!found || !valid) throw new InvalidCredentialsError(email, await attempt.failed());
       await attempt.succeeded();
-      return found.user;
+      const rehash = await rehashIfOutdated(hashing, found.user.id, found.passwordHash, password);
+      return { user: found.user, rehash };
     });
   }
 
@@ -70,13 +110,13 @@ export function createAuthService(deps: {
      * before it spends a throttle point or a query, and before the email is looked up, so the refusal is
      * the same for every email. The throttle still runs before any hash, so a locked login costs none.
      */
-    async authenticate(email: string, password: string, clientIp: string): Promise<User> {
+    async authenticate(email: string, password: string, clientIp: string): Promise<Authenticated> {
       if (!loginObserver) return checkCredentials(email, password, clientIp);
       // Every pathway (API, form) signs in through here, so each attempt is counted once, here.
       try {
-        const user = await checkCredentials(email, password, clientIp);
+        const authenticated = await checkCredentials(email, password, clientIp);
         loginObserver.loginAttempt('success');
-        return user;
+        return authenticated;
       } catch (error) {
         loginObserver.loginAttempt(outcomeOf(error));
         if (error instanceof InvalidCredentialsError && error.lockout) loginObserver.lockout(error.lockout);
@@ -93,7 +133,9 @@ export function createAuthService(deps: {
         await reauthentication.verifyCurrentPassword(userId, currentPassword, hashing);
         const user = await users.findById(userId);
         if (!user) throw new InvalidCurrentPasswordError(); // deleted since the check
-        passwordPolicy.check(newPassword, { email: user.email, name: user.name, currentPassword });
+        // A configured breach lookup runs on this place, within its deadline, for a user who has just
+        // proven the current password (ADR 0024).
+        await passwordPolicy.check(newPassword, { email: user.email, name: user.name, currentPassword });
         const epoch = await users.updatePasswordHash(userId, await hashing.hash(newPassword));
         if (epoch === null) throw new InvalidCurrentPasswordError();
         return epoch;

@@ -17,10 +17,14 @@ export async function logIn(
   email: string,
   password: string,
 ): Promise<User> {
-  const user = await deps.authService.authenticate(email, password, req.clientIp);
+  const { user, rehash } = await deps.authService.authenticate(email, password, req.clientIp);
   await startSession(req, deps.sessions, user);
   req.user = user;
   logSecurityEvent(req, 'auth.login_succeeded');
+  if (rehash.outcome === 'rehashed') logSecurityEvent(req, 'auth.password_rehashed');
+  // The old hash stays and the next login tries again; an operator sees hashes that never move on.
+  if (rehash.outcome === 'failed')
+    logSecurityEvent(req, 'auth.password_rehash_failed', { err: rehash.error });
   return user;
 }
 

@@ -86,28 +86,24 @@ export function createPasswordResetService(deps: {
       newPassword: string,
       requestId: string,
     ): Promise<{ userId: string; sessionsEnded: number }> {
-      return passwords.withPlace(async (hashing) => {
-        const peeked = await tokens.peek(token, PURPOSE);
-        if (!peeked.ok) throw new InvalidTokenError(PURPOSE, peeked.reason);
-        const user = await users.findById(peeked.userId);
-        // Deleted since the link was mailed (its tokens went with it, so this is a race of moments).
-        if (!user) throw new InvalidTokenError(PURPOSE, 'unknown');
-        passwordPolicy.check(newPassword, { email: user.email, name: user.name });
-        const passwordHash = await hashing.hash(newPassword);
+      const peeked = await tokens.peek(token, PURPOSE);
+      if (!peeked.ok) throw new InvalidTokenError(PURPOSE, peeked.reason);
+      const user = await users.findById(peeked.userId);
+      // Deleted since the link was mailed (its tokens went with it, so this is a race of moments).
+      if (!user) throw new InvalidTokenError(PURPOSE, 'unknown');
+      // Before a place at the hasher is taken: the policy's breached-password lookup can wait on the
+      // network, and a place held meanwhile would be one fewer for every login.
+      await passwordPolicy.check(newPassword, { email: user.email, name: user.name });
+      const passwordHash = await passwords.hash(newPassword);
 
-        await db.withTransaction(async (tx) => {
-          const consumed = await createAccountTokens({ db: tx }).consume(token, PURPOSE);
-          if (!consumed.ok) throw new InvalidTokenError(PURPOSE, consumed.reason);
-          await createUsersRepository(tx).updatePasswordHash(user.id, passwordHash);
-        });
-        const sessionsEnded = await sessions.revokeAll(user.id);
-        mailer.send(
-          user.email,
-          { kind: 'password_changed', name: user.name },
-          { userId: user.id, requestId },
-        );
-        return { userId: user.id, sessionsEnded };
+      await db.withTransaction(async (tx) => {
+        const consumed = await createAccountTokens({ db: tx }).consume(token, PURPOSE);
+        if (!consumed.ok) throw new InvalidTokenError(PURPOSE, consumed.reason);
+        await createUsersRepository(tx).updatePasswordHash(user.id, passwordHash);
       });
+      const sessionsEnded = await sessions.revokeAll(user.id);
+      mailer.send(user.email, { kind: 'password_changed', name: user.name }, { userId: user.id, requestId });
+      return { userId: user.id, sessionsEnded };
     },
   };
 }

@@ -7,6 +7,8 @@ export type SecurityEvent =
   | 'auth.login_failed'
   | 'auth.logout'
   | 'auth.password_changed'
+  | 'auth.password_rehashed'
+  | 'auth.password_rehash_failed'
   | 'password_reset.requested'
   | 'password_reset.address_limited'
   | 'password_reset.completed'
@@ -33,6 +35,8 @@ const WARNINGS = new Set<SecurityEvent>([
   'authz.denied',
   'auth.locked',
   'auth.reauth_failed',
+  // A hash under outdated parameters could not be replaced (src/auth/auth.service.ts).
+  'auth.password_rehash_failed',
   // More reset mails for one address than a person asks for: someone may be bombing that inbox.
   'password_reset.address_limited',
   // Likewise for confirmation mails to one new address: repeated change requests aimed at someone's inbox.

@@ -108,6 +108,8 @@ export function createPasswordQueue(
     hash: (password) => onTurn(() => hasher.hash(password)),
     verify: (passwordHash, password) => onTurn(() => hasher.verify(passwordHash, password)),
     verifyAgainstDummy: (password) => onTurn(() => hasher.verifyAgainstDummy(password)),
+    // Reads the hash's parameters only: no turn, no place.
+    needsRehash: (passwordHash) => hasher.needsRehash(passwordHash),
     withPlace: (work) => work(onPlace),
     // Whoever holds a place has already been admitted.
     refuseIfFull: () => undefined,
@@ -137,6 +139,7 @@ export function createPasswordQueue(
     hash: (password) => withPlace((hashing) => hashing.hash(password)),
     verify: (passwordHash, password) => withPlace((hashing) => hashing.verify(passwordHash, password)),
     verifyAgainstDummy: (password) => withPlace((hashing) => hashing.verifyAgainstDummy(password)),
+    needsRehash: (passwordHash) => hasher.needsRehash(passwordHash),
     withPlace,
     refuseIfFull,
     stats,

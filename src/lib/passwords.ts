@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { hash, hashSync, verify, type Options } from '@node-rs/argon2';
+import { hash, hashSync, parseOptions, verify, type Options } from '@node-rs/argon2';
 
 /**
  * argon2id with OWASP's minimum parameters (Password Storage Cheat Sheet: m=19 MiB, t=2, p=1).
@@ -16,11 +16,30 @@ export interface PasswordHasher {
    * response time does not reveal which emails are registered (ASVS V6, OWASP Authentication Cheat Sheet).
    */
   verifyAgainstDummy(password: string): Promise<false>;
+  /**
+   * True when `passwordHash` was made with other parameters (algorithm, version, m, t, p, output or
+   * salt length) than this hasher uses: after a successful verification the caller hashes the password
+   * again (ASVS 11.2.2).
+   */
+  needsRehash(passwordHash: string): boolean;
 }
+
+/** What `parseOptions` reads from a hash (its PHC string) that must match how hashes are made now. */
+const COMPARED_PARAMETERS = [
+  'algorithm',
+  'version',
+  'memoryCost',
+  'timeCost',
+  'parallelism',
+  'outputLen',
+  'saltLen',
+] as const;
 
 export function createPasswordHasher(options: Options = ARGON2_OPTIONS): PasswordHasher {
   // Same parameters as real hashes, so verifying against it costs the same. Computed once at start.
   const dummyHash = hashSync(randomBytes(32).toString('base64url'), options);
+  // How a hash made now looks, read back by the library itself (defaults such as the version filled in).
+  const current = parseOptions(dummyHash);
   return {
     hash: (password) => hash(password, options),
     verify: async (passwordHash, password) => {
@@ -33,6 +52,14 @@ export function createPasswordHasher(options: Options = ARGON2_OPTIONS): Passwor
     verifyAgainstDummy: async (password) => {
       await verify(dummyHash, password);
       return false;
+    },
+    needsRehash: (passwordHash) => {
+      try {
+        const stored = parseOptions(passwordHash);
+        return COMPARED_PARAMETERS.some((name) => stored[name] !== current[name]);
+      } catch {
+        return true; // unreadable: a hash in the current form can only be better
+      }
     },
   };
 }

@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { LOGIN_OUTCOMES, type LoginOutcome } from '../auth/auth.service';
+import { BREACH_CHECK_FAILURES, type BreachCheckFailure } from '../auth/breached-passwords';
 import type { LoginLockout } from '../auth/login-throttle';
 import type { PoolStats } from '../lib/db';
 import type { QueueStats } from '../lib/password-queue';
@@ -23,6 +24,8 @@ export interface Metrics {
   rateLimited(): void;
   /** A password hash refused with 503 because the line was full or the wait ran out. */
   hashRefused(reason: 'queue_full' | 'wait_exceeded'): void;
+  /** A breached-password lookup that gave no answer, so the password was accepted unchecked. */
+  breachCheckFailed(reason: BreachCheckFailure): void;
   /** Points the gauges at the app's pool, Redis client and hashing line; buildApp calls it. */
   watch(sources: MetricSources): void;
 }
@@ -63,6 +66,12 @@ export function createMetrics(): Metrics {
     'Password hashes refused with 503 (the line was full, or the wait for a turn ran out).',
     'reason',
     ['queue_full', 'wait_exceeded'] as const,
+  );
+  const breachCheckFailed = countedBy(
+    'app_password_breach_check_failures_total',
+    'Breached-password lookups that gave no answer (the password was accepted unchecked), by why.',
+    'reason',
+    BREACH_CHECK_FAILURES,
   );
   const rateLimited = new Counter({
     name: 'app_rate_limit_refusals_total',
@@ -108,6 +117,7 @@ export function createMetrics(): Metrics {
     lockout,
     rateLimited: () => rateLimited.inc(),
     hashRefused,
+    breachCheckFailed,
     watch(next) {
       sources = next;
     },

@@ -60,6 +60,11 @@ const UPDATE_PASSWORD_HASH = `WITH cancelled_change AS (
   )
   UPDATE users SET password_hash = $2, session_epoch = session_epoch + 1, updated_at = now()
   WHERE id = $1 RETURNING session_epoch`;
+// The same password under new hashing parameters (ASVS 11.2.2): not a password change, so the session
+// epoch, the pending email change and updated_at stay as they are. Only while the row still holds the
+// hash that was just verified: a password change committed in between wins, never the old password.
+const REHASH_PASSWORD =
+  'UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2 RETURNING id';
 const MARK_EMAIL_VERIFIED = `UPDATE users SET email_verified_at = now(), updated_at = now()
   WHERE id = $1 RETURNING ${COLUMNS}`;
 const DELETE = 'DELETE FROM users WHERE id = $1 RETURNING id';
@@ -161,6 +166,15 @@ export function createUsersRepository(db: Queryable) {
     async updatePasswordHash(id: string, passwordHash: string): Promise<number | null> {
       const [row] = await db.query<{ session_epoch: number }>(UPDATE_PASSWORD_HASH, [id, passwordHash]);
       return row?.session_epoch ?? null;
+    },
+
+    /**
+     * Replaces `verifiedHash` with `newHash`, a hash of the same password; false when the row no longer
+     * holds `verifiedHash` (the password changed meanwhile, or the user is gone) and nothing changed.
+     */
+    async rehashPassword(id: string, verifiedHash: string, newHash: string): Promise<boolean> {
+      const rows = await db.query(REHASH_PASSWORD, [id, verifiedHash, newHash]);
+      return rows.length > 0;
     },
 
     /** Records that the address was just proven to reach its owner; null when the user no longer exists. */

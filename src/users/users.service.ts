@@ -42,7 +42,7 @@ export async function createAccount(
   input: NewUser,
   { emailVerified = false }: { emailVerified?: boolean } = {},
 ): Promise<User> {
-  deps.passwordPolicy.check(input.password, { email: input.email, name: input.name });
+  await deps.passwordPolicy.check(input.password, { email: input.email, name: input.name });
   const passwordHash = await deps.passwords.hash(input.password);
   const { email, name, role } = input;
   return deps.users.insert({ email, name, role, passwordHash, emailVerified });

@@ -194,3 +194,32 @@ describe('password strength with PASSWORD_MIN_SCORE=0', () => {
     expectRejected(res, /your email address/);
   });
 });
+
+describe('password strength with PASSWORD_CONTEXT_WORDS (ASVS 6.1.2, 6.2.11)', () => {
+  const t = useTestApp({ PASSWORD_CONTEXT_WORDS: 'Quantiva,Acme Corp' });
+  const CONTEXT_WORD =
+    'The password must not contain "quantiva": names tied to this service are guessed first.';
+
+  test('when a registration password holds a listed word, then 400 password_rejected naming it and no account', async () => {
+    const email = uniqueEmail('context');
+
+    const res = await request(t.app)
+      .post('/api/auth/register')
+      .send({ email, password: 'QUANTIVA otters juggle brass', name: 'Context' });
+
+    expectRejected(res, CONTEXT_WORD);
+    expect(await countUsersWithEmail(t, email)).toBe(0);
+  });
+
+  test('when a new password holds a listed word, then 400 password_rejected and the old one still works', async () => {
+    const { email, password, cookie } = await signedIn(t);
+
+    const res = await request(t.app)
+      .put('/api/auth/password')
+      .set('Cookie', cookie)
+      .send({ currentPassword: password, newPassword: 'lanterns of acme corp at dawn' });
+
+    expectRejected(res, /must not contain "acme corp"/);
+    await expect(login(t, { email, password })).resolves.toMatch(/^sid=/);
+  });
+});

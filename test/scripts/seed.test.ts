@@ -3,6 +3,7 @@ import { Client } from 'pg';
 import request from 'supertest';
 import { expectError } from '../support/assertions';
 import { createIsolatedDatabase } from '../support/databases';
+import { startRangeServer } from '../support/range-server';
 import { runScript, type ScriptResult } from '../support/run-script';
 import { useTestApp } from '../support/use-test-app';
 
@@ -185,6 +186,42 @@ describe('seed', () => {
 
       expect(result.code).not.toBe(0);
       expect(result.stderr).toContain('at least 16 characters');
+    });
+
+    test('when PASSWORD_CONTEXT_WORDS lists a word ADMIN_PASSWORD holds, then it exits non-zero naming the word (ASVS 6.2.11)', async () => {
+      const before = await allUsers();
+
+      const result = await seed({
+        ADMIN_EMAIL: adminEmail(),
+        ADMIN_PASSWORD: 'quantiva otters juggle brass',
+        PASSWORD_CONTEXT_WORDS: 'Quantiva',
+      });
+
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toContain('must not contain "quantiva"');
+      expect(await allUsers()).toEqual(before);
+    });
+
+    test('when PASSWORD_BREACH_API_URL answers that ADMIN_PASSWORD was breached, then it exits non-zero and creates nobody (ASVS 6.2.12)', async () => {
+      const breached = `seed passphrase ${randomBytes(8).toString('hex')}`;
+      const range = await startRangeServer();
+      range.addBreached(breached);
+      const before = await allUsers();
+      try {
+        const result = await seed({
+          ADMIN_EMAIL: adminEmail(),
+          ADMIN_PASSWORD: breached,
+          PASSWORD_BREACH_API_URL: range.url,
+        });
+
+        expect(result.code).not.toBe(0);
+        expect(result.stderr).toContain('appears in a known data breach');
+        expect(output(result)).not.toContain(breached);
+        expect(range.requests).toHaveLength(1);
+        expect(await allUsers()).toEqual(before);
+      } finally {
+        await range.close();
+      }
     });
   });
 });

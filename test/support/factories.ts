@@ -33,9 +33,13 @@ export interface TestUser {
 }
 
 const policies = new Map<string, PasswordPolicy>();
-/** One policy per worker and setting: building one ranks the zxcvbn dictionaries (~100 ms, ~15 MB). */
+/**
+ * One policy per worker and setting: building one ranks the zxcvbn dictionaries (~100 ms, ~15 MB).
+ * Without the breached-password lookup: the users a test needs are not what a breach test checks, and
+ * their creation sends nothing to a test's range server.
+ */
 function passwordPolicy(config: TestApp['config']): PasswordPolicy {
-  const key = `${config.passwordMinLength}/${config.passwordMinScore}`;
+  const key = `${config.passwordMinLength}/${config.passwordMinScore}/${config.passwordContextWords.join(',')}`;
   let policy = policies.get(key);
   if (!policy) {
     policy = createPasswordPolicy(config);

@@ -1,7 +1,8 @@
 import type { PasswordHasher } from '../../src/lib/passwords';
 import { passwords } from './test-app';
 
-type HashCall = keyof PasswordHasher;
+/** The calls that compute (needsRehash only reads a string and is never held). */
+type HashCall = Exclude<keyof PasswordHasher, 'needsRehash'>;
 
 export interface HeldHasher {
   /** Give it to the app (`useTestApp(env, { passwords: held.hasher })`). */
@@ -41,6 +42,7 @@ export function createHeldHasher(): HeldHasher {
       verifyAgainstDummy: held('verifyAgainstDummy', (real, password: string) =>
         real.verifyAgainstDummy(password),
       ),
+      needsRehash: (passwordHash) => passwords().needsRehash(passwordHash),
     },
     calls,
     hold() {
