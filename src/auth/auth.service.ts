@@ -134,7 +134,7 @@ export function createAuthService(deps: {
         const user = await users.findById(userId);
         if (!user) throw new InvalidCurrentPasswordError(); // deleted since the check
         // A configured breach lookup runs on this place, within its deadline, for a user who has just
-        // proven the current password (ADR 0024).
+        // proven the current password (ADR 0025).
         await passwordPolicy.check(newPassword, { email: user.email, name: user.name, currentPassword });
         const epoch = await users.updatePasswordHash(userId, await hashing.hash(newPassword));
         if (epoch === null) throw new InvalidCurrentPasswordError();

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { AppConfig, PasswordBreachApi } from '../../config/config';
 import type { Logger } from '../lib/logger';
 
-/** Why a lookup gave no answer. The password is then accepted (ADR 0024). */
+/** Why a lookup gave no answer. The password is then accepted (ADR 0025). */
 export const BREACH_CHECK_FAILURES = ['timeout', 'unreachable', 'status', 'malformed'] as const;
 export type BreachCheckFailure = (typeof BREACH_CHECK_FAILURES)[number];
 
@@ -31,7 +31,7 @@ export interface BreachedPasswords {
  * A lookup that cannot answer (timeout, network error, a status other than 200, an answer that is not
  * in the format or too large) accepts the password and logs `password.breach_check_failed`: the other
  * rules have already run, and a third party's outage must not stop sign-ups, changes and resets
- * (ADR 0024). undefined when PASSWORD_BREACH_API_URL is not set.
+ * (ADR 0025). undefined when PASSWORD_BREACH_API_URL is not set.
  */
 export function createBreachedPasswords(
   config: Pick<AppConfig, 'passwordBreachApi'>,

@@ -21,7 +21,7 @@ import { useTestApp } from '../support/use-test-app';
  * ASVS 6.2.12: a new password is checked against breached passwords through a k-anonymity range API
  * (PASSWORD_BREACH_API_URL), here a local server speaking the Have I Been Pwned format. Only the first
  * five hex characters of the password's SHA-1 leave the app; a lookup that gives no answer accepts the
- * password, logs `password.breach_check_failed` and counts it (fail open: ADR 0024).
+ * password, logs `password.breach_check_failed` and counts it (fail open: ADR 0025).
  */
 
 const BREACHED = 'correct horse battery staple 1999';
