@@ -9,6 +9,8 @@ import { createPasswordPolicy } from './auth/password-policy';
 import { createPasswordResetService } from './auth/password-reset';
 import { createReauthentication } from './auth/reauthentication';
 import { createSessionIndex, createSessionMiddleware, loadSessionUser } from './auth/sessions';
+import { createUserSessions } from './auth/user-sessions';
+import { createUserSessionsRouter } from './auth/user-sessions.routes';
 import { createAccessLog, provideRequestLogger } from './http/access-log';
 import { concurrently } from './http/concurrently';
 import { createErrorHandler, notFound } from './http/error-handler';
@@ -71,6 +73,7 @@ export function buildApp(deps: AppDeps): Express {
   const passwordPolicy = createPasswordPolicy(config);
   const sessions = createSessionIndex(config, redis);
   const reauthentication = createReauthentication({ config, redis, db, passwords });
+  const userSessions = createUserSessions({ config, index: sessions, reauthentication });
   // What the mail flows share, or nothing when mail is off (and with it the flows that need it).
   const mail = deps.outbox && {
     mailer: createMailer({
@@ -169,6 +172,8 @@ export function buildApp(deps: AppDeps): Express {
   // The mailed links share one per-client budget, whatever they do.
   api.use('/auth/email-change', createEmailChangeRouter({ emailChange, limit: limits.passwordReset }));
   api.use('/users', createUsersRouter({ usersService, sessions, config, emailVerification }));
+  // /auth/sessions, /users/:id/sessions and /sessions: one feature, one router (paths written in full).
+  api.use(createUserSessionsRouter({ config, index: sessions, userSessions, usersService }));
   app.use('/api', api);
 
   // Pages (src/web): login, home, logout, password reset, email verification; browser routes get HTML error pages, /api keeps JSON.

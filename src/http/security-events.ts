@@ -7,6 +7,9 @@ export type SecurityEvent =
   | 'auth.login_failed'
   | 'auth.logout'
   | 'auth.password_changed'
+  | 'session.ended'
+  | 'session.limit_ended_oldest'
+  | 'session.every_user_ended'
   | 'password_reset.requested'
   | 'password_reset.address_limited'
   | 'password_reset.completed'
@@ -46,6 +49,9 @@ const WARNINGS = new Set<SecurityEvent>([
   // Password hashing is saturated: a login flood, or more sign-ins than the hardware can hash.
   'hash.busy',
   'request.cross_origin_rejected',
+  // Every user signed out at once: done after a suspected breach, and what an intruder with an admin
+  // session would do to hide, so it should stand out.
+  'session.every_user_ended',
 ]);
 
 /**
