@@ -176,7 +176,7 @@ export function buildApp(deps: AppDeps): Express {
   api.use(createUserSessionsRouter({ config, index: sessions, userSessions, usersService }));
   app.use('/api', api);
 
-  // Pages (src/web): login, home, logout, password reset, email verification; browser routes get HTML error pages, /api keeps JSON.
+  // Pages (src/web): login, home, logout, sessions, password reset, email verification; browser routes get HTML error pages, /api keeps JSON.
   const views = createViews(config);
   app.use(
     createWebRouter({
@@ -184,6 +184,7 @@ export function buildApp(deps: AppDeps): Express {
       views,
       authService,
       sessions,
+      userSessions,
       passwordReset,
       emailVerification,
       emailChange,

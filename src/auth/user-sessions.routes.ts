@@ -21,33 +21,68 @@ export const UNVERIFIED_SESSION_ROUTES: readonly RouteKey[] = [
   'DELETE /api/auth/sessions/{sessionId}',
 ];
 
+/** What ending sessions needs, for the API routes here and the sessions page (src/web). */
+export interface EndSessionsDeps {
+  config: AppConfig;
+  index: SessionIndex;
+  userSessions: UserSessions;
+}
+
+/** Logs that a session named by handle ended; when it was the caller's own, ends it as a logout does. */
+async function recordEndedOne(
+  req: Request,
+  res: Response,
+  deps: EndSessionsDeps,
+  ended: { userId: string; handle: string; sid: string },
+): Promise<void> {
+  const { userId, handle, sid } = ended;
+  logSecurityEvent(req, 'session.ended', { targetUserId: userId, scope: 'one', endedSessions: [handle] });
+  if (sid === req.sessionID) await endSession(req, res, deps.index, deps.config);
+}
+
+/**
+ * The signed-in user ends one of their sessions, proving their password (the API and the page share
+ * this, so both log alike); true when it was the session making the request, which is then over.
+ */
+export async function endOwnSessionAndRecord(
+  req: Request,
+  res: Response,
+  deps: EndSessionsDeps,
+  handle: string,
+  currentPassword: string,
+): Promise<boolean> {
+  const userId = req.user!.id;
+  const sid = await deps.userSessions.endOwn(userId, handle, currentPassword);
+  await recordEndedOne(req, res, deps, { userId, handle, sid });
+  return sid === req.sessionID;
+}
+
+/** Logs that every session of a user but the caller's ended, and how many. */
+function recordEndedAllButCurrent(req: Request, userId: string, ended: number): void {
+  logSecurityEvent(req, 'session.ended', { targetUserId: userId, scope: 'all_but_current', ended });
+}
+
+/** The signed-in user ends every other session of theirs, proving their password; returns how many. */
+export async function endOwnOthersAndRecord(
+  req: Request,
+  deps: EndSessionsDeps,
+  currentPassword: string,
+): Promise<number> {
+  const userId = req.user!.id;
+  const ended = await deps.userSessions.endOwnOthers(userId, req.sessionID, currentPassword);
+  recordEndedAllButCurrent(req, userId, ended);
+  return ended;
+}
+
 /**
  * Sessions as resources (ASVS 5.0 7.5.2): a user lists and ends their own under /api/auth/sessions, an
  * admin those of any user under /api/users/{id}/sessions, and every session of every user with
  * DELETE /api/sessions. Sessions are named by their handle, never by their id. Paths are written in
  * full here (the router is mounted on /api) so the three families read together.
  */
-export function createUserSessionsRouter(deps: {
-  config: AppConfig;
-  index: SessionIndex;
-  userSessions: UserSessions;
-  usersService: UsersService;
-}): Router {
+export function createUserSessionsRouter(deps: EndSessionsDeps & { usersService: UsersService }): Router {
   const { config, index, userSessions, usersService } = deps;
   const router = Router();
-
-  /** After a session named by handle has ended: logged; when it was the caller's, a logout, cookie and all. */
-  async function endedOne(req: Request, res: Response, userId: string, handle: string, sid: string) {
-    logSecurityEvent(req, 'session.ended', { targetUserId: userId, scope: 'one', endedSessions: [handle] });
-    if (sid === req.sessionID) await endSession(req, res, index, config);
-    res.status(204).end();
-  }
-
-  /** After every session of the user but the caller's has ended: logged, and answered with the count. */
-  function endedAllButCurrent(req: Request, res: Response, userId: string, ended: number) {
-    logSecurityEvent(req, 'session.ended', { targetUserId: userId, scope: 'all_but_current', ended });
-    res.json({ ended });
-  }
 
   router.get('/auth/sessions', requireAuth, async (req, res) => {
     res.json({ data: await userSessions.list(req.user!, req.sessionID) });
@@ -55,17 +90,14 @@ export function createUserSessionsRouter(deps: {
 
   router.delete('/auth/sessions', requireAuth, async (req, res) => {
     const { currentPassword } = validate(endOwnSessionsBody, req.body, 'body');
-    const userId = req.user!.id;
-    const ended = await userSessions.endOwnOthers(userId, req.sessionID, currentPassword);
-    endedAllButCurrent(req, res, userId, ended);
+    res.json({ ended: await endOwnOthersAndRecord(req, deps, currentPassword) });
   });
 
   router.delete('/auth/sessions/:sessionId', requireAuth, async (req, res) => {
     const { sessionId } = validate(sessionHandleParams, req.params, 'params');
     const { currentPassword } = validate(endOwnSessionsBody, req.body, 'body');
-    const userId = req.user!.id;
-    const sid = await userSessions.endOwn(userId, sessionId, currentPassword);
-    await endedOne(req, res, userId, sessionId, sid);
+    await endOwnSessionAndRecord(req, res, deps, sessionId, currentPassword);
+    res.status(204).end();
   });
 
   // An admin's view of anyone's sessions. The user is read first, so an unknown id is a 404 rather
@@ -79,13 +111,17 @@ export function createUserSessionsRouter(deps: {
   router.delete('/users/:id/sessions', requireRole('admin'), async (req, res) => {
     const { id } = validate(userIdParams, req.params, 'params');
     const user = await usersService.getUser(req.user!, id);
-    endedAllButCurrent(req, res, user.id, await userSessions.endAllBut(user.id, req.sessionID));
+    const ended = await userSessions.endAllBut(user.id, req.sessionID);
+    recordEndedAllButCurrent(req, user.id, ended);
+    res.json({ ended });
   });
 
   router.delete('/users/:id/sessions/:sessionId', requireRole('admin'), async (req, res) => {
     const { id, sessionId } = validate(userSessionParams, req.params, 'params');
     const user = await usersService.getUser(req.user!, id);
-    await endedOne(req, res, user.id, sessionId, await userSessions.endOne(user.id, sessionId));
+    const sid = await userSessions.endOne(user.id, sessionId);
+    await recordEndedOne(req, res, deps, { userId: user.id, handle: sessionId, sid });
+    res.status(204).end();
   });
 
   // Every session of every user, the caller's included: after a suspected breach (a leaked session
