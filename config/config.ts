@@ -83,6 +83,8 @@ export interface AppConfig {
     readonly secrets: readonly string[];
     readonly idleTimeoutS: number;
     readonly absoluteTimeoutS: number;
+    /** Sessions one user may hold at once; a login beyond it ends that user's oldest session. */
+    readonly maxPerUser: number;
   };
   /** Number of reverse-proxy hops whose X-Forwarded-* headers are believed. */
   readonly trustProxy: number;
@@ -221,6 +223,9 @@ const envSchema = z.object({
     .refine((secrets) => secrets.every((s) => s.length > 0), 'must not contain empty entries'),
   SESSION_IDLE_TIMEOUT_S: intInRange(1, 7 * 24 * 3600).default(1800),
   SESSION_ABSOLUTE_TIMEOUT_S: intInRange(1, 30 * 24 * 3600).default(28800),
+  // No "unlimited": every login would add to a list that only the absolute timeout shortens, and a
+  // stolen password could open sessions the owner has to page through to end (ASVS 5.0 7.1.2).
+  SESSION_MAX_PER_USER: intInRange(1, 1000).default(10),
   // A hop count only: `true` would trust any X-Forwarded-For a client makes up.
   TRUST_PROXY: intInRange(0, 5).default(0),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -380,6 +385,7 @@ export function loadConfig(
       secrets: Object.freeze(e.SESSION_SECRET),
       idleTimeoutS: e.SESSION_IDLE_TIMEOUT_S,
       absoluteTimeoutS: e.SESSION_ABSOLUTE_TIMEOUT_S,
+      maxPerUser: e.SESSION_MAX_PER_USER,
     }),
     trustProxy: e.TRUST_PROXY,
     logLevel: e.LOG_LEVEL,

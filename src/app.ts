@@ -10,6 +10,8 @@ import { createPasswordPolicy } from './auth/password-policy';
 import { createPasswordResetService } from './auth/password-reset';
 import { createReauthentication } from './auth/reauthentication';
 import { createSessionIndex, createSessionMiddleware, loadSessionUser } from './auth/sessions';
+import { createUserSessions } from './auth/user-sessions';
+import { createUserSessionsRouter } from './auth/user-sessions.routes';
 import { createAccessLog, provideRequestLogger } from './http/access-log';
 import { concurrently } from './http/concurrently';
 import { createErrorHandler, notFound } from './http/error-handler';
@@ -75,6 +77,7 @@ export function buildApp(deps: AppDeps): Express {
   );
   const sessions = createSessionIndex(config, redis);
   const reauthentication = createReauthentication({ config, redis, db, passwords });
+  const userSessions = createUserSessions({ config, index: sessions, reauthentication });
   // What the mail flows share, or nothing when mail is off (and with it the flows that need it).
   const mail = deps.outbox && {
     mailer: createMailer({
@@ -173,9 +176,11 @@ export function buildApp(deps: AppDeps): Express {
   // The mailed links share one per-client budget, whatever they do.
   api.use('/auth/email-change', createEmailChangeRouter({ emailChange, limit: limits.passwordReset }));
   api.use('/users', createUsersRouter({ usersService, sessions, config, emailVerification }));
+  // /auth/sessions, /users/:id/sessions and /sessions: one feature, one router (paths written in full).
+  api.use(createUserSessionsRouter({ config, index: sessions, userSessions, usersService }));
   app.use('/api', api);
 
-  // Pages (src/web): login, home, logout, password reset, email verification; browser routes get HTML error pages, /api keeps JSON.
+  // Pages (src/web): login, home, logout, sessions, password reset, email verification; browser routes get HTML error pages, /api keeps JSON.
   const views = createViews(config);
   app.use(
     createWebRouter({
@@ -183,6 +188,7 @@ export function buildApp(deps: AppDeps): Express {
       views,
       authService,
       sessions,
+      userSessions,
       passwordReset,
       emailVerification,
       emailChange,

@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { apiPaths, json, locationHeader, setSessionCookieHeader } from '../openapi/responses';
+import {
+  apiPaths,
+  clearSiteDataHeader,
+  json,
+  locationHeader,
+  setSessionCookieHeader,
+} from '../openapi/responses';
 import { userResponse } from '../users/users.schemas';
 import {
   changePasswordBody,
@@ -54,7 +60,10 @@ export const authPaths = apiPaths({
       responses: {
         204: {
           description: 'The session is gone and the cookie cleared.',
-          headers: z.object({ 'Set-Cookie': setSessionCookieHeader('cleared.') }),
+          headers: z.object({
+            'Set-Cookie': setSessionCookieHeader('cleared.'),
+            'Clear-Site-Data': clearSiteDataHeader(),
+          }),
         },
       },
       errors: [],

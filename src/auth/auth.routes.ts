@@ -24,12 +24,14 @@ import { logIn } from './login';
 import type { PasswordResetService } from './password-reset';
 import { confirmResetAndRecord, requestResetThenAnswer } from './reset-flow';
 import { endSession, rotateSession, startSession, type SessionIndex } from './sessions';
+import { UNVERIFIED_SESSION_ROUTES } from './user-sessions.routes';
 import { mailVerificationAfterAnswer, resendAndRecord, verifyAndRecord } from './verification-flow';
 
 /**
  * What a signed-in user whose address is not verified may still do while REQUIRE_VERIFIED_EMAIL is on
- * (src/http/require-verified-email.ts): see who they are, sign out or in again, and prove the address.
- * Every other route, including any added later, answers 403 email_unverified.
+ * (src/http/require-verified-email.ts): see who they are, sign out or in again, prove the address, and
+ * see and end their sessions (user-sessions.routes.ts). Every other route, including any added later,
+ * answers 403 email_unverified.
  */
 export const UNVERIFIED_API_ROUTES: readonly RouteKey[] = [
   'GET /api/auth/me',
@@ -37,6 +39,7 @@ export const UNVERIFIED_API_ROUTES: readonly RouteKey[] = [
   'POST /api/auth/logout',
   'POST /api/auth/verify-email',
   'POST /api/auth/verify-email/resend',
+  ...UNVERIFIED_SESSION_ROUTES,
 ];
 
 export function createAuthRouter(deps: {

@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { RedisStore } from 'connect-redis';
 import type { Request, RequestHandler, Response } from 'express';
 import session from 'express-session';
@@ -6,6 +6,8 @@ import type { AppConfig } from '../../config/config';
 import { cookieAttributes } from '../http/cookies';
 import type { RedisClient } from '../lib/redis';
 import type { User } from '../users/user';
+import { logSecurityEvent } from '../http/security-events';
+import { summarizeUserAgent, truncateAddress, type SessionClient } from './session-client';
 
 declare module 'express-session' {
   interface SessionData {
@@ -16,6 +18,9 @@ declare module 'express-session' {
     epoch: number;
     /** Epoch ms of the last renewal of the Redis TTL and the cookie (see renewalIntervalMs). */
     renewedAt: number;
+    /** Where and with what the session signed in, reduced for its owner's list (session-client.ts). */
+    clientAddress: SessionClient['clientAddress'];
+    userAgent: SessionClient['userAgent'];
   }
 }
 
@@ -48,6 +53,14 @@ function ttlOf(data: session.SessionData, s: SessionConfig): number {
   const left = Math.ceil((absoluteDeadline(data.authenticatedAt, s) - Date.now()) / 1000);
   return Math.min(idle, left); // <= 0: the session is over, and saving it deletes it
 }
+
+/**
+ * A new session id: 32 bytes (256 bits) from the operating system's CSPRNG, base64url without padding,
+ * so 43 characters of [A-Za-z0-9_-] (ASVS 5.0 7.2.3, 11.5.1). express-session's default (uid-safe, 24
+ * bytes) is random too, but a credential's strength is written here rather than left to a dependency's
+ * default, and a test checks the ids the app really issues.
+ */
+export const generateSessionId = (): string => randomBytes(32).toString('base64url');
 
 const sessionPrefixOf = (config: AppConfig) => `${config.redisKeyPrefix}sess:`;
 const indexKeyOf = (config: AppConfig, userId: string) => `${config.redisKeyPrefix}user-sessions:${userId}`;
@@ -125,6 +138,7 @@ export function createSessionMiddleware(config: AppConfig, redis: RedisClient): 
   return session({
     name: s.cookieName,
     secret: [...s.secrets],
+    genid: generateSessionId,
     store: createSessionStore(config, redis),
     resave: false,
     // No session (and no cookie) until login: anonymous requests cost nothing in Redis.
@@ -140,6 +154,36 @@ export function createSessionMiddleware(config: AppConfig, redis: RedisClient): 
 }
 
 /**
+ * Lists a new session (ARGV[1]) in the user's index (KEYS[1]) at its absolute deadline (ARGV[2]), trims
+ * what has passed its deadline (ARGV[3] is now), keeps the index key alive until its latest deadline,
+ * then, if the user now holds more than ARGV[4] sessions, ends the oldest ones: out of the index and
+ * their keys (ARGV[5] is the key prefix) deleted, as SessionIndex.end does. The score is the absolute
+ * deadline, that is the login time plus a constant, so the lowest scores are the oldest logins.
+ *
+ * One script, so two logins at the same moment cannot both count "limit - 1 others" and both stay:
+ * Redis runs one script at a time, and each sees the other's member. It builds session keys from the
+ * prefix rather than receiving them in KEYS, which a single Redis (or a Sentinel-managed one) allows
+ * and Redis Cluster would not: this app's keys are not spread over a cluster (ADR 0023).
+ */
+const ADD_WITHIN_LIMIT = `
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+redis.call('PEXPIREAT', KEYS[1], ARGV[2], 'NX')
+redis.call('PEXPIREAT', KEYS[1], ARGV[2], 'GT')
+local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4])
+if excess <= 0 then return {} end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, excess - 1)
+redis.call('ZREM', KEYS[1], unpack(oldest))
+for _, sid in ipairs(oldest) do redis.call('DEL', ARGV[5] .. sid) end
+return oldest`;
+
+/** A session as its user's list reads it back from Redis: its id and data, or null once expired. */
+export interface IndexedSession {
+  sid: string;
+  data: session.SessionData | null;
+}
+
+/**
  * A per-user index of live session ids: a sorted set scored by each session's absolute deadline and
  * trimmed on every write, so it never outgrows the sessions a user can have at once. It lets us end all
  * of a user's sessions (delete, role change, password change), and a session is only ever saved while
@@ -148,18 +192,57 @@ export function createSessionMiddleware(config: AppConfig, redis: RedisClient): 
 export function createSessionIndex(config: AppConfig, redis: RedisClient) {
   const indexKey = (userId: string) => indexKeyOf(config, userId);
   const sessionKey = (sid: string) => sessionPrefixOf(config) + sid;
+  // The key of the public handles: HMAC-SHA256(first session secret, label), the same one-step
+  // derivation as the CSRF key (src/web/csrf.ts), so it is never the key that signs cookies.
+  const handleKey = createHmac('sha256', config.session.secrets[0]!).update('session-handle').digest();
 
   return {
-    async add(userId: string, sid: string, authenticatedAt: number): Promise<void> {
+    /** SESSION_MAX_PER_USER, for what reports the limit acting. */
+    maxPerUser: config.session.maxPerUser,
+
+    /**
+     * Lists a new session and ends the user's oldest ones beyond SESSION_MAX_PER_USER, in one script
+     * (ADD_WITHIN_LIMIT); returns the ids it ended.
+     */
+    async add(userId: string, sid: string, authenticatedAt: number): Promise<string[]> {
       const deadline = absoluteDeadline(authenticatedAt, config.session);
-      const key = indexKey(userId);
-      await redis
-        .multi()
-        .zAdd(key, { score: deadline, value: sid })
-        .zRemRangeByScore(key, '-inf', Date.now())
-        .pExpireAt(key, deadline, 'NX')
-        .pExpireAt(key, deadline, 'GT')
-        .exec();
+      return (await redis.eval(ADD_WITHIN_LIMIT, {
+        keys: [indexKey(userId)],
+        arguments: [
+          sid,
+          String(deadline),
+          String(Date.now()),
+          String(config.session.maxPerUser),
+          sessionPrefixOf(config),
+        ],
+      })) as string[];
+    },
+
+    /**
+     * The name a session goes by wherever it is shown or addressed (the list of sessions, the routes
+     * that end one, logs): the session id is the bearer credential and is never shown. An HMAC of the
+     * id, cut to 128 bits: nobody without the server's secret can compute it or get the id back from
+     * it, and it needs no storage of its own (sessions started before it existed have one too).
+     */
+    handleOf(sid: string): string {
+      return createHmac('sha256', handleKey).update(sid).digest().subarray(0, 16).toString('base64url');
+    },
+
+    /**
+     * The user's listed sessions with their data (one ZRANGE, one MGET). An id whose key expired (idle
+     * timeout) before the index was next trimmed comes back with null data.
+     */
+    /** The ids the user's index lists, oldest sign-in first. */
+    sidsOf: (userId: string): Promise<string[]> => redis.zRange(indexKey(userId), 0, -1),
+
+    async sessionsOf(userId: string): Promise<IndexedSession[]> {
+      const sids = await redis.zRange(indexKey(userId), 0, -1);
+      if (sids.length === 0) return [];
+      const values = await redis.mGet(sids.map(sessionKey));
+      return sids.map((sid, i) => {
+        const raw = values[i];
+        return { sid, data: raw ? (JSON.parse(raw) as session.SessionData) : null };
+      });
     },
 
     /**
@@ -202,11 +285,21 @@ export async function startSession(
   const previous = req.session.userId;
   if (previous) await index.end(previous, req.sessionID);
   await promisify((cb) => req.session.regenerate(cb));
-  await index.add(user.id, req.sessionID, authenticatedAt);
+  const ended = await index.add(user.id, req.sessionID, authenticatedAt);
+  if (ended.length > 0) {
+    // ASVS 5.0 7.1.2: the documented limit acted. Logged by handle: the ids are credentials.
+    logSecurityEvent(req, 'session.limit_ended_oldest', {
+      targetUserId: user.id,
+      limit: index.maxPerUser,
+      endedSessions: ended.map((sid) => index.handleOf(sid)),
+    });
+  }
   req.session.userId = user.id;
   req.session.authenticatedAt = authenticatedAt;
   req.session.epoch = user.sessionEpoch;
   req.session.renewedAt = Date.now();
+  req.session.clientAddress = truncateAddress(req.clientIp);
+  req.session.userAgent = summarizeUserAgent(req.get('user-agent'));
   await promisify((cb) => req.session.save(cb));
 }
 
@@ -222,9 +315,21 @@ export async function rotateSession(req: Request, index: SessionIndex, epoch: nu
 }
 
 /**
- * Destroys the session server-side and tells the browser to drop the cookie. The id leaves the index
- * together with the key (SessionIndex.end), so a request of this session still running cannot save it
- * again; express-session's own destroy then finds nothing left to delete.
+ * What a browser is told to forget when its session ends here (ASVS 5.0 14.3.1): the origin's HTTP
+ * cache, which also evicts its pages from the back/forward cache so Back cannot show a signed-in page
+ * again, and its storage (localStorage, sessionStorage, IndexedDB, service workers), where a page or
+ * a later extension of this template may keep data of the user. Not "cookies": browsers apply that
+ * directive to the whole registrable domain (every `*.example.com`), so signing out here would sign the
+ * user out of sibling applications too; this app's cookies are host-only and are expired by name
+ * instead (ADR 0025). Browsers honour the header only from a
+ * secure origin (https, or localhost), which production always is.
+ */
+export const CLEAR_SITE_DATA = '"cache", "storage"';
+
+/**
+ * Destroys the session server-side and tells the browser to drop the cookie and the site's data. The id
+ * leaves the index together with the key (SessionIndex.end), so a request of this session still running
+ * cannot save it again; express-session's own destroy then finds nothing left to delete.
  */
 export async function endSession(
   req: Request,
@@ -236,6 +341,7 @@ export async function endSession(
   if (userId) await index.end(userId, req.sessionID);
   await promisify((cb) => req.session.destroy(cb));
   clearSessionCookie(res, config);
+  res.set('Clear-Site-Data', CLEAR_SITE_DATA);
 }
 
 /** Expires the cookie in the browser, with the attributes it was set with (or browsers ignore it). */

@@ -1,7 +1,10 @@
 import type { RequestHandler } from 'express';
 import { EmailUnverifiedError } from '../errors';
 
-/** A route as `METHOD /path`, the path as the app sees it (mount point included). */
+/**
+ * A route as `METHOD /path`, the path as the app sees it (mount point included). A segment written
+ * `{name}` (as the OpenAPI description writes it) stands for any one non-empty segment.
+ */
 export type RouteKey = `${'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'} /${string}`;
 
 /**
@@ -21,16 +24,27 @@ const routePath = (path: string): string => {
  * the session is read and never come here. HEAD is routed as GET, so it is allowed as GET is.
  */
 export function requireVerifiedEmail(allowed: Iterable<RouteKey>): RequestHandler {
-  const open = new Set<string>(
-    [...allowed].map((key) => {
-      const [method, path] = key.split(' ') as [string, string];
-      return `${method} ${routePath(path)}`;
-    }),
-  );
+  const open = new Set<string>();
+  const templates: { method: string; segments: string[] }[] = [];
+  for (const key of allowed) {
+    const [method, path] = key.split(' ') as [string, string];
+    if (path.includes('{')) templates.push({ method, segments: routePath(path).split('/') });
+    else open.add(`${method} ${routePath(path)}`);
+  }
+  /** Segment by segment, so a `{name}` never spans a `/` and a longer or shorter path never matches. */
+  const matchesTemplate = (method: string, path: string) => {
+    const segments = routePath(path).split('/');
+    return templates.some(
+      (t) =>
+        t.method === method &&
+        t.segments.length === segments.length &&
+        t.segments.every((s, i) => s === segments[i] || (s.startsWith('{') && segments[i] !== '')),
+    );
+  };
   return (req, _res, next) => {
     if (!req.user || req.user.emailVerifiedAt) return next();
     const method = req.method === 'HEAD' ? 'GET' : req.method;
-    if (open.has(`${method} ${routePath(req.path)}`)) return next();
+    if (open.has(`${method} ${routePath(req.path)}`) || matchesTemplate(method, req.path)) return next();
     next(new EmailUnverifiedError());
   };
 }

@@ -9,6 +9,9 @@ export type SecurityEvent =
   | 'auth.password_changed'
   | 'auth.password_rehashed'
   | 'auth.password_rehash_failed'
+  | 'session.ended'
+  | 'session.limit_ended_oldest'
+  | 'session.every_user_ended'
   | 'password_reset.requested'
   | 'password_reset.address_limited'
   | 'password_reset.completed'
@@ -50,6 +53,9 @@ const WARNINGS = new Set<SecurityEvent>([
   // Password hashing is saturated: a login flood, or more sign-ins than the hardware can hash.
   'hash.busy',
   'request.cross_origin_rejected',
+  // Every user signed out at once: done after a suspected breach, and what an intruder with an admin
+  // session would do to hide, so it should stand out.
+  'session.every_user_ended',
 ]);
 
 /**

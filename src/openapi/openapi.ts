@@ -1,5 +1,6 @@
 import { createDocument } from 'zod-openapi';
 import { authPaths } from '../auth/auth.openapi';
+import { userSessionsPaths } from '../auth/user-sessions.openapi';
 import { healthPaths } from '../http/health.openapi';
 import { userListResponse, userResponse } from '../users/users.schemas';
 import { usersPaths } from '../users/users.openapi';
@@ -34,10 +35,11 @@ export function createOpenApiDocument(): ReturnType<typeof createDocument> {
     },
     tags: [
       { name: 'auth', description: 'Sessions, registration and the password.' },
+      { name: 'sessions', description: 'Signed-in sessions: listing and ending them.' },
       { name: 'users', description: 'Users and their roles.' },
       { name: 'health', description: 'Probes for orchestrators and load balancers.' },
     ],
-    paths: { ...authPaths, ...usersPaths, ...healthPaths },
+    paths: { ...authPaths, ...userSessionsPaths, ...usersPaths, ...healthPaths },
     components: {
       schemas: { User: userResponse, UserList: userListResponse, Error: errorEnvelope },
       securitySchemes: {

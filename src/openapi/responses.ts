@@ -138,6 +138,19 @@ export const setSessionCookieHeader = (description: string, sometimes = false) =
     header: { description: `The session cookie (\`sid\`; \`__Host-sid\` in production): ${description}` },
   });
 
+/**
+ * `Clear-Site-Data` of an answer that ends the caller's session (src/auth/sessions.ts, CLEAR_SITE_DATA);
+ * `sometimes` when only some answers of the operation end it.
+ */
+export const clearSiteDataHeader = (sometimes = false) =>
+  (sometimes ? z.string().optional() : z.string()).meta({
+    header: {
+      description:
+        '`"cache", "storage"`, when the session ending is the caller\'s: the browser drops what this ' +
+        'origin cached or stored (browsers act on it from https origins).',
+    },
+  });
+
 /** The name under which operations refer to the session cookie in their `security`. */
 export const SESSION_SECURITY = 'session';
 

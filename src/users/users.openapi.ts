@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { apiPaths, json, locationHeader, setSessionCookieHeader } from '../openapi/responses';
+import {
+  apiPaths,
+  clearSiteDataHeader,
+  json,
+  locationHeader,
+  setSessionCookieHeader,
+} from '../openapi/responses';
 import {
   createUserBody,
   emailChangeConfirmBody,
@@ -119,6 +125,7 @@ export const usersPaths = apiPaths({
           description: 'Deleted.',
           headers: z.object({
             'Set-Cookie': setSessionCookieHeader('cleared, when you deleted yourself.', true),
+            'Clear-Site-Data': clearSiteDataHeader(true),
           }),
         },
       },

@@ -68,6 +68,12 @@ const REHASH_PASSWORD =
 const MARK_EMAIL_VERIFIED = `UPDATE users SET email_verified_at = now(), updated_at = now()
   WHERE id = $1 RETURNING ${COLUMNS}`;
 const DELETE = 'DELETE FROM users WHERE id = $1 RETURNING id';
+// Every user's epoch in one statement: one transaction, so no user is left in the old epoch, and every
+// session from before it is refused on its next request (loadSessionUser), whatever Redis holds.
+const MOVE_EVERY_SESSION_EPOCH = `WITH moved AS (
+    UPDATE users SET session_epoch = session_epoch + 1 RETURNING 1
+  )
+  SELECT count(*)::int AS users FROM moved`;
 // Locks every admin row until the transaction ends, so two concurrent demotions or deletions cannot
 // both see "another admin remains" and leave none.
 const LOCK_ADMINS = "SELECT id FROM users WHERE role = 'admin' ORDER BY id FOR UPDATE";
@@ -186,6 +192,12 @@ export function createUsersRepository(db: Queryable) {
     async delete(id: string): Promise<boolean> {
       const rows = await db.query(DELETE, [id]);
       return rows.length > 0;
+    },
+
+    /** Moves the session epoch of every user; returns how many users that is. */
+    async moveEverySessionEpoch(): Promise<number> {
+      const [row] = await db.query<{ users: number }>(MOVE_EVERY_SESSION_EPOCH);
+      return row!.users;
     },
 
     /** Call inside a transaction: returns the admins' ids, locked until commit. */

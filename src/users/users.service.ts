@@ -143,6 +143,14 @@ export function createUsersService(deps: {
       };
     },
 
+    /**
+     * Ends every session of every user (the admin's included): the session epochs move in Postgres,
+     * the durable record, so it holds even for sessions a Redis failover brought back (ADR 0023). The
+     * sessions' Redis keys are left to expire within the idle timeout rather than scanned for: each
+     * is refused, and deleted, on its next request. Returns how many users it signed out.
+     */
+    endEverySession: (): Promise<number> => users.moveEverySessionEpoch(),
+
     async deleteUser(actor: User, id: string): Promise<void> {
       assertSelfOrAdmin(actor, id);
       await db.withTransaction(async (tx) => {

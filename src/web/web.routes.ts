@@ -10,6 +10,7 @@ import type { EmailChange } from '../users/email-change';
 import { loginBody } from '../auth/auth.schemas';
 import { logIn } from '../auth/login';
 import { endSession, type SessionIndex } from '../auth/sessions';
+import type { UserSessions } from '../auth/user-sessions';
 import { InvalidCredentialsError } from '../errors';
 import type { RouteKey } from '../http/require-verified-email';
 import { logRefusal, logSecurityEvent } from '../http/security-events';
@@ -19,6 +20,7 @@ import { formBody } from './form-body';
 import { createFormRenderer } from './form-page';
 import { createEmailChangePages } from './email-change.pages';
 import { createPasswordResetPages } from './password-reset.pages';
+import { createSessionsPages, UNVERIFIED_SESSION_PAGES } from './sessions.pages';
 import { safeRedirectTarget } from './safe-redirect';
 import type { Views } from './views';
 
@@ -26,10 +28,17 @@ const STATIC_DIR = path.join(__dirname, 'static');
 
 /**
  * The pages of this file an unverified user may use while REQUIRE_VERIFIED_EMAIL is on: home (where
- * the resend button is), signing in again and signing out. The login page only redirects a signed-in
- * user, and signing in grants nothing an anonymous visitor could not get.
+ * the resend button is), signing in again, signing out, and their sessions (sessions.pages.ts). The
+ * login page only redirects a signed-in user, and signing in grants nothing an anonymous visitor could
+ * not get.
  */
-export const UNVERIFIED_PAGES: readonly RouteKey[] = ['GET /', 'GET /login', 'POST /login', 'POST /logout'];
+export const UNVERIFIED_PAGES: readonly RouteKey[] = [
+  'GET /',
+  'GET /login',
+  'POST /login',
+  'POST /logout',
+  ...UNVERIFIED_SESSION_PAGES,
+];
 
 const loginForm = z.strictObject({
   // As the API: no format check at login, any string is simply "wrong credentials".
@@ -49,10 +58,10 @@ export function createStaticHandler(): RequestHandler {
 }
 
 /**
- * The server-rendered pages: GET/POST /login, GET /, POST /logout, and with mail on the reset pages
- * (password-reset.pages.ts), the verification pages (email-verification.pages.ts) and the email change
- * confirmation (email-change.pages.ts). No GET changes state (ASVS 5.0
- * 3.5.3): GET /login only sets the anonymous CSRF identity, which grants nothing. Responses are
+ * The server-rendered pages: GET/POST /login, GET /, POST /logout, the sessions page
+ * (sessions.pages.ts), and with mail on the reset pages (password-reset.pages.ts), the verification
+ * pages (email-verification.pages.ts) and the email change confirmation (email-change.pages.ts). No
+ * GET changes state (ASVS 5.0 3.5.3): GET /login only sets the anonymous CSRF identity, which grants nothing. Responses are
  * `no-store` (the app-wide noStore): they carry a CSRF token or personal data.
  */
 export function createWebRouter(deps: {
@@ -60,6 +69,7 @@ export function createWebRouter(deps: {
   views: Views;
   authService: AuthService;
   sessions: SessionIndex;
+  userSessions: UserSessions;
   /** null when mail is off: then the reset pages do not exist (404) and the login page does not link them. */
   passwordReset: PasswordResetService | null;
   /** null when mail is off: then the verification pages do not exist and home offers no resend. */
@@ -74,6 +84,7 @@ export function createWebRouter(deps: {
     views,
     authService,
     sessions,
+    userSessions,
     passwordReset,
     emailVerification,
     emailChange,
@@ -144,6 +155,7 @@ export function createWebRouter(deps: {
     res.redirect(303, '/login');
   });
 
+  router.use(createSessionsPages({ config, index: sessions, userSessions, views, csrf }));
   if (passwordReset) {
     router.use(createPasswordResetPages({ views, csrf, passwordReset, limit: passwordResetLimit }));
   }

@@ -30,6 +30,22 @@ describe('POST /api/auth/logout', () => {
     expectError(after, 401, 'unauthenticated');
   });
 
+  // ASVS 5.0 14.3.1: data the browser holds for the site is cleared when the session ends.
+  test('when signed in, then the logout tells the browser to clear the cache and storage of the site (ASVS 14.3.1)', async () => {
+    const { cookie } = await signedIn(t);
+
+    const res = await request(t.app).post('/api/auth/logout').set('Cookie', cookie);
+
+    expect(res.status).toBe(204);
+    expect(res.headers['clear-site-data']).toBe('"cache", "storage"');
+  });
+
+  test('when there is no session to end, then no Clear-Site-Data is sent: nothing of a user was there', async () => {
+    const res = await request(t.app).post('/api/auth/logout');
+
+    expect(res.headers['clear-site-data']).toBeUndefined();
+  });
+
   test('when a user logs out of one session, then their other sessions continue', async () => {
     const first = await signedIn(t);
     const second = await login(t, first);

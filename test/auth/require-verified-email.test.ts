@@ -38,6 +38,13 @@ function blockedRequests(t: TestApp, userId: string, cookie: string) {
       .send({ email: uniqueEmail() }),
     'GET /API/users/:id/ (another spelling)': api().get(`/API/users/${userId}/`).set('Cookie', cookie),
     'GET /api/no-such-route': api().get('/api/no-such-route').set('Cookie', cookie),
+    // The allow-listed `DELETE /api/auth/sessions/{sessionId}` stands for one segment, never more.
+    'DELETE /api/auth/sessions/{sessionId}/more': api()
+      .delete(`/api/auth/sessions/${'A'.repeat(22)}/more`)
+      .set('Cookie', cookie),
+    'GET /api/users/:id/sessions (own, admin path)': api()
+      .get(`/api/users/${userId}/sessions`)
+      .set('Cookie', cookie),
   };
 }
 
@@ -85,6 +92,40 @@ describe('REQUIRE_VERIFIED_EMAIL on', () => {
     expect(resend.status).toBe(202);
     expect(againLogin.status).toBe(200);
     expect(logout.status).toBe(204);
+  });
+
+  // Ending sessions is what someone does who fears their account is used elsewhere: a safety action.
+  test('when an unverified user lists their sessions and ends them, through the API and the page, then each answers as usual', async () => {
+    const account = await createUser(t);
+    const browser = createBrowser(t.app);
+    await signInThroughForm(browser, account);
+    const cookie = await login(t, account);
+    const other = await login(t, account);
+
+    const listed = await request(t.app).get('/api/auth/sessions').set('Cookie', cookie);
+    // Newest first: the session `other`, then this one, then the browser's.
+    const handle = (listed.body.data as { id: string; current: boolean }[])[0]!.id;
+    const endOne = await request(t.app)
+      .delete(`/api/auth/sessions/${handle}`)
+      .set('Cookie', cookie)
+      .send({ currentPassword: account.password });
+    const page = await browser.get('/sessions');
+    const endOthers = await browser.postForm('/sessions/end', {
+      _csrf: csrfTokenIn(page.text),
+      end: 'others',
+      currentPassword: account.password,
+    });
+    const endOthersApi = await request(t.app)
+      .delete('/api/auth/sessions')
+      .set('Cookie', browser.cookieHeader())
+      .send({ currentPassword: account.password });
+
+    expect(listed.status).toBe(200);
+    expect(endOne.status).toBe(204);
+    expect(page.status).toBe(200);
+    expect(endOthers.status).toBe(303);
+    expect(endOthersApi.status).toBe(200);
+    expect((await me(t, other)).status).toBe(401);
   });
 
   test('when an unverified user follows the mailed link, then the same session is let through at once', async () => {

@@ -192,6 +192,76 @@ describe('the answers of the API, checked against its description', () => {
     expect(self.headers['set-cookie']).toBeDefined();
   });
 
+  test("when listing and ending one's own sessions, then each answer is one the /api/auth/sessions routes describe", async () => {
+    const creds = await signedIn(t);
+    const { cookie, password } = creds;
+    // Two more sessions: one to end by its handle, one left for "every other".
+    await login(t, creds);
+    await login(t, creds);
+    const list = () => request(t.app).get('/api/auth/sessions').set('Cookie', cookie);
+    const endOne = (handle: string, body: object) =>
+      request(t.app).delete(`/api/auth/sessions/${handle}`).set('Cookie', cookie).send(body);
+    const listed = await list();
+    expectAnswer('GET /api/auth/sessions', listed, 200);
+    expectAnswer('GET /api/auth/sessions', await request(t.app).get('/api/auth/sessions'), 401);
+    const handle = (listed.body.data as { id: string; current: boolean }[]).find((s) => !s.current)!.id;
+
+    const one = 'DELETE /api/auth/sessions/{sessionId}';
+    expectAnswer(one, await endOne(handle, { currentPassword: 'not the password' }), 403);
+    expectAnswer(one, await endOne('not-a-handle', { currentPassword: password }), 400);
+    expectAnswer(one, await endOne('A'.repeat(22), { currentPassword: password }), 404);
+    expectAnswer(one, await endOne(handle, { currentPassword: password }), 204);
+    const others = () => request(t.app).delete('/api/auth/sessions').set('Cookie', cookie);
+    expectAnswer('DELETE /api/auth/sessions', await others().send({}), 400);
+    expectAnswer('DELETE /api/auth/sessions', await others().send({ currentPassword: password }), 200);
+  });
+
+  test("when an admin lists and ends a user's sessions, then each answer is one the /api/users/{id}/sessions routes describe", async () => {
+    const admin = await signedIn(t, 'admin');
+    const user = await signedIn(t);
+    const path = (id: string) => `/api/users/${id}/sessions`;
+    const as = (cookie: string) => ({ Cookie: cookie });
+
+    const listed = await request(t.app).get(path(user.user.id)).set(as(admin.cookie));
+    expectAnswer('GET /api/users/{id}/sessions', listed, 200);
+    expectAnswer(
+      'GET /api/users/{id}/sessions',
+      await request(t.app).get(path(admin.user.id)).set(as(user.cookie)),
+      403,
+    );
+    expectAnswer(
+      'GET /api/users/{id}/sessions',
+      await request(t.app).get(path('nope')).set(as(admin.cookie)),
+      400,
+    );
+    expectAnswer(
+      'DELETE /api/sessions',
+      await request(t.app).delete('/api/sessions').set(as(user.cookie)),
+      403,
+    );
+    const handle = (listed.body.data as { id: string }[])[0]!.id;
+    const one = 'DELETE /api/users/{id}/sessions/{sessionId}';
+    expectAnswer(
+      one,
+      await request(t.app)
+        .delete(`${path(admin.user.id)}/${handle}`)
+        .set(as(admin.cookie)),
+      404,
+    );
+    expectAnswer(
+      one,
+      await request(t.app)
+        .delete(`${path(user.user.id)}/${handle}`)
+        .set(as(admin.cookie)),
+      204,
+    );
+    expectAnswer(
+      'DELETE /api/users/{id}/sessions',
+      await request(t.app).delete(path(user.user.id)).set(as(admin.cookie)),
+      200,
+    );
+  });
+
   test('when the probes are asked, then each answer is one the description of /healthz and /readyz allows', async () => {
     expectAnswer('GET /healthz', await request(t.app).get('/healthz'), 200);
     expectAnswer('GET /readyz', await request(t.app).get('/readyz'), 200);
@@ -302,6 +372,19 @@ describe('the answers of the API, checked against its description', () => {
         await request(lonely.app).delete(self).set('Cookie', admin.cookie),
         409,
       );
+    });
+  });
+
+  describe('with a database of its own, whose every session may end', () => {
+    // Ending every session moves every user's epoch: never in the database other files share.
+    const own = useTestApp({}, { isolatedDatabase: 'openapi_answers_sessions' });
+
+    test('when an admin ends every session, then the answer is one DELETE /api/sessions describes', async () => {
+      const admin = await signedIn(own, 'admin');
+
+      const res = await request(own.app).delete('/api/sessions').set('Cookie', admin.cookie);
+
+      expectAnswer('DELETE /api/sessions', res, 204);
     });
   });
 

@@ -26,6 +26,7 @@ describe('GET / (home)', () => {
     expect(res.headers['cache-control']).toBe('no-store');
     expect(res.text).toContain('Signed in as <strong>Ada Lovelace</strong>');
     expect(res.text).toContain('<form method="post" action="/logout"');
+    expect(res.text).toContain('<a href="/sessions">');
     expect(csrfTokenIn(res.text)).toBeTruthy();
     expectNoInlineCode(res.text);
   });
@@ -74,6 +75,18 @@ describe('POST /logout (the HTML form)', () => {
     expect(me.status).toBe(401);
     expect((await request(t.app).get('/').set('Cookie', oldCookie)).headers.location).toBe('/login?next=%2F');
     expect(t.logs.some((l) => l.event === 'auth.logout' && l.userId === user.id)).toBe(true);
+  });
+
+  // ASVS 5.0 14.3.1: what the browser kept of the signed-in pages goes with the session.
+  test('when signed out through the form, then the answer tells the browser to clear the cache and storage of the site (ASVS 14.3.1)', async () => {
+    const browser = createBrowser(t.app);
+    await signInThroughForm(browser, await createUser(t));
+    const home = await browser.get('/');
+
+    const res = await browser.postForm('/logout', { _csrf: csrfTokenIn(home.text) });
+
+    expect(res.status).toBe(303);
+    expect(res.headers['clear-site-data']).toBe('"cache", "storage"');
   });
 
   test('when logged out, then the login page works again for a new sign-in', async () => {
