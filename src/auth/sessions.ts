@@ -321,7 +321,7 @@ export async function rotateSession(req: Request, index: SessionIndex, epoch: nu
  * a later extension of this template may keep data of the user. Not "cookies": browsers apply that
  * directive to the whole registrable domain (every `*.example.com`), so signing out here would sign the
  * user out of sibling applications too; this app's cookies are host-only and are expired by name
- * instead (ADR 0025). Browsers honour the header only from a
+ * instead (ADR 0029). Browsers honour the header only from a
  * secure origin (https, or localhost), which production always is.
  */
 export const CLEAR_SITE_DATA = '"cache", "storage"';

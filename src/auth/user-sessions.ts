@@ -16,7 +16,7 @@ import type { SessionResponse } from './user-sessions.schemas';
  * else and keep the account to themselves. The check is the one of every password-guarded change, on
  * the same per-user budget (reauthentication.ts). Signing out of the session at hand needs none: that
  * is logout, which must stay one click away (7.4.4). An admin ends anyone's sessions on the role alone.
- * The choices (handles, what is kept of the client, the limit) are in ADR 0024.
+ * The choices (handles, what is kept of the client, the limit) are in ADR 0028.
  */
 export function createUserSessions(deps: {
   config: AppConfig;
