@@ -18,6 +18,7 @@ import { createErrorHandler, notFound } from './http/error-handler';
 import { crossOriginGuard } from './http/cross-origin';
 import { createHealthRouter, type Lifecycle } from './http/health';
 import { jsonBody } from './http/json-body';
+import { refuseTrace } from './http/methods';
 import { createRequestLimits } from './http/rate-limit';
 import { requireVerifiedEmail } from './http/require-verified-email';
 import { requestContext } from './http/request-context';
@@ -135,6 +136,9 @@ export function buildApp(deps: AppDeps): Express {
   app.use(createHealthRouter({ db, redis, lifecycle }));
   // A developer's terminal gets one short line per request; every other mode the full structured line.
   app.use(createAccessLog({ logger, verbose: config.env !== 'development' }));
+  // TRACE echoes a request back, credentials included: refused on every path, probes and static
+  // files too, before any router could answer it (ASVS 13.4.4).
+  app.use(refuseTrace);
   // Pages (src/web): the stylesheet is served here, before the limiter, no-store and the session, so a
   // static file costs no Redis round trip and keeps its own Cache-Control.
   app.use(STATIC_MOUNT, createStaticHandler());

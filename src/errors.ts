@@ -180,6 +180,16 @@ export class CsrfInvalidError extends AppError {
   }
 }
 
+/**
+ * 405: a method the app serves on no path (src/http/methods.ts). `allow` is what the Allow header lists,
+ * as a 405 must (RFC 9110 15.5.6).
+ */
+export class MethodNotAllowedError extends AppError {
+  constructor(readonly allow: readonly string[]) {
+    super(405, 'method_not_allowed', 'This method is not allowed.');
+  }
+}
+
 /** 415: a body of a type the route does not read (OWASP REST Security Cheat Sheet). */
 export class UnsupportedMediaTypeError extends AppError {
   constructor(message: string) {

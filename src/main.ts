@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import dotenv from 'dotenv';
 import { ConfigError, loadConfig, type AppConfig } from '../config/config';
@@ -98,12 +98,17 @@ function main(): void {
     });
   }
 
-  const server = app.listen(config.port, config.host, (error?: Error) => {
-    if (error) {
-      // A port already in use, a host that does not exist: say so, and stop.
-      logger.fatal({ err: error }, 'cannot listen');
-      process.exit(1);
-    }
+  // Node's strict HTTP/1 parser, whatever NODE_OPTIONS says: --insecure-http-parser (a flag that
+  // "fixes" a misbehaving client) would accept Transfer-Encoding with Content-Length, obsolete line
+  // folding and bare LF, exactly the disagreements about where a request ends that request smuggling
+  // uses past a proxy (ASVS 4.2.1). The server's own option wins over the flag.
+  const server = createServer({ insecureHTTPParser: false }, app);
+  server.once('error', (error) => {
+    // A port already in use, a host that does not exist: say so, and stop.
+    logger.fatal({ err: error }, 'cannot listen');
+    process.exit(1);
+  });
+  server.listen(config.port, config.host, () => {
     const { address, port } = server.address() as AddressInfo;
     logger.info({ address, port, env: config.env }, 'listening');
   });

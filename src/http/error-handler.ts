@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import {
   AppError,
+  MethodNotAllowedError,
   NotFoundError,
   RateLimitedError,
   ServiceBusyError,
@@ -111,6 +112,7 @@ export function createErrorHandler({
       res.setHeader('Retry-After', String(known.retryAfterS));
     }
     if (known instanceof RateLimitedError) onRateLimited?.();
+    if (known instanceof MethodNotAllowedError) res.setHeader('Allow', known.allow.join(', '));
     if (known) {
       logRefusal(req, known);
       return send(res, known.status, {

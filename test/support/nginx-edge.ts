@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import http2 from 'node:http2';
 import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
@@ -14,6 +15,7 @@ import { freePort } from './ports';
 import { ROOT } from './run-script';
 import { createTestApp, type TestApp } from './test-app';
 import { createLocalhostCertificate } from './tls-proxy';
+import { describeWithTool } from './tools';
 
 /**
  * The real nginx edge (nginx/templates, nginx/snippets) run by scripts/nginx-local.sh on 127.0.0.1,
@@ -264,6 +266,20 @@ export function rawExchange(
   });
 }
 
+/** An HTTP/2 session with the edge's https server: 127.0.0.1, SNI and `:authority` localhost, h2 by ALPN. */
+export function edgeHttp2Session(edge: Edge): http2.ClientHttp2Session {
+  return http2.connect(edge.origin, {
+    createConnection: () =>
+      tls.connect({
+        host: '127.0.0.1',
+        port: edge.ports.https,
+        servername: 'localhost',
+        ca: edge.certificate,
+        ALPNProtocols: ['h2'],
+      }),
+  });
+}
+
 export interface AppBehindEdge {
   t: TestApp;
   server: Listening;
@@ -303,6 +319,33 @@ export async function startAppBehindEdge(env: Record<string, string> = {}): Prom
     throw error;
   }
   return { t, server, edge, close };
+}
+
+/**
+ * A suite against one app behind the edge (startAppBehindEdge with `env`), started before its first test
+ * and closed after its last; `suite` reads it through the getter it is given. Skipped where nginx or
+ * openssl is missing (failed under CI=true: describeWithTool).
+ */
+export function describeAppBehindEdge(
+  name: string,
+  suite: (stack: () => AppBehindEdge) => void,
+  env: Record<string, string> = {},
+): void {
+  describeWithTool('nginx', 'run these suites with npm run test:edge', name, () => {
+    describeWithTool('openssl', 'apt-get install openssl', 'in production mode', () => {
+      let stack: AppBehindEdge | undefined;
+
+      beforeAll(async () => {
+        stack = await startAppBehindEdge(env);
+      }, 30_000);
+      afterAll(() => stack?.close());
+
+      suite(() => {
+        if (!stack) throw new Error('the edge exists inside tests only');
+        return stack;
+      });
+    });
+  });
 }
 
 /**
