@@ -78,7 +78,7 @@ export function databaseUrl(password: string): string {
 export const REDIS_APP_USER = 'app';
 
 export function redisUrl(password: string): string {
-  return `redis://${REDIS_APP_USER}:${password}@${REDIS.host}:${REDIS.port}`;
+  return `redis://${REDIS_APP_USER}:${encodeURIComponent(password)}@${REDIS.host}:${REDIS.port}`;
 }
 
 /** The password of a redis_url, also one written before the ACL (`redis://:PASSWORD@…`, the default user's). */

@@ -3,14 +3,14 @@ import { DEFAULT_REDIS_KEY_PREFIX, REDIS_KEY_PREFIX_PATTERN } from '../config/co
 
 /**
  * The compose stack's Redis users (ASVS 13.2.1, 13.2.2: a backend connection authenticates, as a
- * service account holding only the privileges it needs; ADR "Redis ACL users"). Rendered by
+ * service account holding only the privileges it needs; docs/decisions/0024). Rendered by
  * scripts/deploy-secrets.ts into the redis-secrets volume as users.acl, which redis-server loads with
  * `--aclfile` (docker-compose.yml); test/deploy/redis-acl.test.ts runs the app through this very file.
  *
  *   default      off: a client that sends no user name (or only a password) gets nothing at all
  *   app          the app: the commands below, on keys under REDIS_KEY_PREFIX only, no pub/sub channel
  *   healthcheck  the container's health check: PING, and no key
- *   admin        the operator (docs/deploy.md, "Redis"): everything, for maintenance by hand
+ *   admin        the operator (docs/deploy.md, "Redis users"): everything, for maintenance by hand
  *
  * A stolen app credential (a leaked REDIS_URL, code execution in the app) then cannot wipe the
  * server (FLUSHALL), reconfigure it (CONFIG SET dir/dbfilename, the classic write-a-file attack),
