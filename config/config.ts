@@ -24,6 +24,13 @@ const FILE_SECRETS = ['SESSION_SECRET', 'DATABASE_URL', 'REDIS_URL', 'ADMIN_PASS
 
 const MIN_SECRET_LENGTH = 32;
 
+/**
+ * REDIS_KEY_PREFIX's default and form. No glob character (* ? [ ] \) can occur in it, so `~PREFIX*` in
+ * the compose stack's Redis ACL (scripts/redis-acl.ts) means exactly the keys the app writes.
+ */
+export const DEFAULT_REDIS_KEY_PREFIX = 'app:';
+export const REDIS_KEY_PREFIX_PATTERN = /^[A-Za-z0-9:_.-]{1,64}$/;
+
 /** Where Redis Sentinel runs and which master it watches (REDIS_SENTINELS, REDIS_MASTER_NAME; ADR 0023). */
 export interface RedisSentinelSettings {
   readonly masterName: string;
@@ -215,8 +222,8 @@ const envSchema = z.object({
     .optional(),
   REDIS_KEY_PREFIX: z
     .string()
-    .regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 : _ . -')
-    .default('app:'),
+    .regex(REDIS_KEY_PREFIX_PATTERN, 'must be 1-64 characters of A-Z a-z 0-9 : _ . -')
+    .default(DEFAULT_REDIS_KEY_PREFIX),
   SESSION_SECRET: z
     .string()
     .transform((value) => value.split(',').map((s) => s.trim()))

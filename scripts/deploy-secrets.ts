@@ -7,9 +7,11 @@ import {
   mkdirSync,
   readFileSync,
   renameSync,
+  rmSync,
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
+import { redisAcl } from './redis-acl';
 
 /**
  * The secrets of the docker compose deployment (docker-compose.yml), made on the server itself: the
@@ -22,9 +24,13 @@ import path from 'node:path';
  *   app/       node (1000)      session_secret, database_url, redis_url, smtp_url  (read through NAME_FILE)
  *   postgres/  postgres (999)   superuser_password (POSTGRES_PASSWORD_FILE), app_password (the `app`
  *                               role's, set by docker/postgres/initdb/10-app-role.sh)
- *   redis/     redis (999)      redis.conf: `requirepass`, so the password is never on a command line
- * A password lives in one place and the URLs are derived from it on every run: app_password makes
- * database_url, redis.conf makes redis_url. What exists is never regenerated, so `init` is idempotent.
+ *   redis/     redis (999)      users.acl (`--aclfile`: the Redis users, scripts/redis-acl.ts),
+ *                               healthcheck_password, admin_password
+ * A password lives in one place and what needs it is derived from it on every run: app_password makes
+ * database_url; the app's Redis password lives in redis_url, and users.acl is rendered from it and the
+ * two others (as SHA-256 hashes: the redis volume holds no password of the app's). What exists is
+ * never regenerated, so `init` is idempotent. The ACL limits the app to the keys under
+ * REDIS_KEY_PREFIX (default `app:`): an app given another prefix needs secrets-init given the same.
  * What cannot be made here (SMTP credentials come from a mail provider) the operator provides as files
  * in PROVIDED_SECRETS_DIR (./secrets/, git-ignored, mounted read-only); `init` copies them in (below).
  *
@@ -32,9 +38,10 @@ import path from 'node:path';
  *   deploy-secrets.js rotate-session-secret     prepend a new session secret (the old ones still verify)
  *   deploy-secrets.js retire-session-secrets    keep only the newest session secret
  *   deploy-secrets.js rotate-database-password  new password for the `app` role (then apply it: docs/deploy.md)
- *   deploy-secrets.js rotate-redis-password     new Redis password (then restart redis and app)
+ *   deploy-secrets.js rotate-redis-password     new password for the app's Redis user (then restart redis and app)
  * SECRETS_DIR (default /secrets) is where the three volumes are mounted; PROVIDED_SECRETS_DIR (unset:
- * none provided) where the operator's files are.
+ * none provided) where the operator's files are; REDIS_KEY_PREFIX (unset: the app's default) the
+ * prefix the app's Redis user is limited to.
  */
 
 interface Owner {
@@ -67,16 +74,17 @@ export function databaseUrl(password: string): string {
   return `postgres://${DATABASE.user}:${password}@${DATABASE.host}:${DATABASE.port}/${DATABASE.name}`;
 }
 
+/** The app's user in users.acl; its password is only ever in this URL (and hashed in the ACL). */
+export const REDIS_APP_USER = 'app';
+
 export function redisUrl(password: string): string {
-  return `redis://:${password}@${REDIS.host}:${REDIS.port}`;
+  return `redis://${REDIS_APP_USER}:${encodeURIComponent(password)}@${REDIS.host}:${REDIS.port}`;
 }
 
-export function redisConf(password: string): string {
-  return `# Written by scripts/deploy-secrets.ts; the rest of the configuration is in docker-compose.yml.\nrequirepass ${password}\n`;
-}
-
-function passwordFromRedisConf(conf: string): string | undefined {
-  return /^requirepass (\S+)$/m.exec(conf)?.[1];
+/** The password of a redis_url, also one written before the ACL (`redis://:PASSWORD@…`, the default user's). */
+function passwordFromRedisUrl(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  return decodeURIComponent(new URL(url).password) || undefined;
 }
 
 export class SecretsStore {
@@ -104,6 +112,14 @@ export class SecretsStore {
     chmodSync(temporary, 0o600);
     if (this.chown) chownSync(temporary, OWNERS[volume].uid, OWNERS[volume].gid);
     renameSync(temporary, target);
+  }
+
+  /** Deletes a file that is no longer used; true if there was one. */
+  remove(volume: keyof typeof OWNERS, name: string): boolean {
+    const file = this.file(volume, name);
+    if (!existsSync(file)) return false;
+    rmSync(file);
+    return true;
   }
 
   /** Returns the current value, creating it first when it does not exist. */
@@ -172,6 +188,19 @@ export function copyProvidedSecrets(
 }
 
 /**
+ * Renders users.acl from the app's password and the healthcheck's and operator's (created when missing),
+ * for the key prefix in REDIS_KEY_PREFIX. A redis.conf left by a version before the ACL held the
+ * password in clear (`requirepass`); redis-server no longer reads it, so it goes.
+ */
+function writeRedisAcl(store: SecretsStore, appPassword: string, report: string[]): void {
+  const healthcheck = store.ensure('redis', 'healthcheck_password', randomPassword, report);
+  const admin = store.ensure('redis', 'admin_password', randomPassword, report);
+  const acl = redisAcl({ app: appPassword, healthcheck, admin }, process.env.REDIS_KEY_PREFIX);
+  store.write('redis', 'users.acl', acl);
+  if (store.remove('redis', 'redis.conf')) report.push('removed redis/redis.conf (replaced by users.acl)');
+}
+
+/**
  * Creates what is missing, (re)derives the URLs and copies the provided secrets. Returns one line per
  * file, never a value.
  */
@@ -180,13 +209,13 @@ export function initSecrets(store: SecretsStore, providedDir?: string): string[]
   store.ensure('postgres', 'superuser_password', randomPassword, report);
   const appPassword = store.ensure('postgres', 'app_password', randomPassword, report);
   store.write('app', 'database_url', databaseUrl(appPassword));
-  const existingRedisPassword = passwordFromRedisConf(store.read('redis', 'redis.conf') ?? '');
+  const existingRedisPassword = passwordFromRedisUrl(store.read('app', 'redis_url'));
   const redisPassword = existingRedisPassword ?? randomPassword();
-  store.write('redis', 'redis.conf', redisConf(redisPassword));
-  report.push(`${existingRedisPassword ? 'kept' : 'created'} redis/redis.conf`);
+  report.push(`${existingRedisPassword ? 'kept' : 'created'} the app's Redis password`);
   store.write('app', 'redis_url', redisUrl(redisPassword));
+  writeRedisAcl(store, redisPassword, report);
   store.ensure('app', 'session_secret', randomSessionSecret, report);
-  report.push('wrote app/database_url, app/redis_url');
+  report.push('wrote app/database_url, app/redis_url, redis/users.acl');
   copyProvidedSecrets(store, providedDir, report);
   return report;
 }
@@ -225,10 +254,10 @@ export function rotateDatabasePassword(store: SecretsStore): string[] {
 
 export function rotateRedisPassword(store: SecretsStore): string[] {
   const password = randomPassword();
-  store.write('redis', 'redis.conf', redisConf(password));
   store.write('app', 'redis_url', redisUrl(password));
+  writeRedisAcl(store, password, []);
   return [
-    'redis/redis.conf and app/redis_url: new password written',
+    'app/redis_url and redis/users.acl: new password for the app`s Redis user written',
     'next: docker compose restart redis app',
   ];
 }

@@ -38,13 +38,58 @@ export interface ErrorDetail {
   message: string;
 }
 
+/** A problem with one field of a refused request, as the log records it: where, and zod's issue code. */
+export interface InputIssue {
+  field: string;
+  code: string;
+}
+
+/**
+ * The most issues one event lists: a body built to fail every field (or a form with hundreds) still
+ * makes one short log line. `issueCount` says how many there were.
+ */
+export const MAX_LOGGED_ISSUES = 10;
+
+/**
+ * An input refused for its form (ASVS 16.3.3: attempts to get past input validation are logged). The
+ * event names the fields and the kind of problem, never a submitted value: a password typed into the
+ * email field, or a token, would otherwise end up in the log.
+ */
+export const inputRefused = (issues: readonly InputIssue[]): RefusalEvent => ({
+  name: 'request.validation_failed',
+  fields: { issues: issues.slice(0, MAX_LOGGED_ISSUES), issueCount: issues.length },
+});
+
 export class ValidationError extends AppError {
-  constructor(details: readonly ErrorDetail[], message = 'The request is not valid.') {
-    super(400, 'validation_failed', message, details);
+  override readonly events: readonly RefusalEvent[];
+
+  /** `details` go to the client; each may carry its zod issue `code` for the log (`custom` when not). */
+  constructor(details: readonly (ErrorDetail & { code?: string })[], message = 'The request is not valid.') {
+    super(
+      400,
+      'validation_failed',
+      message,
+      details.map(({ path, message: problem }) => ({ path, message: problem })),
+    );
+    this.events = [inputRefused(details.map(({ path, code }) => ({ field: path, code: code ?? 'custom' })))];
   }
 }
 
-export class PasswordRejectedError extends AppError {
+/**
+ * A well-formed request that a business rule refuses (the last admin, a taken email, a weak password…).
+ * Logged as `business_rule.refused` with the rule's code (ASVS 16.3.3): a run of them from one client
+ * is someone probing the rules (which emails exist, which passwords pass). Never with the values.
+ */
+export class BusinessRuleError extends AppError {
+  override readonly events: readonly RefusalEvent[];
+
+  constructor(status: number, code: string, message: string) {
+    super(status, code, message);
+    this.events = [{ name: 'business_rule.refused', fields: { rule: code } }];
+  }
+}
+
+export class PasswordRejectedError extends BusinessRuleError {
   constructor(rule: string) {
     super(400, 'password_rejected', rule);
   }
@@ -104,7 +149,7 @@ export class EmailUnverifiedError extends AppError {
 }
 
 /** 409: a new verification link was asked for an address that is already verified. */
-export class EmailAlreadyVerifiedError extends AppError {
+export class EmailAlreadyVerifiedError extends BusinessRuleError {
   constructor() {
     super(409, 'email_already_verified', 'Your email address is already verified.');
   }
@@ -145,13 +190,13 @@ export class InvalidTokenError extends AppError {
   }
 }
 
-export class EmailTakenError extends AppError {
+export class EmailTakenError extends BusinessRuleError {
   constructor() {
     super(409, 'email_taken', 'An account with this email already exists.');
   }
 }
 
-export class LastAdminError extends AppError {
+export class LastAdminError extends BusinessRuleError {
   constructor() {
     super(409, 'last_admin', 'The last admin cannot be removed or demoted.');
   }
@@ -192,8 +237,23 @@ export class MethodNotAllowedError extends AppError {
 
 /** 415: a body of a type the route does not read (OWASP REST Security Cheat Sheet). */
 export class UnsupportedMediaTypeError extends AppError {
+  override readonly events: readonly RefusalEvent[] = [
+    inputRefused([{ field: 'body', code: 'unsupported_media_type' }]),
+  ];
+
   constructor(message: string) {
     super(415, 'unsupported_media_type', message);
+  }
+}
+
+/** 400: a JSON body that does not parse. Refused input like any other, so logged as such. */
+export class InvalidJsonError extends AppError {
+  override readonly events: readonly RefusalEvent[] = [
+    inputRefused([{ field: 'body', code: 'invalid_json' }]),
+  ];
+
+  constructor() {
+    super(400, 'invalid_json', 'The request body is not valid JSON.');
   }
 }
 

@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import {
   AppError,
+  InvalidJsonError,
   MethodNotAllowedError,
   NotFoundError,
   RateLimitedError,
@@ -15,7 +16,7 @@ import { logRefusal } from './security-events';
 
 /** Errors raised by Express's body parsers, keyed by their `type`, as the errors we answer them with. */
 const BODY_PARSER_ERRORS: Record<string, () => AppError> = {
-  'entity.parse.failed': () => new AppError(400, 'invalid_json', 'The request body is not valid JSON.'),
+  'entity.parse.failed': () => new InvalidJsonError(),
   'entity.too.large': () => new AppError(413, 'payload_too_large', 'The request body is too large.'),
   'encoding.unsupported': () => new UnsupportedMediaTypeError('The request body encoding is not supported.'),
   'charset.unsupported': () => new UnsupportedMediaTypeError('The request body charset is not supported.'),

@@ -31,7 +31,9 @@ export type SecurityEvent =
   | 'csrf.rejected'
   | 'ratelimit.blocked'
   | 'hash.busy'
-  | 'request.cross_origin_rejected';
+  | 'request.cross_origin_rejected'
+  | 'request.validation_failed'
+  | 'business_rule.refused';
 
 const WARNINGS = new Set<SecurityEvent>([
   'auth.login_failed',

@@ -32,6 +32,9 @@ export function createLogger({ level, pretty, destination }: LoggerOptions): Log
     level,
     redact: { paths: REDACT_PATHS, censor: REDACTED },
     base: undefined,
+    // ASVS 16.2.2: every line's time in UTC, ISO 8601 (`"time":"2026-11-30T12:00:00.000Z"`), whatever the
+    // host's time zone, so lines of several hosts and services sort and correlate as they are. pino's
+    // default is epoch milliseconds, which a reader cannot read and a collector may take for seconds.
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
   };
@@ -41,6 +44,8 @@ export function createLogger({ level, pretty, destination }: LoggerOptions): Log
     // event, an error), so a developer can grep one request's lines without reading a JSON tail.
     const prettyOptions = {
       singleLine: true,
+      // The same UTC ISO 8601 time as the JSON lines; pino-pretty's default is the local time of day.
+      translateTime: "UTC:yyyy-mm-dd'T'HH:MM:ss.l'Z'",
       messageFormat: '{msg}{if requestId} {requestId}{end}',
       ignore: 'requestId',
     };

@@ -62,6 +62,10 @@ function createSingleNodeClient({
     // a DOMException with a stack: in a heap sampling of signed-in reads, about 15 % of the bytes that
     // reached the old generation, where only full collections free them (ADR 0011).
     commandOptions: { timeout: 0 },
+    // No CLIENT SETINFO after connecting: a least-privilege user (the compose stack's, scripts/redis-acl.ts)
+    // may not run CLIENT, and each refused handshake would add an entry to Redis's ACL LOG, where a
+    // refusal should mean something went wrong. The library's name in CLIENT LIST is all it costs.
+    disableClientInfo: true,
     socket: {
       connectTimeout: connectTimeoutMs,
       // rediss:// makes node-redis use TLS; these say against which CA, and that nothing goes unchecked.
@@ -92,6 +96,7 @@ function createSentinelClient(
     commandOptions: { timeout: 0 },
     nodeClientOptions: {
       disableOfflineQueue: true,
+      disableClientInfo: true,
       socket: { connectTimeout: connectTimeoutMs, reconnectStrategy },
     },
     sentinelClientOptions: {

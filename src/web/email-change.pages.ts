@@ -3,6 +3,7 @@ import { Router, type Request, type RequestHandler, type Response } from 'expres
 import { z } from 'zod';
 import { EmailTakenError, InvalidTokenError } from '../errors';
 import { logRefusal } from '../http/security-events';
+import { logInvalidForm } from '../http/validate';
 import type { EmailChange } from '../users/email-change';
 import { confirmEmailChangeAndRecord } from '../users/email-change.routes';
 import { emailChangeConfirmBody } from '../users/users.schemas';
@@ -52,6 +53,7 @@ export function createEmailChangePages(deps: {
   router.post('/confirm-email', cookies, formBody, csrf.verify, limit, async (req, res) => {
     const form = confirmForm.safeParse(req.body);
     if (!form.success) {
+      logInvalidForm(req, form.error);
       // No token field, or one longer than any link carries.
       return renderConfirm(req, res, 400, 'The link from your mail did not reach this page. Open it again.');
     }

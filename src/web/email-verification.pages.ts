@@ -7,6 +7,7 @@ import { resendAndRecord, verifyAndRecord } from '../auth/verification-flow';
 import { EmailAlreadyVerifiedError, InvalidTokenError } from '../errors';
 import type { RouteKey } from '../http/require-verified-email';
 import { logRefusal } from '../http/security-events';
+import { logInvalidForm } from '../http/validate';
 import { CSRF_FIELD, type Csrf } from './csrf';
 import { formBody } from './form-body';
 import { createFormRenderer, LINK_TOKEN_SCRIPT } from './form-page';
@@ -61,7 +62,10 @@ export function createEmailVerificationPages(deps: {
   // CSRF before the budget, as on the reset forms: another site's post cannot spend the visitor's budget.
   router.post('/verify-email', cookies, formBody, csrf.verify, limit, async (req, res) => {
     const form = verifyForm.safeParse(req.body);
-    if (!form.success) return renderForm(req, res, 400, 'Open the link from your mail again.');
+    if (!form.success) {
+      logInvalidForm(req, form.error);
+      return renderForm(req, res, 400, 'Open the link from your mail again.');
+    }
     try {
       await verifyAndRecord(req, emailVerification, form.data.token);
     } catch (error) {

@@ -6,6 +6,7 @@ import type { PasswordResetService } from '../auth/password-reset';
 import { confirmResetAndRecord, requestResetThenAnswer } from '../auth/reset-flow';
 import { InvalidTokenError, PasswordRejectedError } from '../errors';
 import { logRefusal } from '../http/security-events';
+import { logInvalidForm } from '../http/validate';
 import { CSRF_FIELD, type Csrf } from './csrf';
 import { formBody } from './form-body';
 import { createFormRenderer, LINK_TOKEN_SCRIPT } from './form-page';
@@ -65,6 +66,7 @@ export function createPasswordResetPages(deps: {
   router.post('/forgot-password', cookies, formBody, csrf.verify, limit, async (req, res) => {
     const form = forgotForm.safeParse(req.body);
     if (!form.success) {
+      logInvalidForm(req, form.error);
       const { email } = req.body as Record<string, unknown>;
       const echoed = typeof email === 'string' ? email.slice(0, 254) : '';
       return renderForgot(req, res, 400, echoed, 'Enter a valid email address.');
@@ -87,7 +89,10 @@ export function createPasswordResetPages(deps: {
 
   router.post('/reset-password', cookies, formBody, csrf.verify, limit, async (req, res) => {
     const form = resetForm.safeParse(req.body);
-    if (!form.success) return renderReset(req, res, 400, '', 'Fill in both password fields.');
+    if (!form.success) {
+      logInvalidForm(req, form.error);
+      return renderReset(req, res, 400, '', 'Fill in both password fields.');
+    }
     const { token, newPassword, confirmPassword } = form.data;
     if (newPassword !== confirmPassword) {
       return renderReset(req, res, 400, token, 'The two passwords differ. Type the same one twice.');

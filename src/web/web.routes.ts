@@ -14,6 +14,7 @@ import type { UserSessions } from '../auth/user-sessions';
 import { InvalidCredentialsError } from '../errors';
 import type { RouteKey } from '../http/require-verified-email';
 import { logRefusal, logSecurityEvent } from '../http/security-events';
+import { logInvalidForm } from '../http/validate';
 import { CSRF_FIELD, createCsrf } from './csrf';
 import { createEmailVerificationPages } from './email-verification.pages';
 import { formBody } from './form-body';
@@ -117,6 +118,7 @@ export function createWebRouter(deps: {
     const next = safeRedirectTarget(body.next);
     const form = loginForm.safeParse(body);
     if (!form.success) {
+      logInvalidForm(req, form.error);
       const email = typeof body.email === 'string' ? body.email.slice(0, 254) : '';
       return renderLogin(req, res, 400, { next, email, message: 'Enter your email address and password.' });
     }

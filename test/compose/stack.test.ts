@@ -92,17 +92,17 @@ const readVolume = (volume: string, command: string) =>
 
 async function readSecrets(): Promise<Record<string, string>> {
   const file = (volume: string, name: string) => readVolume(secretsVolume(volume), `cat /v/${name}`);
-  const redisConf = await file('redis', 'redis.conf');
   const found = {
     sessionSecret: (await file('app', 'session_secret')).trim(),
     appDbPassword: (await file('postgres', 'app_password')).trim(),
     superuserPassword: (await file('postgres', 'superuser_password')).trim(),
-    redisPassword: /^requirepass (\S+)$/m.exec(redisConf)?.[1] ?? '',
+    redisPassword: new URL((await file('app', 'redis_url')).trim()).password,
+    redisHealthcheckPassword: (await file('redis', 'healthcheck_password')).trim(),
+    redisAdminPassword: (await file('redis', 'admin_password')).trim(),
   };
   for (const value of Object.values(found)) expect(value.length).toBeGreaterThanOrEqual(32);
-  // The derived URLs carry the same passwords.
+  // The derived URL carries the same password.
   expect((await file('app', 'database_url')).trim()).toContain(found.appDbPassword);
-  expect((await file('app', 'redis_url')).trim()).toContain(found.redisPassword);
   return found;
 }
 
@@ -254,7 +254,7 @@ describe('docker compose up, as a new user runs it', () => {
 describe('secrets', () => {
   test('when the stack has started, then each secret exists, long and random, once', async () => {
     Object.assign(secrets, await readSecrets());
-    expect(new Set(Object.values(secrets)).size).toBe(4);
+    expect(new Set(Object.values(secrets)).size).toBe(6);
   });
 
   test('when compose`s view, the containers, the image history and every log are searched, then no secret value is in them', async () => {
@@ -368,6 +368,36 @@ describe('least privilege', () => {
     expect(await uids('postgres', /postgres/)).toEqual(['999']);
     expect(await uids('nginx', /nginx: worker process/)).toEqual(['101']);
     expect(await uids('nginx', /nginx: master process/)).toEqual(['0']);
+  });
+
+  test('when Redis is asked as each of its users, then the app reaches only its own keys, the health check only PINGs, a client without a user nothing, and the stack`s own traffic was refused nothing (ASVS 13.2.2)', async () => {
+    // In the redis container, with the passwords from its secrets volume (never on a command line).
+    const asRedisUser = (user: string, command: string) =>
+      `REDISCLI_AUTH="$(cat /run/secrets/redis/${user}_password)" redis-cli --user ${user} ${command}`;
+    const inRedis = (line: string) => project.mustCompose(['exec', '-T', 'redis', 'sh', '-c', line]);
+    // First: everything so far (sign-ins, sessions, rate limits, user management) ran without one
+    // refusal, on the compose file's own Redis version.
+    expect((await inRedis(asRedisUser('admin', 'ACL LOG'))).trim()).toBe('');
+    expect(await inRedis(`${asRedisUser('admin', 'DBSIZE')}`)).toMatch(/^[1-9]\d*\s*$/);
+    expect(await inRedis('redis-cli PING')).toMatch(/^NOAUTH/);
+    expect(await inRedis(asRedisUser('healthcheck', 'PING'))).toMatch(/^PONG/);
+    expect(await inRedis(asRedisUser('healthcheck', 'GET app:x'))).toMatch(/^NOPERM/);
+
+    // The app's own credentials, from inside the app container, beyond what the app does.
+    const probe = [
+      "const { createClient } = require('redis');",
+      "const url = require('node:fs').readFileSync(process.env.REDIS_URL_FILE, 'utf8').trim();",
+      'const client = createClient({ url, disableClientInfo: true });',
+      "const commands = [['GET', 'other:key'], ['FLUSHALL'], ['CONFIG', 'GET', 'dir'], ['KEYS', '*'], ['ACL', 'LIST']];",
+      'client.connect().then(async () => {',
+      '  const replies = [];',
+      '  for (const command of commands) replies.push(await client.sendCommand(command).then(() => "ok", (e) => e.message.split(" ")[0]));',
+      '  console.log(JSON.stringify(replies));',
+      '  await client.close();',
+      '});',
+    ].join('\n');
+    const replies = await project.mustCompose(['exec', '-T', 'app', 'node', '-e', probe]);
+    expect(JSON.parse(replies)).toEqual(['NOPERM', 'NOPERM', 'NOPERM', 'NOPERM', 'NOPERM']);
   });
 
   test('when ports are inspected, then only nginx publishes any, and only on loopback here', async () => {

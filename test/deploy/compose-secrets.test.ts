@@ -34,6 +34,14 @@ function volumeHolding(s: ComposeService, file: string): { volume: string; rest:
   throw new Error(`${file} is on no volume`);
 }
 
+/** The ACL file redis-server is started with (`--aclfile`), and the password file its health check reads. */
+const redisAclFile = () => {
+  const command = service('redis').command as string[];
+  return command[command.indexOf('--aclfile') + 1]!;
+};
+const redisHealthcheckPasswordFile = () =>
+  /REDISCLI_AUTH="\$\(cat (\S+)\)"/.exec(service('redis').healthcheck!.test!.join(' '))![1]!;
+
 describe('compose secrets', () => {
   test('when the app`s environment is read, then every secret is a *_FILE path, never a value', () => {
     const env = app.environment!;
@@ -191,10 +199,39 @@ describe('compose secrets', () => {
       const passwordFile = /APP_DB_PASSWORD_FILE:-([^}]+)\}/.exec(script)![1]!;
       expect(existsSync(generatedFile(postgres, passwordFile))).toBe(true);
       const redis = service('redis');
-      const conf = (redis.command as string[])[1]!;
-      expect(readFileSync(generatedFile(redis, conf), 'utf8')).toMatch(/^requirepass \S+$/m);
-      expect((redis.healthcheck!.test as string[]).join(' ')).toContain(conf);
-      expect((redis.command as string[]).join(' ')).not.toMatch(/requirepass/);
+      expect(existsSync(generatedFile(redis, redisAclFile()))).toBe(true);
+      expect(existsSync(generatedFile(redis, redisHealthcheckPasswordFile()))).toBe(true);
+    });
+
+    test('when redis starts, then its users come from users.acl, and neither they nor a password are on its command line (ASVS 13.2.2)', () => {
+      const command = (service('redis').command as string[]).join(' ');
+      expect(command).toMatch(/^redis-server --aclfile \/run\/secrets\/redis\/users\.acl /);
+      expect(command).not.toMatch(/requirepass|--user|masterauth|>\S|#[0-9a-f]{64}/);
+      const acl = readFileSync(generatedFile(service('redis'), redisAclFile()), 'utf8');
+      expect(
+        acl
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => line.split(' ').slice(0, 2).join(' ')),
+      ).toEqual(['user default', 'user app', 'user healthcheck', 'user admin']);
+    });
+
+    test('when the health check runs, then it is the healthcheck user, its password in REDISCLI_AUTH rather than an argument (ASVS 13.2.2)', () => {
+      const [kind, script] = service('redis').healthcheck!.test!;
+      expect(kind).toBe('CMD-SHELL');
+      expect(script).toMatch(/^REDISCLI_AUTH="\$\(cat \S+\)" redis-cli --user healthcheck ping /);
+      expect(script).not.toMatch(/ -a |--pass|--askpass/);
+      const acl = readFileSync(generatedFile(service('redis'), redisAclFile()), 'utf8');
+      expect(acl).toMatch(/^user healthcheck reset on #[0-9a-f]{64} \+ping$/m);
+    });
+
+    test('when the app connects with the generated redis_url, then it is the app user, limited to the app`s key prefix (ASVS 13.2.1, 13.2.2)', () => {
+      const config = loadConfig(app.environment!, (file) => readFileSync(generatedFile(app, file), 'utf8'));
+      expect(new URL(config.redisUrl).username).toBe('app');
+      const acl = readFileSync(generatedFile(service('redis'), redisAclFile()), 'utf8');
+      const keys = /^user app reset on #[0-9a-f]{64} ~(\S+) /m.exec(acl)?.[1];
+      expect(keys).toBe(`${config.redisKeyPrefix}*`);
+      expect(acl).toMatch(/^user default reset$/m);
     });
   });
 });

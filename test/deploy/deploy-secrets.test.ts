@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   mkdirSync,
   mkdtempSync,
@@ -9,10 +9,8 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createClient } from 'redis';
 import { loadConfig } from '../../config/config';
 import {
   OWNERS,
@@ -22,22 +20,22 @@ import {
   rotateSessionSecret,
   SecretsStore,
 } from '../../scripts/deploy-secrets';
-import { freePort } from '../support/ports';
 import { runScript } from '../support/run-script';
-import { describeWithTool } from '../support/tools';
 
 /**
  * scripts/deploy-secrets.ts, the compose stack's secrets-init: the real entry point on empty
- * "volumes" (folders), then the rotations, and the generated redis.conf under a real redis-server.
+ * "volumes" (folders), then the rotations. The generated users.acl under a real redis-server, with the
+ * app running through it: test/deploy/redis-acl.test.ts.
  */
 
 type Volume = keyof typeof OWNERS;
 const FILES: Record<Volume, string[]> = {
   app: ['database_url', 'redis_url', 'session_secret', 'smtp_url'],
   postgres: ['app_password', 'superuser_password'],
-  redis: ['redis.conf'],
+  redis: ['admin_password', 'healthcheck_password', 'users.acl'],
 };
 const isRoot = process.getuid?.() === 0;
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 /** The app in production reading its secrets from the generated files, as docker-compose.yml has it. */
 const PRODUCTION_WITH_FILES = {
   NODE_ENV: 'production',
@@ -92,12 +90,20 @@ describe('deploy-secrets init', () => {
   test('when its files are read, then the URLs carry the passwords the servers are given, and the app accepts them in production', () => {
     const files = snapshot(dir);
     const appPassword = files['postgres/app_password']!.trim();
-    const redisPassword = /^requirepass (\S+)$/m.exec(files['redis/redis.conf']!)![1]!;
+    const redisPassword = new URL(files['app/redis_url']!.trim()).password;
     expect(files['app/database_url']!.trim()).toBe(`postgres://app:${appPassword}@postgres:5432/app`);
-    expect(files['app/redis_url']!.trim()).toBe(`redis://:${redisPassword}@redis:6379`);
-    // Three different passwords, long and random.
-    const passwords = [appPassword, redisPassword, files['postgres/superuser_password']!.trim()];
-    expect(new Set(passwords).size).toBe(3);
+    expect(files['app/redis_url']!.trim()).toBe(`redis://app:${redisPassword}@redis:6379`);
+    // users.acl knows the app's Redis password by its SHA-256 only.
+    expect(files['redis/users.acl']).toContain(`#${sha256(redisPassword)}`);
+    // Five different passwords, long and random.
+    const passwords = [
+      appPassword,
+      redisPassword,
+      files['postgres/superuser_password']!.trim(),
+      files['redis/healthcheck_password']!.trim(),
+      files['redis/admin_password']!.trim(),
+    ];
+    expect(new Set(passwords).size).toBe(5);
     for (const password of passwords) expect(password).toMatch(/^[A-Za-z0-9_-]{43}$/);
 
     const config = loadConfig(PRODUCTION_WITH_FILES, (file) => readFileSync(path.join(dir, file), 'utf8'));
@@ -258,82 +264,53 @@ describe('deploy-secrets rotations', () => {
     expect(store.read('app', 'database_url')).toBe(`postgres://app:${appPassword}@postgres:5432/app`);
 
     rotateRedisPassword(store);
-    const redisPassword = /^requirepass (\S+)$/m.exec(store.read('redis', 'redis.conf')!)![1]!;
-    expect(`${redisPassword}\n`).not.toBe(before['redis/redis.conf']);
-    expect(store.read('app', 'redis_url')).toBe(`redis://:${redisPassword}@redis:6379`);
+    const redisPassword = new URL(store.read('app', 'redis_url')!).password;
+    expect(store.read('app', 'redis_url')).not.toBe(before['app/redis_url']!.trim());
+    expect(store.read('app', 'redis_url')).toBe(`redis://app:${redisPassword}@redis:6379`);
+    expect(store.read('redis', 'users.acl')).toContain(`#${sha256(redisPassword)}`);
     // Everything else is as it was.
-    expect(snapshot(dir)['postgres/superuser_password']).toBe(before['postgres/superuser_password']);
-    expect(snapshot(dir)['app/session_secret']).toBe(before['app/session_secret']);
+    const after = snapshot(dir);
+    for (const name of [
+      'postgres/superuser_password',
+      'app/session_secret',
+      'redis/healthcheck_password',
+      'redis/admin_password',
+    ])
+      expect({ name, value: after[name] }).toEqual({ name, value: before[name] });
   });
 });
 
-describeWithTool(
-  'redis-server',
-  'apt-get install redis-server',
-  'the generated redis.conf under a real Redis',
-  () => {
-    let dir: string;
-    let redis: ChildProcess | undefined;
-    let port: number;
-    beforeAll(async () => {
-      dir = mkdtempSync(path.join(tmpdir(), 'deploy-secrets-redis-'));
-      expect(await runScript('scripts/deploy-secrets.ts', { SECRETS_DIR: dir })).toMatchObject({ code: 0 });
-      port = await freePort();
-      // The compose service's way: the config file first, then the options from docker-compose.yml.
-      const child = spawn(
-        'redis-server',
-        [
-          path.join(dir, 'redis/redis.conf'),
-          '--port',
-          String(port),
-          '--bind',
-          '127.0.0.1',
-          '--save',
-          '',
-          '--appendonly',
-          'no',
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      redis = child;
-      await new Promise<void>((resolve, reject) => {
-        let output = '';
-        const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${output}`)), 5000);
-        child.stdout!.on('data', (chunk: Buffer) => {
-          output += chunk.toString();
-          if (output.includes('Ready to accept connections')) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-        child.once('exit', (code) => reject(new Error(`redis-server exited (${code}):\n${output}`)));
-      });
-    });
-    afterAll(() => {
-      redis?.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-    });
+describe('deploy-secrets init on volumes from before the Redis ACL', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(path.join(tmpdir(), 'deploy-secrets-upgrade-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-    test('when a client has no password, then Redis refuses it; with the app`s REDIS_URL, then it is let in', async () => {
-      // Raw RESP, so no client library's handshake is in the way.
-      const reply = await new Promise<string>((resolve, reject) => {
-        const socket = net.connect(port, '127.0.0.1', () => socket.write('PING\r\n'));
-        socket.once('data', (chunk: Buffer) => {
-          socket.destroy();
-          resolve(chunk.toString());
-        });
-        socket.once('error', reject);
-      });
-      expect(reply).toMatch(/^-NOAUTH/);
+  test('when redis.conf and a password-only redis_url are there, then the app user keeps that password and redis.conf is removed', async () => {
+    const legacy = 'legacy-password-0123456789abcdefghijklmnopqrstu';
+    const store = new SecretsStore(dir);
+    store.write('redis', 'redis.conf', `requirepass ${legacy}\n`);
+    store.write('app', 'redis_url', `redis://:${legacy}@redis:6379`);
 
-      // The app's URL, with the compose host name swapped for this test's server.
-      const url = new URL(readFileSync(path.join(dir, 'app/redis_url'), 'utf8').trim());
-      url.host = `127.0.0.1:${port}`;
-      const client = createClient({ url: url.toString() });
-      client.on('error', () => {});
-      await client.connect();
-      expect(await client.ping()).toBe('PONG');
-      await client.close();
+    const result = await runScript('scripts/deploy-secrets.ts', { SECRETS_DIR: dir });
+
+    expect(result).toMatchObject({ code: 0, stdout: expect.stringContaining('removed redis/redis.conf') });
+    expect(store.read('app', 'redis_url')).toBe(`redis://app:${legacy}@redis:6379`);
+    expect(readdirSync(path.join(dir, 'redis')).sort()).toEqual(FILES.redis);
+    expect(store.read('redis', 'users.acl')).toContain(`#${sha256(legacy)}`);
+  });
+
+  test('when secrets-init is given REDIS_KEY_PREFIX, then the app user is limited to that prefix; an invalid one stops it', async () => {
+    const store = new SecretsStore(dir);
+    expect(
+      await runScript('scripts/deploy-secrets.ts', { SECRETS_DIR: dir, REDIS_KEY_PREFIX: 'shop:' }),
+    ).toMatchObject({
+      code: 0,
     });
-  },
-);
+    expect(store.read('redis', 'users.acl')).toMatch(/^user app reset on #[0-9a-f]{64} ~shop:\* /m);
+    const invalid = await runScript('scripts/deploy-secrets.ts', {
+      SECRETS_DIR: dir,
+      REDIS_KEY_PREFIX: 'a*',
+    });
+    expect(invalid).toMatchObject({ code: 1, stderr: expect.stringContaining('REDIS_KEY_PREFIX') });
+  });
+});
