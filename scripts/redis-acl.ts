@@ -3,7 +3,7 @@ import { DEFAULT_REDIS_KEY_PREFIX, REDIS_KEY_PREFIX_PATTERN } from '../config/co
 
 /**
  * The compose stack's Redis users (ASVS 13.2.1, 13.2.2: a backend connection authenticates, as a
- * service account holding only the privileges it needs; docs/decisions/0024). Rendered by
+ * service account holding only the privileges it needs; docs/decisions/0031). Rendered by
  * scripts/deploy-secrets.ts into the redis-secrets volume as users.acl, which redis-server loads with
  * `--aclfile` (docker-compose.yml); test/deploy/redis-acl.test.ts runs the app through this very file.
  *
