@@ -29,8 +29,10 @@ export const APP_REDIS_COMMANDS = [
   'get',
   'set',
   'del',
-  // The session index (src/auth/sessions.ts): MULTI … EXEC of ZADD, ZREMRANGEBYSCORE, PEXPIREAT,
-  // ZREM, DEL; ZRANGE to revoke all; EVAL of SAVE_IF_LISTED, which calls ZSCORE and SET.
+  // The session index (src/auth/sessions.ts): MULTI … EXEC of ZREM, DEL; ZRANGE to revoke all; EVAL
+  // of SAVE_IF_LISTED (ZSCORE, SET) and of ADD_WITHIN_LIMIT (ZADD, ZREMRANGEBYSCORE, PEXPIREAT, ZCARD,
+  // ZRANGE, ZREM, DEL: the per-user session limit). A user's session list (src/auth/user-sessions.ts):
+  // ZRANGE, then MGET of the listed sessions.
   'multi',
   'exec',
   'eval',
@@ -40,6 +42,8 @@ export const APP_REDIS_COMMANDS = [
   'zrem',
   'zrange',
   'zscore',
+  'zcard',
+  'mget',
   // rate-limiter-flexible's RateLimiterRedis (every limiter, login throttle, mail address limit): its
   // consume script (EVAL: SET … NX EX, INCRBY, PTTL, EXPIRE), get (GET, PTTL), block (SET, PTTL),
   // delete (DEL).

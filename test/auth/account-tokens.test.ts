@@ -34,7 +34,7 @@ describe('account tokens', () => {
     return { user, tokens, token };
   }
 
-  // ASVS 5.0 6.4.1, 11.4.3, 14.2.4: 256 random bits, stored only as SHA-256.
+  // ASVS 5.0 6.4.1, 11.4.3, 11.5.1, 14.2.4: 256 random bits from the CSPRNG, stored only as SHA-256.
   test('when a token is issued, then it carries 256 random bits and Postgres holds only its SHA-256', async () => {
     const { user } = await createUser(t);
     const tokens = createAccountTokens({ db: t.db });

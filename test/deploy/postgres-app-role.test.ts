@@ -75,6 +75,7 @@ describeWithTool(
       rmSync(dir, { recursive: true, force: true });
     });
 
+    // ASVS 5.0 13.2.2: the app's Postgres role holds only what it needs.
     test('when it runs, then the role can log in, is no superuser, cannot create databases or roles, and owns its database', async () => {
       const result = await runRoleScript(env());
       expect(result).toMatchObject({ code: 0 });

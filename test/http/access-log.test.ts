@@ -155,7 +155,9 @@ describe('npm run dev', () => {
     const accessLines = lines.filter((l) => l.includes('/api/auth/me'));
     expect(accessLines).toHaveLength(1);
     expect(accessLines[0]).toMatch(
-      new RegExp(`^\\[[0-9:.]+\\] INFO: GET /api/auth/me 401 \\d+ms ${requestId}$`),
+      new RegExp(
+        `^\\[\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z\\] INFO: GET /api/auth/me 401 \\d+ms ${requestId}$`,
+      ),
     );
     // Neither the request's headers nor the response's reach the terminal, on this line or any other.
     const output = dev.output();
