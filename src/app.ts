@@ -29,6 +29,9 @@ import { createMailer } from './mail/mailer';
 import { createMailTemplates } from './mail/mail-templates';
 import type { Outbox } from './mail/outbox';
 import type { Metrics } from './metrics/metrics';
+import { createMfaAdminRouter, createMfaRouter, ENROLMENT_API_ROUTES } from './mfa/mfa.routes';
+import { createMfaService } from './mfa/mfa.service';
+import { requireMfaForAdmins } from './mfa/require-mfa';
 import { createOpenApiRouter } from './openapi/openapi.routes';
 import { createEmailChange } from './users/email-change';
 import { createEmailChangeRouter } from './users/email-change.routes';
@@ -102,6 +105,13 @@ export function buildApp(deps: AppDeps): Express {
     reauthentication,
     loginObserver: metrics,
   });
+  const mfa = createMfaService({
+    config,
+    db,
+    reauthentication,
+    throttle: createLoginThrottle(config, redis, 'second_factor'),
+    mailer: mail?.mailer ?? null,
+  });
   const limits = createRequestLimits(config, redis);
   const passwordReset =
     mail && createPasswordResetService({ db, passwords, passwordPolicy, sessions, ...mail });
@@ -149,6 +159,18 @@ export function buildApp(deps: AppDeps): Express {
       requireVerifiedEmail([...UNVERIFIED_API_ROUTES, ...UNVERIFIED_PAGES, ...UNVERIFIED_VERIFICATION_PAGES]),
     );
   }
+  // REQUIRE_MFA_FOR_ADMINS: an admin without a second factor may do what an unverified user may, and
+  // enrol one; every other route, admin routes first among them, refuses them (403 mfa_required).
+  if (config.requireMfaForAdmins) {
+    app.use(
+      requireMfaForAdmins([
+        ...UNVERIFIED_API_ROUTES,
+        ...UNVERIFIED_PAGES,
+        ...UNVERIFIED_VERIFICATION_PAGES,
+        ...ENROLMENT_API_ROUTES,
+      ]),
+    );
+  }
 
   const api = express.Router();
   api.use(jsonBody);
@@ -161,13 +183,16 @@ export function buildApp(deps: AppDeps): Express {
       authService,
       usersService,
       sessions,
+      mfa,
       passwordReset,
       emailVerification,
       limits,
     }),
   );
+  api.use('/auth/mfa', createMfaRouter({ mfa, sessions }));
   // The mailed links share one per-client budget, whatever they do.
   api.use('/auth/email-change', createEmailChangeRouter({ emailChange, limit: limits.passwordReset }));
+  api.use('/users', createMfaAdminRouter({ mfa, sessions, findUser: usersService.findById }));
   api.use('/users', createUsersRouter({ usersService, sessions, config, emailVerification }));
   app.use('/api', api);
 
