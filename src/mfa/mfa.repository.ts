@@ -5,19 +5,15 @@ import type { SealedSecret } from './secret-box';
 export interface TotpRecord {
   sealed: SealedSecret;
   confirmed: boolean;
-  /** The time step of the last code accepted; null before the first. */
-  lastUsedStep: number | null;
 }
 
 interface TotpRow {
   secret_ciphertext: Buffer;
   key_id: string;
   confirmed_at: Date | null;
-  last_used_step: string | null;
 }
 
-const FIND_TOTP = `SELECT secret_ciphertext, key_id, confirmed_at, last_used_step
-  FROM user_totp WHERE user_id = $1`;
+const FIND_TOTP = 'SELECT secret_ciphertext, key_id, confirmed_at FROM user_totp WHERE user_id = $1';
 // A new enrolment replaces one that was never confirmed (a QR code shown and abandoned), never a
 // confirmed one: no row comes back then, and the caller answers 409.
 const START_ENROLMENT = `INSERT INTO user_totp (user_id, secret_ciphertext, key_id) VALUES ($1, $2, $3)
@@ -50,8 +46,6 @@ export function createMfaRepository(db: Queryable) {
       return {
         sealed: { keyId: row.key_id, ciphertext: row.secret_ciphertext },
         confirmed: row.confirmed_at !== null,
-        // bigint arrives as a string; time steps stay far below 2^53.
-        lastUsedStep: row.last_used_step === null ? null : Number(row.last_used_step),
       };
     },
 

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { NotFoundError } from '../errors';
+import { ForbiddenError, NotFoundError } from '../errors';
 import { requireAuth, requireRole } from '../http/require-auth';
 import type { RouteKey } from '../http/require-verified-email';
 import { logSecurityEvent } from '../http/security-events';
@@ -88,10 +88,15 @@ export function createMfaAdminRouter(deps: {
 
   router.delete('/:id/mfa', requireRole('admin'), async (req, res) => {
     const { id } = validate(userIdParams, req.params, 'params');
+    // Not one's own: that would let a stolen admin session drop the factor without the password and a
+    // code, which disabling asks for (POST /api/auth/mfa/disable).
+    if (id === req.user!.id) {
+      throw new ForbiddenError('Turn off your own second factor with your password and a code.');
+    }
     const target = await findUser(id);
     if (!target) throw new NotFoundError();
     if (!(await mfa.reset(target))) throw new NotFoundError('The user has no second factor.');
-    const ended = await sessions.revokeAll(id, id === req.user!.id ? req.sessionID : undefined);
+    const ended = await sessions.revokeAll(id);
     logSecurityEvent(req, 'auth.mfa_reset', { targetUserId: id, sessionsEnded: ended });
     res.status(204).end();
   });

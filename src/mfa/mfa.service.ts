@@ -84,7 +84,7 @@ export function createMfaService(deps: {
     }
     const totp = await repository.findTotp(userId);
     if (!totp?.confirmed) return false;
-    const step = await matchingStep(openSecret(userId, totp.sealed), proof.code, totp.lastUsedStep);
+    const step = await matchingStep(openSecret(userId, totp.sealed), proof.code);
     return step !== null && (await repository.useStep(userId, step));
   };
 
@@ -147,7 +147,7 @@ export function createMfaService(deps: {
       const totp = await repository.findTotp(userId);
       if (!totp) throw new MfaNotEnabledError('Start the enrolment first.');
       if (totp.confirmed) throw new MfaAlreadyEnabledError();
-      const step = await matchingStep(openSecret(userId, totp.sealed), code, null);
+      const step = await matchingStep(openSecret(userId, totp.sealed), code);
       if (step === null) throw new InvalidMfaCodeError(userId);
       return db.withTransaction(async (tx) => {
         const inTx = createMfaRepository(tx);

@@ -26,22 +26,16 @@ export const otpauthUri = (issuer: string, account: string, secret: string): str
 
 /**
  * The time step `code` belongs to, within one step of now (the server's clock, never the client's:
- * ASVS 5.0 6.5.8), or null when it matches none of them. Steps at or before `afterStep` (the last one
- * used) never match: a code seen once cannot be replayed (ASVS 5.0 6.5.1). The caller still records
- * the step atomically, since two requests could both pass this check with the same code.
+ * ASVS 5.0 6.5.8), or null when it matches none of them. Whether that step was already used is not
+ * this function's question: the caller spends the step in one conditional UPDATE (mfa.repository.ts
+ * USE_STEP), the only check two requests carrying the same code cannot both pass (ASVS 5.0 6.5.1).
  */
-export async function matchingStep(
-  secret: string,
-  code: string,
-  afterStep: number | null,
-  nowS = Math.floor(Date.now() / 1000),
-): Promise<number | null> {
+export async function matchingStep(secret: string, code: string): Promise<number | null> {
   const result = await verify({
     secret,
     token: code,
-    epoch: nowS,
+    epoch: Math.floor(Date.now() / 1000),
     epochTolerance: DRIFT_S,
-    ...(afterStep === null ? {} : { afterTimeStep: afterStep }),
   });
   // otplib types the result for TOTP and HOTP alike; a TOTP match always carries its step.
   return result.valid && 'timeStep' in result ? result.timeStep : null;
