@@ -140,6 +140,8 @@ export class MfaNotEnabledError extends AppError {
  */
 export class MfaUnavailableError extends AppError {
   override readonly events: readonly RefusalEvent[];
+  /** An operator has to put the key back: minutes, not seconds. */
+  readonly retryAfterS = 300;
 
   constructor(userId: string, keyId: string, cause: unknown) {
     super(
