@@ -204,6 +204,8 @@ export function buildApp(deps: AppDeps): Express {
       views,
       authService,
       sessions,
+      mfa,
+      findUser: usersService.findById,
       passwordReset,
       emailVerification,
       emailChange,

@@ -8,9 +8,11 @@ import type { EmailVerificationService } from '../auth/email-verification';
 import type { PasswordResetService } from '../auth/password-reset';
 import type { EmailChange } from '../users/email-change';
 import { loginBody } from '../auth/auth.schemas';
-import { logIn } from '../auth/login';
-import { endSession, type SessionIndex } from '../auth/sessions';
-import { InvalidCredentialsError } from '../errors';
+import { completeMfaLogin, logIn, type PasswordStepResult } from '../auth/login';
+import { endSession, pendingMfaChallenge, type SessionIndex } from '../auth/sessions';
+import { InvalidCredentialsError, InvalidMfaCodeError, MfaChallengeExpiredError } from '../errors';
+import type { MfaService } from '../mfa/mfa.service';
+import type { User } from '../users/user';
 import type { RouteKey } from '../http/require-verified-email';
 import { logRefusal, logSecurityEvent } from '../http/security-events';
 import { CSRF_FIELD, createCsrf } from './csrf';
@@ -29,12 +31,26 @@ const STATIC_DIR = path.join(__dirname, 'static');
  * the resend button is), signing in again and signing out. The login page only redirects a signed-in
  * user, and signing in grants nothing an anonymous visitor could not get.
  */
-export const UNVERIFIED_PAGES: readonly RouteKey[] = ['GET /', 'GET /login', 'POST /login', 'POST /logout'];
+export const UNVERIFIED_PAGES: readonly RouteKey[] = [
+  'GET /',
+  'GET /login',
+  'POST /login',
+  'GET /login/mfa',
+  'POST /login/mfa',
+  'POST /logout',
+];
 
 const loginForm = z.strictObject({
   // As the API: no format check at login, any string is simply "wrong credentials".
   email: loginBody.shape.email.pipe(z.string().min(1)),
   password: z.string().min(1).max(1024),
+  [CSRF_FIELD]: z.string(),
+  next: z.unknown(),
+});
+
+const codeForm = z.strictObject({
+  // One field for both: six digits are the app's code, anything else is tried as a recovery code.
+  code: z.string().trim().min(1).max(64),
   [CSRF_FIELD]: z.string(),
   next: z.unknown(),
 });
@@ -60,6 +76,8 @@ export function createWebRouter(deps: {
   views: Views;
   authService: AuthService;
   sessions: SessionIndex;
+  mfa: MfaService;
+  findUser: (id: string) => Promise<User | null>;
   /** null when mail is off: then the reset pages do not exist (404) and the login page does not link them. */
   passwordReset: PasswordResetService | null;
   /** null when mail is off: then the verification pages do not exist and home offers no resend. */
@@ -74,6 +92,8 @@ export function createWebRouter(deps: {
     views,
     authService,
     sessions,
+    mfa,
+    findUser,
     passwordReset,
     emailVerification,
     emailChange,
@@ -112,8 +132,9 @@ export function createWebRouter(deps: {
     const { email, password } = form.data;
     // The same use case, limits and security events as POST /api/auth/login: two pathways, one
     // strength (ASVS 5.0 6.3.3).
+    let result: PasswordStepResult;
     try {
-      await logIn(req, { authService, sessions }, email, password);
+      result = await logIn(req, { authService, sessions }, email, password);
     } catch (error) {
       if (!(error instanceof InvalidCredentialsError)) throw error; // 429, outages: the error page
       // Answered here rather than by the error handler, so logged here, through the same function.
@@ -121,7 +142,41 @@ export function createWebRouter(deps: {
       // One message for an unknown email and a wrong password (ASVS 5.0 6.3.8).
       return renderLogin(req, res, 401, { next, email, message: error.message });
     }
+    // The password was right and a second factor is due: the code page, which keeps `next`.
+    if (result.mfaRequired) return res.redirect(303, `/login/mfa?next=${encodeURIComponent(next)}`);
     // 303: the browser follows with a GET, so a reload of the next page never re-posts the password.
+    res.redirect(303, next);
+  });
+
+  const renderCodeStep = (req: Request, res: Response, status: number, next: string, message = '') =>
+    render(req, res, status, 'login-mfa', { title: 'Enter your code', next, message });
+
+  // The code step of the form login: only while the session holds a live challenge from the password.
+  router.get('/login/mfa', cookies, (req, res) => {
+    const next = safeRedirectTarget(req.query.next);
+    if (req.user) return res.redirect(303, next);
+    if (!pendingMfaChallenge(req)) return res.redirect(303, `/login?next=${encodeURIComponent(next)}`);
+    renderCodeStep(req, res, 200, next);
+  });
+
+  router.post('/login/mfa', cookies, formBody, csrf.verify, async (req, res) => {
+    const body = req.body as Record<string, unknown>;
+    const next = safeRedirectTarget(body.next);
+    const form = codeForm.safeParse(body);
+    if (!form.success) return renderCodeStep(req, res, 400, next, 'Enter the code.');
+    const typed = form.data.code.replace(/\s/g, '');
+    const proof = /^\d{6}$/.test(typed) ? { code: typed } : { recoveryCode: form.data.code };
+    // The same use case, throttle and events as POST /api/auth/login/mfa.
+    try {
+      await completeMfaLogin(req, { mfa, sessions, findUser }, proof);
+    } catch (error) {
+      if (error instanceof MfaChallengeExpiredError) {
+        return res.redirect(303, `/login?next=${encodeURIComponent(next)}`);
+      }
+      if (!(error instanceof InvalidMfaCodeError)) throw error; // 429, outages: the error page
+      logRefusal(req, error);
+      return renderCodeStep(req, res, 401, next, error.message);
+    }
     res.redirect(303, next);
   });
 
