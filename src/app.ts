@@ -39,6 +39,7 @@ import { createUsersRouter } from './users/users.routes';
 import { createUsersService } from './users/users.service';
 import { createErrorPageRenderer } from './web/error-page';
 import { createViews } from './web/views';
+import { ENROLMENT_PAGES } from './web/mfa.pages';
 import { UNVERIFIED_VERIFICATION_PAGES } from './web/email-verification.pages';
 import { createStaticHandler, createWebRouter, UNVERIFIED_PAGES } from './web/web.routes';
 
@@ -168,6 +169,7 @@ export function buildApp(deps: AppDeps): Express {
         ...UNVERIFIED_PAGES,
         ...UNVERIFIED_VERIFICATION_PAGES,
         ...ENROLMENT_API_ROUTES,
+        ...ENROLMENT_PAGES,
       ]),
     );
   }

@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { Router, type Request } from 'express';
 import { ForbiddenError, NotFoundError } from '../errors';
 import { requireAuth, requireRole } from '../http/require-auth';
 import type { RouteKey } from '../http/require-verified-email';
@@ -27,6 +27,19 @@ export const ENROLMENT_API_ROUTES: readonly RouteKey[] = [
 ];
 
 /**
+ * After the factor is turned on or off: the user's other sessions end, this one goes on, and the change
+ * is logged with how many ended (shared by the API and the pages).
+ */
+export async function sessionsRevokedAfterMfaChange(
+  req: Request,
+  sessions: SessionIndex,
+  event: 'auth.mfa_enabled' | 'auth.mfa_disabled',
+): Promise<void> {
+  const ended = await sessions.revokeAll(req.user!.id, req.sessionID);
+  logSecurityEvent(req, event, { otherSessionsEnded: ended });
+}
+
+/**
  * A user's own second factor, under /api/auth/mfa: its state, enrolment (start with the current
  * password, confirm with a first code), new recovery codes (the current password), and disabling
  * (the current password and a code). Every change of the factor ends the user's other sessions
@@ -51,8 +64,7 @@ export function createMfaRouter(deps: { mfa: MfaService; sessions: SessionIndex 
   router.post('/enrolment/confirm', async (req, res) => {
     const { code } = validate(confirmEnrolmentBody, req.body, 'body');
     const recoveryCodes = await mfa.confirmEnrolment(req.user!.id, code);
-    const ended = await sessions.revokeAll(req.user!.id, req.sessionID);
-    logSecurityEvent(req, 'auth.mfa_enabled', { otherSessionsEnded: ended });
+    await sessionsRevokedAfterMfaChange(req, sessions, 'auth.mfa_enabled');
     res.json({ recoveryCodes });
   });
 
@@ -66,8 +78,7 @@ export function createMfaRouter(deps: { mfa: MfaService; sessions: SessionIndex 
   router.post('/disable', async (req, res) => {
     const { currentPassword, ...proof } = validate(disableMfaBody, req.body, 'body');
     await mfa.disable(req.user!.id, currentPassword, proof, req.clientIp);
-    const ended = await sessions.revokeAll(req.user!.id, req.sessionID);
-    logSecurityEvent(req, 'auth.mfa_disabled', { otherSessionsEnded: ended });
+    await sessionsRevokedAfterMfaChange(req, sessions, 'auth.mfa_disabled');
     res.status(204).end();
   });
 

@@ -20,6 +20,7 @@ import { createEmailVerificationPages } from './email-verification.pages';
 import { formBody } from './form-body';
 import { createFormRenderer } from './form-page';
 import { createEmailChangePages } from './email-change.pages';
+import { createMfaPages } from './mfa.pages';
 import { createPasswordResetPages } from './password-reset.pages';
 import { safeRedirectTarget } from './safe-redirect';
 import type { Views } from './views';
@@ -186,7 +187,7 @@ export function createWebRouter(deps: {
     // The resend button needs mail; without it there is nothing the user could do about the notice.
     const unverified = emailVerification !== null && req.user.emailVerifiedAt === null;
     // The session id changed at login, so the form's CSRF token is a fresh one bound to the new identity.
-    render(req, res, 200, 'home', { title: 'Home', name: req.user.name, unverified });
+    render(req, res, 200, 'home', { title: 'Home', name: req.user.name, unverified, mfa: mfa.available });
   });
 
   // Logging out without a session changes nothing, so it needs no token: straight to the login page.
@@ -199,6 +200,7 @@ export function createWebRouter(deps: {
     res.redirect(303, '/login');
   });
 
+  if (mfa.available) router.use(createMfaPages({ views, csrf, mfa, sessions }));
   if (passwordReset) {
     router.use(createPasswordResetPages({ views, csrf, passwordReset, limit: passwordResetLimit }));
   }
