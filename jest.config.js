@@ -12,7 +12,15 @@ module.exports = {
       '@swc/jest',
       { jsc: { parser: { syntax: 'typescript' }, target: 'es2024' }, module: { type: 'commonjs' } },
     ],
+    // otplib's base32 and HMAC plugins ship ES modules only. Node 24 loads them from the app's CommonJS
+    // (require(esm)); jest's own module system does not, so it compiles these two packages to CommonJS.
+    '/node_modules/@(scure|noble)/.+\\.js$': [
+      '@swc/jest',
+      { jsc: { parser: { syntax: 'ecmascript' }, target: 'es2024' }, module: { type: 'commonjs' } },
+    ],
   },
+  // Every other dependency is loaded as published (wherever npm nested these two, they are compiled).
+  transformIgnorePatterns: ['^(?!.*/node_modules/@(scure|noble)/).*/node_modules/'],
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   // A deadline that catches hangs, not a speed claim: the slowest tests wait out short session timeouts.

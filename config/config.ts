@@ -20,7 +20,14 @@ export const SESSION_SECRET_PLACEHOLDER = 'change-me-to-a-long-random-string-of-
  * Secrets that may also come from a file (`NAME_FILE=/run/secrets/...`), the Docker secrets convention.
  * An empty file counts as unset; a file that cannot be read is an error.
  */
-const FILE_SECRETS = ['SESSION_SECRET', 'DATABASE_URL', 'REDIS_URL', 'ADMIN_PASSWORD', 'SMTP_URL'] as const;
+const FILE_SECRETS = [
+  'SESSION_SECRET',
+  'DATABASE_URL',
+  'REDIS_URL',
+  'ADMIN_PASSWORD',
+  'SMTP_URL',
+  'MFA_ENCRYPTION_KEYS',
+] as const;
 
 const MIN_SECRET_LENGTH = 32;
 
@@ -64,6 +71,12 @@ export type MailConfig =
   | { readonly transport: 'smtp'; readonly from: MailAddress; readonly smtp: SmtpSettings }
   | { readonly transport: 'log'; readonly from: MailAddress }
   | { readonly transport: 'off' };
+/** One key of MFA_ENCRYPTION_KEYS: the id stored next to what it sealed, and 32 bytes of AES-256 key. */
+export interface MfaKey {
+  readonly id: string;
+  readonly key: Buffer;
+}
+
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface AppConfig {
@@ -116,6 +129,17 @@ export interface AppConfig {
    * (src/http/require-verified-email.ts). Never on while mail is off: no one could verify.
    */
   readonly requireVerifiedEmail: boolean;
+  /**
+   * The keys that encrypt TOTP secrets at rest (src/mfa/secret-box.ts): the first seals new secrets,
+   * every one opens what it sealed. null: MFA_ENCRYPTION_KEYS is unset and no one can enrol a second
+   * factor (a factor already enrolled still has to be given at login: see src/mfa).
+   */
+  readonly mfaKeys: readonly MfaKey[] | null;
+  /**
+   * Admins without a confirmed second factor may only enrol one, see who they are and sign out
+   * (src/mfa/require-mfa.ts; ADR "admins need a second factor in production").
+   */
+  readonly requireMfaForAdmins: boolean;
   /** Send Strict-Transport-Security from the app (for deployments without the nginx edge, which sends it). */
   readonly hstsEnabled: boolean;
   readonly rateLimits: {
@@ -271,6 +295,13 @@ const envSchema = z.object({
     .enum(['true', 'false'])
     .transform((v) => v === 'true')
     .optional(),
+  // id:base64-key[,id:base64-key...], the first encrypts (see mfaKeyRing). Unset: no enrolment.
+  MFA_ENCRYPTION_KEYS: z.string().optional(),
+  // Unset: on in production when MFA_ENCRYPTION_KEYS is set, off otherwise (see mfaRequiredForAdmins).
+  REQUIRE_MFA_FOR_ADMINS: z
+    .enum(['true', 'false'])
+    .transform((v) => v === 'true')
+    .optional(),
   // Unset: computed from the machine (see hashingLimits).
   HASH_CONCURRENCY: intInRange(1, 256).optional(),
   HASH_QUEUE_MAX: intInRange(0, 10_000).optional(),
@@ -368,6 +399,8 @@ export function loadConfig(
     passwordChecks,
   );
   const requireVerifiedEmail = verifiedEmailRequired(e, mail, problems);
+  const mfaKeys = mfaKeyRing(e.MFA_ENCRYPTION_KEYS, isProduction, problems);
+  const requireMfaForAdmins = mfaRequiredForAdmins(e, mfaKeys, problems, warnings);
   if (e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) {
     // The point of the separate listener is a port the proxy never forwards to: never the app's own.
     problems.push('METRICS_PORT must differ from PORT: metrics are never served on the app listener');
@@ -405,6 +438,8 @@ export function loadConfig(
     passwordBreachApi: breachApi,
     mail: Object.freeze(mail),
     requireVerifiedEmail,
+    mfaKeys,
+    requireMfaForAdmins,
     hstsEnabled: e.HSTS_ENABLED,
     rateLimits: Object.freeze({
       loginConsecutiveFails: e.LOGIN_MAX_CONSECUTIVE_FAILS,
@@ -472,6 +507,70 @@ function verifiedEmailRequired(e: z.infer<typeof envSchema>, mail: MailConfig, p
     );
   }
   return e.REQUIRE_VERIFIED_EMAIL ?? (e.NODE_ENV === 'production' && mailOn);
+}
+
+/** A key id: short, and safe to store next to a ciphertext and to show in a log line. */
+const MFA_KEY_ID = /^[a-z0-9-]{1,32}$/;
+
+/**
+ * MFA_ENCRYPTION_KEYS: `id:key` entries separated by commas, each key 32 random bytes in base64
+ * (`openssl rand -base64 32`). The first entry seals new TOTP secrets; every entry opens the secrets
+ * sealed under its id, so a key is rotated by putting a new one first and dropping the old one once no
+ * row names it (docs/decisions, "TOTP secrets encrypted with a key ring"). Every mode refuses a key
+ * that is not exactly 256 bits (AES-256-GCM takes nothing else) and a repeated id; production also
+ * refuses a key whose bytes are all alike (an example's `AAAA…=`), which anyone can guess. Unset: null, and no one can enrol (src/mfa).
+ */
+function mfaKeyRing(value: string | undefined, isProduction: boolean, problems: string[]): MfaKey[] | null {
+  if (value === undefined) return null;
+  const keys: MfaKey[] = [];
+  value.split(',').forEach((raw, index) => {
+    const entry = raw.trim();
+    // Named by position, never echoed: the entry is a secret.
+    const which = `MFA_ENCRYPTION_KEYS entry ${index + 1}`;
+    const colon = entry.indexOf(':');
+    const id = entry.slice(0, colon);
+    const encoded = entry.slice(colon + 1);
+    if (colon < 0 || !MFA_KEY_ID.test(id)) {
+      problems.push(`${which} must be id:key, the id 1-32 characters of a-z 0-9 -`);
+      return;
+    }
+    const key = Buffer.from(encoded, 'base64');
+    if (!/^[A-Za-z0-9+/]{43}=$/.test(encoded) || key.length !== 32) {
+      problems.push(`${which} (${id}) must be 32 bytes in base64 (openssl rand -base64 32)`);
+      return;
+    }
+    if (keys.some((k) => k.id === id)) problems.push(`${which}: the id ${id} is given twice`);
+    if (isProduction && key.every((byte) => byte === key[0])) {
+      problems.push(`${which} (${id}) is not a random key (every byte is the same)`);
+    }
+    keys.push(Object.freeze({ id, key }));
+  });
+  return Object.freeze(keys) as MfaKey[];
+}
+
+/**
+ * REQUIRE_MFA_FOR_ADMINS and its default: on in production whenever a second factor can be enrolled
+ * (MFA_ENCRYPTION_KEYS is set), off otherwise, as REQUIRE_VERIFIED_EMAIL follows mail. An admin
+ * account is the one whose stolen password costs the most, so once the app can hold a second factor,
+ * production asks admins for one. It cannot be on without keys (no admin could ever comply), so
+ * asking for it then is an error, and production without keys says at start that admins sign in with
+ * a password alone.
+ */
+function mfaRequiredForAdmins(
+  e: z.infer<typeof envSchema>,
+  keys: readonly MfaKey[] | null,
+  problems: string[],
+  warnings: string[],
+): boolean {
+  if (e.REQUIRE_MFA_FOR_ADMINS === true && keys === null) {
+    problems.push('REQUIRE_MFA_FOR_ADMINS=true needs MFA_ENCRYPTION_KEYS: without it no admin could enrol');
+  }
+  if (keys === null && e.NODE_ENV === 'production') {
+    warnings.push(
+      'MFA_ENCRYPTION_KEYS is not set: no one can enrol a second factor, and admins sign in with a password alone',
+    );
+  }
+  return e.REQUIRE_MFA_FOR_ADMINS ?? (e.NODE_ENV === 'production' && keys !== null);
 }
 
 /** The sender a development log transport shows when MAIL_FROM is not set; it never reaches a server. */

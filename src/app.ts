@@ -33,6 +33,9 @@ import { createMailer } from './mail/mailer';
 import { createMailTemplates } from './mail/mail-templates';
 import type { Outbox } from './mail/outbox';
 import type { Metrics } from './metrics/metrics';
+import { createMfaAdminRouter, createMfaRouter, ENROLMENT_API_ROUTES } from './mfa/mfa.routes';
+import { createMfaService } from './mfa/mfa.service';
+import { requireMfaForAdmins } from './mfa/require-mfa';
 import { createOpenApiRouter } from './openapi/openapi.routes';
 import { createEmailChange } from './users/email-change';
 import { createEmailChangeRouter } from './users/email-change.routes';
@@ -40,6 +43,7 @@ import { createUsersRouter } from './users/users.routes';
 import { createUsersService } from './users/users.service';
 import { createErrorPageRenderer } from './web/error-page';
 import { createViews } from './web/views';
+import { ENROLMENT_PAGES } from './web/mfa.pages';
 import { UNVERIFIED_VERIFICATION_PAGES } from './web/email-verification.pages';
 import { createStaticHandler, createWebRouter, UNVERIFIED_PAGES } from './web/web.routes';
 
@@ -110,6 +114,13 @@ export function buildApp(deps: AppDeps): Express {
     reauthentication,
     loginObserver: metrics,
   });
+  const mfa = createMfaService({
+    config,
+    db,
+    reauthentication,
+    throttle: createLoginThrottle(config, redis, 'second_factor'),
+    mailer: mail?.mailer ?? null,
+  });
   const limits = createRequestLimits(config, redis);
   const passwordReset =
     mail && createPasswordResetService({ db, passwords, passwordPolicy, sessions, ...mail });
@@ -160,6 +171,19 @@ export function buildApp(deps: AppDeps): Express {
       requireVerifiedEmail([...UNVERIFIED_API_ROUTES, ...UNVERIFIED_PAGES, ...UNVERIFIED_VERIFICATION_PAGES]),
     );
   }
+  // REQUIRE_MFA_FOR_ADMINS: an admin without a second factor may do what an unverified user may, and
+  // enrol one; every other route, admin routes first among them, refuses them (403 mfa_required).
+  if (config.requireMfaForAdmins) {
+    app.use(
+      requireMfaForAdmins([
+        ...UNVERIFIED_API_ROUTES,
+        ...UNVERIFIED_PAGES,
+        ...UNVERIFIED_VERIFICATION_PAGES,
+        ...ENROLMENT_API_ROUTES,
+        ...ENROLMENT_PAGES,
+      ]),
+    );
+  }
 
   const api = express.Router();
   api.use(jsonBody);
@@ -172,13 +196,16 @@ export function buildApp(deps: AppDeps): Express {
       authService,
       usersService,
       sessions,
+      mfa,
       passwordReset,
       emailVerification,
       limits,
     }),
   );
+  api.use('/auth/mfa', createMfaRouter({ mfa, sessions }));
   // The mailed links share one per-client budget, whatever they do.
   api.use('/auth/email-change', createEmailChangeRouter({ emailChange, limit: limits.passwordReset }));
+  api.use('/users', createMfaAdminRouter({ mfa, sessions, findUser: usersService.findById }));
   api.use('/users', createUsersRouter({ usersService, sessions, config, emailVerification }));
   // /auth/sessions, /users/:id/sessions and /sessions: one feature, one router (paths written in full).
   api.use(createUserSessionsRouter({ config, index: sessions, userSessions, usersService }));
@@ -193,6 +220,8 @@ export function buildApp(deps: AppDeps): Express {
       authService,
       sessions,
       userSessions,
+      mfa,
+      findUser: usersService.findById,
       passwordReset,
       emailVerification,
       emailChange,

@@ -121,6 +121,88 @@ export class InvalidCredentialsError extends AppError {
   }
 }
 
+/**
+ * A wrong second-factor code (TOTP or recovery code), one already used, or a code of a step too far
+ * from now: one answer for all, so a guesser learns nothing about which. `lockout` as for passwords.
+ */
+export class InvalidMfaCodeError extends AppError {
+  override readonly events: readonly RefusalEvent[];
+
+  constructor(
+    userId: string,
+    /** The lock this failure started, if any. */
+    readonly lockout?: LoginLockout,
+  ) {
+    super(401, 'invalid_mfa_code', 'The code is incorrect or was already used.');
+    this.events = [
+      { name: 'auth.mfa_failed', fields: { targetUserId: userId } },
+      ...(lockout
+        ? [{ name: 'auth.locked' as const, fields: { targetUserId: userId, reason: lockout } }]
+        : []),
+    ];
+  }
+}
+
+/** 401: a code was sent without a password step waiting for it, or after that step expired. */
+export class MfaChallengeExpiredError extends AppError {
+  constructor() {
+    super(401, 'mfa_challenge_expired', 'Sign in with your email and password again.');
+  }
+}
+
+/**
+ * 403 while REQUIRE_MFA_FOR_ADMINS is on and the signed-in admin has no confirmed second factor
+ * (src/mfa/require-mfa.ts). A refused authorization like any other, so it is logged as one.
+ */
+export class MfaRequiredError extends AppError {
+  override readonly events: readonly RefusalEvent[] = [
+    { name: 'authz.denied', fields: { reason: 'mfa_required' } },
+  ];
+
+  constructor() {
+    super(403, 'mfa_required', 'Set up a second factor (an authenticator app) first.');
+  }
+}
+
+/** 409: enrolment asked for while a confirmed second factor exists (disable it first). */
+export class MfaAlreadyEnabledError extends AppError {
+  constructor() {
+    super(409, 'mfa_already_enabled', 'A second factor is already set up.');
+  }
+}
+
+/** 409: the action needs a confirmed second factor (or a started enrolment) that is not there. */
+export class MfaNotEnabledError extends AppError {
+  constructor(message = 'No second factor is set up.') {
+    super(409, 'mfa_not_enabled', message);
+  }
+}
+
+/**
+ * 503: a TOTP secret is stored under a key MFA_ENCRYPTION_KEYS no longer holds (or the key changed
+ * under its id). The login is refused, never let through on the password alone; a recovery code still
+ * works, since it needs no key.
+ */
+export class MfaUnavailableError extends AppError {
+  override readonly events: readonly RefusalEvent[];
+  /** An operator has to put the key back: minutes, not seconds. */
+  readonly retryAfterS = 300;
+
+  constructor(userId: string, keyId: string, cause: unknown) {
+    super(
+      503,
+      'mfa_unavailable',
+      'Codes from your authenticator cannot be checked right now. Use a recovery code, or try again later.',
+      undefined,
+      { cause },
+    );
+    // A warning in the log that names the key: the operator has a key to put back.
+    this.events = [
+      { name: 'auth.mfa_failed', fields: { targetUserId: userId, reason: 'key_unavailable', keyId } },
+    ];
+  }
+}
+
 /** Every refused authorization is a security event (ASVS 16.3.2), whichever layer refused it. */
 export class ForbiddenError extends AppError {
   override readonly events: readonly RefusalEvent[] = [{ name: 'authz.denied' }];

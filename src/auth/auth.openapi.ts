@@ -6,6 +6,7 @@ import {
   locationHeader,
   setSessionCookieHeader,
 } from '../openapi/responses';
+import { mfaRequiredResponse } from '../mfa/mfa.schemas';
 import { userResponse } from '../users/users.schemas';
 import {
   changePasswordBody,
@@ -45,6 +46,13 @@ export const authPaths = apiPaths({
           description: 'Signed in: the user, and the session cookie.',
           headers: z.object({ 'Set-Cookie': setSessionCookieHeader('the new session.') }),
           content: json(userResponse),
+        },
+        202: {
+          description:
+            'The password is right and the user has a second factor: nobody is signed in yet. The cookie ' +
+            'holds a session that only waits, 5 minutes at most, for `POST /api/auth/login/mfa`.',
+          headers: z.object({ 'Set-Cookie': setSessionCookieHeader('the session waiting for the code.') }),
+          content: json(mfaRequiredResponse),
         },
       },
       errors: ['validation_failed', 'invalid_credentials', 'service_busy'],

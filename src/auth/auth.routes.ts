@@ -6,6 +6,8 @@ import type { RequestLimits } from '../http/rate-limit';
 import { requireAuth } from '../http/require-auth';
 import { logSecurityEvent } from '../http/security-events';
 import { validate } from '../http/validate';
+import { mfaLoginBody } from '../mfa/mfa.schemas';
+import type { MfaService } from '../mfa/mfa.service';
 import { toUserResponse } from '../users/users.schemas';
 import type { UsersService } from '../users/users.service';
 import {
@@ -20,7 +22,7 @@ import {
 } from './auth.schemas';
 import type { AuthService } from './auth.service';
 import type { EmailVerificationService } from './email-verification';
-import { logIn } from './login';
+import { completeMfaLogin, logIn } from './login';
 import type { PasswordResetService } from './password-reset';
 import { confirmResetAndRecord, requestResetThenAnswer } from './reset-flow';
 import { endSession, rotateSession, startSession, type SessionIndex } from './sessions';
@@ -36,6 +38,7 @@ import { mailVerificationAfterAnswer, resendAndRecord, verifyAndRecord } from '.
 export const UNVERIFIED_API_ROUTES: readonly RouteKey[] = [
   'GET /api/auth/me',
   'POST /api/auth/login',
+  'POST /api/auth/login/mfa',
   'POST /api/auth/logout',
   'POST /api/auth/verify-email',
   'POST /api/auth/verify-email/resend',
@@ -47,13 +50,14 @@ export function createAuthRouter(deps: {
   authService: AuthService;
   usersService: UsersService;
   sessions: SessionIndex;
+  mfa: MfaService;
   /** null when mail is off: the reset routes then answer 404, as if they did not exist. */
   passwordReset: PasswordResetService | null;
   /** null when mail is off: the verification routes then answer 404, and no account is mailed. */
   emailVerification: EmailVerificationService | null;
   limits: Pick<RequestLimits, 'registration' | 'passwordReset'>;
 }): Router {
-  const { config, authService, usersService, sessions, passwordReset, emailVerification, limits } = deps;
+  const { config, authService, usersService, sessions, mfa, passwordReset, emailVerification, limits } = deps;
   const router = Router();
 
   /** The reset service, or the 404 of a route that does not exist (mail is off). */
@@ -70,7 +74,15 @@ export function createAuthRouter(deps: {
 
   router.post('/login', async (req, res) => {
     const { email, password } = validate(loginBody, req.body, 'body');
-    const user = await logIn(req, { authService, sessions }, email, password);
+    const result = await logIn(req, { authService, sessions }, email, password);
+    // 202: the password was right but the login is not finished; POST /login/mfa finishes it.
+    if (result.mfaRequired) return res.status(202).json({ mfaRequired: true });
+    res.json(toUserResponse(result.user));
+  });
+
+  router.post('/login/mfa', async (req, res) => {
+    const proof = validate(mfaLoginBody, req.body, 'body');
+    const user = await completeMfaLogin(req, { mfa, sessions, findUser: usersService.findById }, proof);
     res.json(toUserResponse(user));
   });
 

@@ -18,9 +18,20 @@ export type LoginLockout = 'consecutive_failures' | 'daily_failures';
 interface Counter {
   limiter: Limiter;
   reason: LoginLockout;
-  /** The counter's key for an attempt on `email` from `client` (a clientLimitKey). */
-  key(email: string, client: string): string;
+  /** The counter's key for an attempt on `account` from `client` (a clientLimitKey). */
+  key(account: string, client: string): string;
 }
+
+/**
+ * The step of a sign-in a throttle guards: the password (the account is the email typed), or the
+ * second factor (the account is the user id the password step proved). Each has counters of its own.
+ */
+export type SignInStep = 'password' | 'second_factor';
+
+const COUNTER_NAMES: Record<SignInStep, { daily: string; consecutive: string }> = {
+  password: { daily: 'login-ip-day', consecutive: 'login-email-ip' },
+  second_factor: { daily: 'mfa-ip-day', consecutive: 'mfa-user' },
+};
 
 /**
  * Brute-force protection for login, after rate-limiter-flexible's "login endpoint protection" recipe
@@ -32,12 +43,19 @@ interface Counter {
  * An attempt spends its point on both counters BEFORE the password is checked: Redis counts
  * atomically, so a burst of parallel attempts cannot all pass a check that only reads (exactly the
  * allowed number are verified), and a refused attempt costs no hashing.
+ *
+ * The second factor's code is throttled the same way, with the same limits, on counters of its own
+ * (ASVS 5.0 6.3.1): failures in a row lock the account's code step for an hour, whatever the address.
+ * Keyed by the user alone, not by (user, client): whoever reaches this step holds the password, and
+ * a 6-digit code must not be guessable from many addresses at once (10 per address per hour would be
+ * no bound at all). The price, that someone with the password can keep the owner from finishing a
+ * login, is one a changed password ends.
  */
-export function createLoginThrottle(config: AppConfig, redis: RedisClient) {
+export function createLoginThrottle(config: AppConfig, redis: RedisClient, step: SignInStep = 'password') {
   const limits = config.rateLimits;
   const daily: Counter = {
     limiter: createLimiter(config, redis, {
-      name: 'login-ip-day',
+      name: COUNTER_NAMES[step].daily,
       points: limits.loginFailsPerIpPerDay,
       durationS: DAY_S,
       blockS: DAY_S,
@@ -47,14 +65,14 @@ export function createLoginThrottle(config: AppConfig, redis: RedisClient) {
   };
   const consecutive: Counter = {
     limiter: createLimiter(config, redis, {
-      name: 'login-email-ip',
+      name: COUNTER_NAMES[step].consecutive,
       points: limits.loginConsecutiveFails,
       // Long window: "in a row" ends with a success (which resets the count), not with the clock.
       durationS: 90 * DAY_S,
       blockS: HOUR_S,
     }),
     reason: 'consecutive_failures',
-    key: (email, client) => `${email}|${client}`,
+    key: step === 'password' ? (email, client) => `${email}|${client}` : (userId) => userId,
   };
   const counters = [daily, consecutive];
 
@@ -63,9 +81,9 @@ export function createLoginThrottle(config: AppConfig, redis: RedisClient) {
      * Spends one attempt; throws 429 when either counter was already spent. Returns what to call once
      * the password has been checked.
      */
-    async beginAttempt(email: string, ip: string) {
+    async beginAttempt(account: string, ip: string) {
       const client = clientLimitKey(ip);
-      const spent = await Promise.all(counters.map((c) => spendPoint(c.limiter, c.key(email, client))));
+      const spent = await Promise.all(counters.map((c) => spendPoint(c.limiter, c.key(account, client))));
       const refusedBy = counters.findIndex((c, i) => isRefused(c.limiter, spent[i]!));
       if (refusedBy >= 0) {
         const { limiter, reason } = counters[refusedBy]!;
@@ -73,7 +91,7 @@ export function createLoginThrottle(config: AppConfig, redis: RedisClient) {
         // A refused attempt is not a failure: give back the point it took from the other counter.
         await Promise.all(
           counters.map((c, i) =>
-            isRefused(c.limiter, spent[i]!) ? null : c.limiter.reward(c.key(email, client), 1),
+            isRefused(c.limiter, spent[i]!) ? null : c.limiter.reward(c.key(account, client), 1),
           ),
         );
         // Logged for the first refusals of a lock only (the count passes points+1 when the lock is
@@ -95,7 +113,7 @@ export function createLoginThrottle(config: AppConfig, redis: RedisClient) {
               // This failure spent the last point: the lock starts now and lasts blockS. (The library
               // applies blockDuration only to a consume past the points; without this the lock would
               // last as long as the counting window.)
-              await limiter.block(key(email, client), limiter.blockDuration);
+              await limiter.block(key(account, client), limiter.blockDuration);
               if (reason === 'consecutive_failures' || !engaged) engaged = reason;
             }),
           );
@@ -106,13 +124,13 @@ export function createLoginThrottle(config: AppConfig, redis: RedisClient) {
          * attempt gives back its points, as a refused attempt does.
          */
         async withdrawn(): Promise<void> {
-          await Promise.all(counters.map((c) => c.limiter.reward(c.key(email, client), 1)));
+          await Promise.all(counters.map((c) => c.limiter.reward(c.key(account, client), 1)));
         },
         /** The right password: the run of failures ends, and this attempt does not count as one. */
         async succeeded(): Promise<void> {
           await Promise.all([
-            consecutive.limiter.delete(consecutive.key(email, client)),
-            daily.limiter.reward(daily.key(email, client), 1),
+            consecutive.limiter.delete(consecutive.key(account, client)),
+            daily.limiter.reward(daily.key(account, client), 1),
           ]);
         },
       };

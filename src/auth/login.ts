@@ -1,30 +1,69 @@
 import type { Request, RequestHandler } from 'express';
+import { MfaChallengeExpiredError } from '../errors';
 import type { PasswordHashing } from '../lib/password-queue';
 import { logSecurityEvent } from '../http/security-events';
+import type { MfaService, SecondFactorProof } from '../mfa/mfa.service';
 import type { User } from '../users/user';
 import type { AuthService, LoginObserver } from './auth.service';
-import { startSession, type SessionIndex } from './sessions';
+import { pendingMfaChallenge, startMfaChallenge, startSession, type SessionIndex } from './sessions';
+
+/** How the password step ends: signed in, or waiting for the second factor. */
+export type PasswordStepResult = { user: User; mfaRequired?: never } | { mfaRequired: true };
 
 /**
  * The one login flow behind both the API and the HTML form: the same throttling, the same new session
  * and the same security events, so neither pathway is weaker than the other (ASVS 6.3.3). A failure
  * is thrown as InvalidCredentialsError, which carries its own `auth.login_failed` (and `auth.locked`)
  * events for whoever answers it.
+ *
+ * A user with a second factor is not signed in by the password: the session only holds the challenge
+ * (startMfaChallenge), which grants nothing, and completeMfaLogin finishes the login.
  */
 export async function logIn(
   req: Request,
   deps: { authService: AuthService; sessions: SessionIndex },
   email: string,
   password: string,
-): Promise<User> {
+): Promise<PasswordStepResult> {
   const { user, rehash } = await deps.authService.authenticate(email, password, req.clientIp);
-  await startSession(req, deps.sessions, user);
-  req.user = user;
-  logSecurityEvent(req, 'auth.login_succeeded');
+  // The password was right either way: a hash under outdated parameters was replaced (or not) by now.
   if (rehash.outcome === 'rehashed') logSecurityEvent(req, 'auth.password_rehashed');
   // The old hash stays and the next login tries again; an operator sees hashes that never move on.
   if (rehash.outcome === 'failed')
     logSecurityEvent(req, 'auth.password_rehash_failed', { err: rehash.error });
+  if (user.mfaEnabled) {
+    await startMfaChallenge(req, deps.sessions, user);
+    logSecurityEvent(req, 'auth.mfa_challenged', { targetUserId: user.id });
+    return { mfaRequired: true };
+  }
+  await startSession(req, deps.sessions, user);
+  req.user = user;
+  logSecurityEvent(req, 'auth.login_succeeded');
+  return { user };
+}
+
+/**
+ * The code step, behind both the API and the form: the session must hold a live challenge from the
+ * password step, the user must still be in the epoch the password was checked in (a password change
+ * since then ends the challenge), and the code (or a recovery code) must be right and unused. Only
+ * then is the user signed in, under a new session id.
+ */
+export async function completeMfaLogin(
+  req: Request,
+  deps: { mfa: MfaService; sessions: SessionIndex; findUser: (id: string) => Promise<User | null> },
+  proof: SecondFactorProof,
+): Promise<User> {
+  const challenge = pendingMfaChallenge(req);
+  if (!challenge) throw new MfaChallengeExpiredError();
+  const user = await deps.findUser(challenge.userId);
+  if (!user || user.sessionEpoch !== challenge.epoch || !user.mfaEnabled)
+    throw new MfaChallengeExpiredError();
+  await deps.mfa.verifySecondFactor(user.id, proof, req.clientIp);
+  await startSession(req, deps.sessions, user);
+  req.user = user;
+  const factor = 'recoveryCode' in proof ? 'recovery_code' : 'totp';
+  if (factor === 'recovery_code') logSecurityEvent(req, 'auth.recovery_code_used');
+  logSecurityEvent(req, 'auth.login_succeeded', { secondFactor: factor });
   return user;
 }
 

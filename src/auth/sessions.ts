@@ -21,10 +21,31 @@ declare module 'express-session' {
     /** Where and with what the session signed in, reduced for its owner's list (session-client.ts). */
     clientAddress: SessionClient['clientAddress'];
     userAgent: SessionClient['userAgent'];
+    /**
+     * A login whose password was right and whose second factor is still to come (startMfaChallenge).
+     * Such a session has no `userId`, so loadSessionUser never makes it a signed-in user: it grants
+     * nothing but the code step.
+     */
+    mfaChallenge: MfaChallenge;
   }
 }
 
 type SessionConfig = AppConfig['session'];
+
+/** The user a password step proved, in the session epoch it was proved in, and when the proof lapses. */
+export interface MfaChallenge {
+  userId: string;
+  epoch: number;
+  /** Epoch ms; the code must come before. */
+  expiresAt: number;
+}
+
+/**
+ * How long the code step waits after the password step: long enough to open an authenticator app,
+ * short enough that a session left at that step is not an open door for long (ASVS 5.0 6.5.5 bounds a
+ * code's life; this bounds the half-finished login's).
+ */
+export const MFA_CHALLENGE_S = 300;
 
 /** The longest a session goes without its TTL and cookie being renewed while it is in use. */
 export const MAX_RENEWAL_INTERVAL_S = 60;
@@ -49,6 +70,8 @@ function absoluteDeadline(authenticatedAt: number, config: SessionConfig): numbe
 /** The Redis TTL of a session: min(idle timeout, seconds left before its absolute deadline). */
 function ttlOf(data: session.SessionData, s: SessionConfig): number {
   const idle = s.idleTimeoutS;
+  // A login waiting for its code: Redis forgets it when the code step's time is up.
+  if (data.mfaChallenge) return Math.min(idle, Math.ceil((data.mfaChallenge.expiresAt - Date.now()) / 1000));
   if (!data.authenticatedAt) return idle;
   const left = Math.ceil((absoluteDeadline(data.authenticatedAt, s) - Date.now()) / 1000);
   return Math.min(idle, left); // <= 0: the session is over, and saving it deletes it
@@ -301,6 +324,34 @@ export async function startSession(
   req.session.clientAddress = truncateAddress(req.clientIp);
   req.session.userAgent = summarizeUserAgent(req.get('user-agent'));
   await promisify((cb) => req.session.save(cb));
+}
+
+/**
+ * The password step of a login that needs a second factor: a new session id (the pre-login one is never
+ * promoted, ASVS 7.2.4) holding only the challenge, saved with a TTL of MFA_CHALLENGE_S. It has no
+ * `userId`: every route sees an anonymous visitor, and only completing the code step (which calls
+ * startSession, a new id again) signs the user in.
+ */
+export async function startMfaChallenge(
+  req: Request,
+  index: SessionIndex,
+  user: Pick<User, 'id' | 'sessionEpoch'>,
+): Promise<void> {
+  const previous = req.session.userId;
+  if (previous) await index.end(previous, req.sessionID);
+  await promisify((cb) => req.session.regenerate(cb));
+  req.session.mfaChallenge = {
+    userId: user.id,
+    epoch: user.sessionEpoch,
+    expiresAt: Date.now() + MFA_CHALLENGE_S * 1000,
+  };
+  await promisify((cb) => req.session.save(cb));
+}
+
+/** The challenge this session is waiting on, unless there is none or its time is up. */
+export function pendingMfaChallenge(req: Request): MfaChallenge | null {
+  const challenge = req.session.mfaChallenge;
+  return challenge && Date.now() < challenge.expiresAt ? challenge : null;
 }
 
 /**

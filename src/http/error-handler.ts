@@ -3,6 +3,7 @@ import {
   AppError,
   InvalidJsonError,
   MethodNotAllowedError,
+  MfaUnavailableError,
   NotFoundError,
   RateLimitedError,
   ServiceBusyError,
@@ -109,7 +110,11 @@ export function createErrorHandler({
       req.log.warn({ err: known.cause, service: known.service }, `${known.service} unavailable`);
       res.setHeader('Retry-After', '5');
     }
-    if (known instanceof RateLimitedError || known instanceof ServiceBusyError) {
+    if (
+      known instanceof RateLimitedError ||
+      known instanceof ServiceBusyError ||
+      known instanceof MfaUnavailableError
+    ) {
       res.setHeader('Retry-After', String(known.retryAfterS));
     }
     if (known instanceof RateLimitedError) onRateLimited?.();

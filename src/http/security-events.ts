@@ -12,6 +12,13 @@ export type SecurityEvent =
   | 'session.ended'
   | 'session.limit_ended_oldest'
   | 'session.every_user_ended'
+  | 'auth.mfa_challenged'
+  | 'auth.mfa_failed'
+  | 'auth.mfa_enabled'
+  | 'auth.mfa_disabled'
+  | 'auth.mfa_reset'
+  | 'auth.recovery_code_used'
+  | 'auth.recovery_codes_regenerated'
   | 'password_reset.requested'
   | 'password_reset.address_limited'
   | 'password_reset.completed'
@@ -42,6 +49,10 @@ const WARNINGS = new Set<SecurityEvent>([
   'auth.reauth_failed',
   // A hash under outdated parameters could not be replaced (src/auth/auth.service.ts).
   'auth.password_rehash_failed',
+  // A wrong second-factor code after a right password: the password may be known to someone else.
+  'auth.mfa_failed',
+  // A second factor removed by an admin: the account signs in with its password alone until re-enrolled.
+  'auth.mfa_reset',
   // More reset mails for one address than a person asks for: someone may be bombing that inbox.
   'password_reset.address_limited',
   // Likewise for confirmation mails to one new address: repeated change requests aimed at someone's inbox.

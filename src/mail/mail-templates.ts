@@ -10,7 +10,8 @@ export type MailMessage =
   | { kind: 'password_changed'; name: string }
   | { kind: 'verify_email'; name: string; token: string; validForHours: number }
   | { kind: 'email_change_confirm'; name: string; token: string; newEmail: string; validForHours: number }
-  | { kind: 'email_change_notice'; name: string; maskedNewEmail: string };
+  | { kind: 'email_change_notice'; name: string; maskedNewEmail: string }
+  | { kind: 'mfa_reset'; name: string };
 
 export type MailKind = MailMessage['kind'];
 
@@ -28,6 +29,7 @@ const SUBJECTS: Readonly<Record<MailKind, string>> = {
   verify_email: 'Confirm your email address',
   email_change_confirm: 'Confirm your new email address',
   email_change_notice: 'A change of your email address was asked for',
+  mfa_reset: 'Your second factor was removed',
 };
 
 /**
@@ -130,5 +132,9 @@ function templateData(publicOrigin: string, message: MailMessage): Record<string
         maskedNewEmail: message.maskedNewEmail,
         link: linkTo(publicOrigin, FORGOT_PASSWORD_PAGE),
       };
+    // An admin removed the second factor: the owner learns it, and how to take the account back if
+    // they did not ask for it (the password alone now signs in).
+    case 'mfa_reset':
+      return { name: message.name, link: linkTo(publicOrigin, FORGOT_PASSWORD_PAGE) };
   }
 }

@@ -2,6 +2,7 @@ import { createDocument } from 'zod-openapi';
 import { authPaths } from '../auth/auth.openapi';
 import { userSessionsPaths } from '../auth/user-sessions.openapi';
 import { healthPaths } from '../http/health.openapi';
+import { mfaPaths } from '../mfa/mfa.openapi';
 import { userListResponse, userResponse } from '../users/users.schemas';
 import { usersPaths } from '../users/users.openapi';
 import { errorEnvelope, SESSION_SECURITY } from './responses';
@@ -36,10 +37,11 @@ export function createOpenApiDocument(): ReturnType<typeof createDocument> {
     tags: [
       { name: 'auth', description: 'Sessions, registration and the password.' },
       { name: 'sessions', description: 'Signed-in sessions: listing and ending them.' },
+      { name: 'mfa', description: 'The second factor: an authenticator app and its recovery codes.' },
       { name: 'users', description: 'Users and their roles.' },
       { name: 'health', description: 'Probes for orchestrators and load balancers.' },
     ],
-    paths: { ...authPaths, ...userSessionsPaths, ...usersPaths, ...healthPaths },
+    paths: { ...authPaths, ...userSessionsPaths, ...mfaPaths, ...usersPaths, ...healthPaths },
     components: {
       schemas: { User: userResponse, UserList: userListResponse, Error: errorEnvelope },
       securitySchemes: {

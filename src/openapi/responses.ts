@@ -25,6 +25,14 @@ export const ERROR_CODES = {
   bad_request: [400, 'a request Express cannot parse (a malformed percent-encoding, a truncated body)'],
   unauthenticated: [401, 'no valid session'],
   invalid_credentials: [401, 'wrong email or password'],
+  invalid_mfa_code: [
+    401,
+    'the code is wrong, already used or more than one step from now, or the recovery code is unknown or used',
+  ],
+  mfa_challenge_expired: [
+    401,
+    'no password step is waiting for a code (none, over 5 minutes old, or the password changed since): sign in again',
+  ],
   forbidden: [403, 'the signed-in user may not do this'],
   invalid_current_password: [403, 'the current password is wrong'],
   cross_origin_request: [403, 'a state-changing request sent by another site (`Sec-Fetch-Site`, `Origin`)'],
@@ -32,15 +40,25 @@ export const ERROR_CODES = {
     403,
     "`REQUIRE_VERIFIED_EMAIL` is on and the signed-in user's address is not verified yet: verify it first",
   ],
+  mfa_required: [
+    403,
+    '`REQUIRE_MFA_FOR_ADMINS` is on and the signed-in admin has no second factor yet: enrol one first',
+  ],
   not_found: [404, 'no such resource, or one the signed-in user may not see'],
   email_taken: [409, 'the email is in use'],
   last_admin: [409, 'the last admin would disappear'],
   email_already_verified: [409, 'the address is verified already: no new link is needed'],
+  mfa_already_enabled: [409, 'a second factor is already on: disable it first'],
+  mfa_not_enabled: [409, 'there is no second factor (or no enrolment was started)'],
   payload_too_large: [413, 'the body is over 100 kB'],
   unsupported_media_type: [415, 'the body is not `application/json`'],
   rate_limited: [429, 'a limit is reached or a login is locked; retry after `Retry-After` seconds'],
   internal_error: [500, 'a bug; the log has the details under the `requestId`'],
   service_unavailable: [503, 'Postgres or Redis is unreachable; retry after `Retry-After` seconds'],
+  mfa_unavailable: [
+    503,
+    "the TOTP secret's key is not in `MFA_ENCRYPTION_KEYS`: codes cannot be checked, a recovery code still works",
+  ],
   service_busy: [
     503,
     'password hashing is at capacity (a login flood, say); nothing was checked or changed: retry after `Retry-After` seconds',
@@ -172,6 +190,11 @@ export interface ApiOperation extends Omit<ZodOpenApiOperationObject, 'responses
    * unverified caller with 403 `email_unverified`, whether or not it needs a session.
    */
   openToUnverified?: true;
+  /**
+   * Open to a signed-in admin without a second factor while REQUIRE_MFA_FOR_ADMINS is on (the allow-list
+   * of src/mfa/require-mfa.ts). Every other operation may answer such an admin with 403 `mfa_required`.
+   */
+  openWithoutMfa?: true;
 }
 
 /**
@@ -256,10 +279,11 @@ export function apiPaths(
       path,
       Object.fromEntries(
         Object.entries(operations).map(
-          ([method, { signedIn, responses, errors, openToUnverified, ...operation }]) => {
+          ([method, { signedIn, responses, errors, openToUnverified, openWithoutMfa, ...operation }]) => {
             const guards: ErrorCode[] = [
               ...(signedIn ? (['unauthenticated'] as const) : []),
               ...(openToUnverified ? [] : (['email_unverified'] as const)),
+              ...(openToUnverified || openWithoutMfa ? [] : (['mfa_required'] as const)),
               ...(STATE_CHANGING.has(method as Method) ? (['cross_origin_request'] as const) : []),
             ];
             const success = Object.fromEntries(

@@ -16,6 +16,8 @@ export interface User {
   updatedAt: Date;
   /** When the address was last proven to reach its owner (a mailed link opened); null until then. */
   emailVerifiedAt: Date | null;
+  /** A second factor (TOTP) is enrolled and confirmed: signing in takes a code after the password. */
+  mfaEnabled: boolean;
   /** Internal: bumped by password and role changes; a session from an older epoch is refused. */
   sessionEpoch: number;
 }

@@ -18,10 +18,16 @@ interface UserRow {
   updated_at: Date;
   session_epoch: number;
   email_verified_at: Date | null;
+  mfa_enabled: boolean;
 }
 
 // Explicit column lists everywhere: a column added later (say, an MFA secret) is never selected by accident.
-const COLUMNS = 'id, email, name, role, created_at, updated_at, session_epoch, email_verified_at';
+// mfa_enabled is read with the user, in the same statement, so the session check that loads the user on
+// every request (and the REQUIRE_MFA_FOR_ADMINS gate after it) costs no second query; user_totp's
+// primary key makes it one index probe. Only a confirmed factor counts: an enrolment started and never
+// proven grants nothing.
+const COLUMNS = `id, email, name, role, created_at, updated_at, session_epoch, email_verified_at,
+  EXISTS (SELECT 1 FROM user_totp WHERE user_totp.user_id = users.id AND user_totp.confirmed_at IS NOT NULL) AS mfa_enabled`;
 
 // $5: the address is known to reach its owner already (the seed's first admin), so it starts verified.
 const INSERT = `INSERT INTO users (email, name, role, password_hash, email_verified_at)
@@ -90,6 +96,7 @@ function toUser(row: UserRow): User {
     updatedAt: row.updated_at,
     sessionEpoch: row.session_epoch,
     emailVerifiedAt: row.email_verified_at,
+    mfaEnabled: row.mfa_enabled,
   };
 }
 

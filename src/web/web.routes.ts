@@ -8,10 +8,12 @@ import type { EmailVerificationService } from '../auth/email-verification';
 import type { PasswordResetService } from '../auth/password-reset';
 import type { EmailChange } from '../users/email-change';
 import { loginBody } from '../auth/auth.schemas';
-import { logIn } from '../auth/login';
-import { endSession, type SessionIndex } from '../auth/sessions';
+import { completeMfaLogin, logIn, type PasswordStepResult } from '../auth/login';
+import { endSession, pendingMfaChallenge, type SessionIndex } from '../auth/sessions';
 import type { UserSessions } from '../auth/user-sessions';
-import { InvalidCredentialsError } from '../errors';
+import { InvalidCredentialsError, InvalidMfaCodeError, MfaChallengeExpiredError } from '../errors';
+import type { MfaService } from '../mfa/mfa.service';
+import type { User } from '../users/user';
 import type { RouteKey } from '../http/require-verified-email';
 import { logRefusal, logSecurityEvent } from '../http/security-events';
 import { logInvalidForm } from '../http/validate';
@@ -20,6 +22,7 @@ import { createEmailVerificationPages } from './email-verification.pages';
 import { formBody } from './form-body';
 import { createFormRenderer } from './form-page';
 import { createEmailChangePages } from './email-change.pages';
+import { createMfaPages } from './mfa.pages';
 import { createPasswordResetPages } from './password-reset.pages';
 import { createSessionsPages, UNVERIFIED_SESSION_PAGES } from './sessions.pages';
 import { safeRedirectTarget } from './safe-redirect';
@@ -37,6 +40,8 @@ export const UNVERIFIED_PAGES: readonly RouteKey[] = [
   'GET /',
   'GET /login',
   'POST /login',
+  'GET /login/mfa',
+  'POST /login/mfa',
   'POST /logout',
   ...UNVERIFIED_SESSION_PAGES,
 ];
@@ -45,6 +50,13 @@ const loginForm = z.strictObject({
   // As the API: no format check at login, any string is simply "wrong credentials".
   email: loginBody.shape.email.pipe(z.string().min(1)),
   password: z.string().min(1).max(1024),
+  [CSRF_FIELD]: z.string(),
+  next: z.unknown(),
+});
+
+const codeForm = z.strictObject({
+  // One field for both: six digits are the app's code, anything else is tried as a recovery code.
+  code: z.string().trim().min(1).max(64),
   [CSRF_FIELD]: z.string(),
   next: z.unknown(),
 });
@@ -71,6 +83,8 @@ export function createWebRouter(deps: {
   authService: AuthService;
   sessions: SessionIndex;
   userSessions: UserSessions;
+  mfa: MfaService;
+  findUser: (id: string) => Promise<User | null>;
   /** null when mail is off: then the reset pages do not exist (404) and the login page does not link them. */
   passwordReset: PasswordResetService | null;
   /** null when mail is off: then the verification pages do not exist and home offers no resend. */
@@ -86,6 +100,8 @@ export function createWebRouter(deps: {
     authService,
     sessions,
     userSessions,
+    mfa,
+    findUser,
     passwordReset,
     emailVerification,
     emailChange,
@@ -125,8 +141,9 @@ export function createWebRouter(deps: {
     const { email, password } = form.data;
     // The same use case, limits and security events as POST /api/auth/login: two pathways, one
     // strength (ASVS 5.0 6.3.3).
+    let result: PasswordStepResult;
     try {
-      await logIn(req, { authService, sessions }, email, password);
+      result = await logIn(req, { authService, sessions }, email, password);
     } catch (error) {
       if (!(error instanceof InvalidCredentialsError)) throw error; // 429, outages: the error page
       // Answered here rather than by the error handler, so logged here, through the same function.
@@ -134,7 +151,41 @@ export function createWebRouter(deps: {
       // One message for an unknown email and a wrong password (ASVS 5.0 6.3.8).
       return renderLogin(req, res, 401, { next, email, message: error.message });
     }
+    // The password was right and a second factor is due: the code page, which keeps `next`.
+    if (result.mfaRequired) return res.redirect(303, `/login/mfa?next=${encodeURIComponent(next)}`);
     // 303: the browser follows with a GET, so a reload of the next page never re-posts the password.
+    res.redirect(303, next);
+  });
+
+  const renderCodeStep = (req: Request, res: Response, status: number, next: string, message = '') =>
+    render(req, res, status, 'login-mfa', { title: 'Enter your code', next, message });
+
+  // The code step of the form login: only while the session holds a live challenge from the password.
+  router.get('/login/mfa', cookies, (req, res) => {
+    const next = safeRedirectTarget(req.query.next);
+    if (req.user) return res.redirect(303, next);
+    if (!pendingMfaChallenge(req)) return res.redirect(303, `/login?next=${encodeURIComponent(next)}`);
+    renderCodeStep(req, res, 200, next);
+  });
+
+  router.post('/login/mfa', cookies, formBody, csrf.verify, async (req, res) => {
+    const body = req.body as Record<string, unknown>;
+    const next = safeRedirectTarget(body.next);
+    const form = codeForm.safeParse(body);
+    if (!form.success) return renderCodeStep(req, res, 400, next, 'Enter the code.');
+    const typed = form.data.code.replace(/\s/g, '');
+    const proof = /^\d{6}$/.test(typed) ? { code: typed } : { recoveryCode: form.data.code };
+    // The same use case, throttle and events as POST /api/auth/login/mfa.
+    try {
+      await completeMfaLogin(req, { mfa, sessions, findUser }, proof);
+    } catch (error) {
+      if (error instanceof MfaChallengeExpiredError) {
+        return res.redirect(303, `/login?next=${encodeURIComponent(next)}`);
+      }
+      if (!(error instanceof InvalidMfaCodeError)) throw error; // 429, outages: the error page
+      logRefusal(req, error);
+      return renderCodeStep(req, res, 401, next, error.message);
+    }
     res.redirect(303, next);
   });
 
@@ -144,7 +195,7 @@ export function createWebRouter(deps: {
     // The resend button needs mail; without it there is nothing the user could do about the notice.
     const unverified = emailVerification !== null && req.user.emailVerifiedAt === null;
     // The session id changed at login, so the form's CSRF token is a fresh one bound to the new identity.
-    render(req, res, 200, 'home', { title: 'Home', name: req.user.name, unverified });
+    render(req, res, 200, 'home', { title: 'Home', name: req.user.name, unverified, mfa: mfa.available });
   });
 
   // Logging out without a session changes nothing, so it needs no token: straight to the login page.
@@ -158,6 +209,7 @@ export function createWebRouter(deps: {
   });
 
   router.use(createSessionsPages({ config, index: sessions, userSessions, views, csrf }));
+  if (mfa.available) router.use(createMfaPages({ views, csrf, mfa, sessions }));
   if (passwordReset) {
     router.use(createPasswordResetPages({ views, csrf, passwordReset, limit: passwordResetLimit }));
   }

@@ -1,7 +1,16 @@
 import request, { type Response } from 'supertest';
 import { createOpenApiDocument } from '../../src/openapi/openapi';
-import { createUser, DEFAULT_PASSWORD, login, signedIn, uniqueEmail } from '../support/factories';
+import { createSecretBox } from '../../src/mfa/secret-box';
+import {
+  createUser,
+  DEFAULT_PASSWORD,
+  login,
+  sessionCookie,
+  signedIn,
+  uniqueEmail,
+} from '../support/factories';
 import { createHeldHasher, until } from '../support/held-hasher';
+import { awayFromStepEdge, codeAt, enrolTotp, MFA_ENV, secretOf } from '../support/mfa';
 import { createResponseChecker, errorCodesOf, operationsOf } from '../support/openapi';
 import { askForEmailChange, CONFIRM_SUBJECT, confirmTokenIn } from '../support/email-change';
 import { resendVerification, verifyEmail, verifyTokenMailedTo } from '../support/email-verification';
@@ -355,6 +364,130 @@ describe('the answers of the API, checked against its description', () => {
       expectAnswer(verify, await verifyEmail(strict, 42), 400);
       expectAnswer(verify, await verifyEmail(strict, token), 204);
       expectAnswer(resend, await resendVerification(strict, cookie), 409);
+    });
+  });
+
+  describe('with second factors and REQUIRE_MFA_FOR_ADMINS on', () => {
+    const mfa = useTestApp({ ...MFA_ENV, REQUIRE_MFA_FOR_ADMINS: 'true' });
+    const post = (path: string, cookie: string, body: object) =>
+      request(mfa.app).post(path).set('Cookie', cookie).send(body);
+
+    test('when enrolling, signing in with codes, replacing codes, disabling and resetting, then each answer is one the MFA routes describe', async () => {
+      await awayFromStepEdge();
+      const status = 'GET /api/auth/mfa';
+      const start = 'POST /api/auth/mfa/enrolment';
+      const confirm = 'POST /api/auth/mfa/enrolment/confirm';
+      const codes = 'POST /api/auth/mfa/recovery-codes';
+      const disable = 'POST /api/auth/mfa/disable';
+      const step = 'POST /api/auth/login/mfa';
+      const reset = 'DELETE /api/users/{id}/mfa';
+      const user = await signedIn(mfa);
+      const admin = await signedIn(mfa, 'admin');
+
+      expectAnswer(
+        'GET /api/users',
+        await request(mfa.app).get('/api/users').set('Cookie', admin.cookie),
+        403,
+      );
+      expectAnswer(status, await request(mfa.app).get('/api/auth/mfa').set('Cookie', user.cookie), 200);
+      expectAnswer(
+        confirm,
+        await post('/api/auth/mfa/enrolment/confirm', user.cookie, { code: '123456' }),
+        409,
+      );
+      expectAnswer(
+        codes,
+        await post('/api/auth/mfa/recovery-codes', user.cookie, { currentPassword: user.password }),
+        409,
+      );
+      const started = await post('/api/auth/mfa/enrolment', user.cookie, { currentPassword: user.password });
+      expectAnswer(start, started, 201);
+      expectAnswer(
+        confirm,
+        await post('/api/auth/mfa/enrolment/confirm', user.cookie, {
+          code: await codeAt(secretOf(started.body.otpauthUri), 3),
+        }),
+        401,
+      );
+      const confirmed = await post('/api/auth/mfa/enrolment/confirm', user.cookie, {
+        code: await codeAt(secretOf(started.body.otpauthUri)),
+      });
+      expectAnswer(confirm, confirmed, 200);
+      const secret = secretOf(started.body.otpauthUri);
+      expectAnswer(
+        start,
+        await post('/api/auth/mfa/enrolment', user.cookie, { currentPassword: user.password }),
+        409,
+      );
+      expectAnswer(
+        start,
+        await post('/api/auth/mfa/enrolment', user.cookie, { currentPassword: 'wrong one' }),
+        403,
+      );
+
+      const passwordStep = await request(mfa.app)
+        .post('/api/auth/login')
+        .send({ email: user.email, password: user.password });
+      expectAnswer('POST /api/auth/login', passwordStep, 202);
+      const pending = sessionCookie(passwordStep)!;
+      expectAnswer(step, await request(mfa.app).post('/api/auth/login/mfa').send({ code: '123456' }), 401);
+      expectAnswer(step, await post('/api/auth/login/mfa', pending, { code: 'twelve' }), 400);
+      expectAnswer(step, await post('/api/auth/login/mfa', pending, { recoveryCode: 'AAAA' }), 401);
+      expectAnswer(step, await post('/api/auth/login/mfa', pending, { code: await codeAt(secret, 1) }), 200);
+
+      const renewed = await post('/api/auth/mfa/recovery-codes', user.cookie, {
+        currentPassword: user.password,
+      });
+      expectAnswer(codes, renewed, 200);
+      expectAnswer(
+        disable,
+        await post('/api/auth/mfa/disable', user.cookie, { currentPassword: user.password }),
+        400,
+      );
+      expectAnswer(
+        disable,
+        await post('/api/auth/mfa/disable', user.cookie, {
+          currentPassword: user.password,
+          recoveryCode: renewed.body.recoveryCodes[0],
+        }),
+        204,
+      );
+      expectAnswer(
+        disable,
+        await post('/api/auth/mfa/disable', user.cookie, { currentPassword: user.password, code: '123456' }),
+        409,
+      );
+
+      await enrolTotp(mfa, admin.cookie, admin.password);
+      const target = await signedIn(mfa);
+      await enrolTotp(mfa, target.cookie, target.password);
+      const del = (id: string, cookie: string) =>
+        request(mfa.app).delete(`/api/users/${id}/mfa`).set('Cookie', cookie);
+      expectAnswer(reset, await del(target.user.id, user.cookie), 403);
+      expectAnswer(reset, await del('not-an-id', admin.cookie), 400);
+      expectAnswer(reset, await del(target.user.id, admin.cookie), 204);
+      expectAnswer(reset, await del(target.user.id, admin.cookie), 404);
+    });
+
+    test('when a secret was sealed under a key the app no longer holds, then the 503 mfa_unavailable is a described answer', async () => {
+      const { user, email, password } = await createUser(mfa);
+      const sealed = createSecretBox([{ id: 'gone', key: Buffer.alloc(32, 9) }]).seal(
+        user.id,
+        'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP',
+      );
+      await mfa.db.query(
+        'INSERT INTO user_totp (user_id, secret_ciphertext, key_id, confirmed_at) VALUES ($1, $2, $3, now())',
+        [user.id, sealed.ciphertext, sealed.keyId],
+      );
+      const pending = sessionCookie(
+        await request(mfa.app).post('/api/auth/login').send({ email, password }),
+      )!;
+
+      expectAnswer(
+        'POST /api/auth/login/mfa',
+        await post('/api/auth/login/mfa', pending, { code: '123456' }),
+        503,
+      );
     });
   });
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Router } from 'express';
 import request from 'supertest';
 import { UNVERIFIED_API_ROUTES } from '../../src/auth/auth.routes';
+import { ENROLMENT_API_ROUTES } from '../../src/mfa/mfa.routes';
 import { isJsonPath } from '../../src/http/request-context';
 import { createOpenApiDocument } from '../../src/openapi/openapi';
 import { runCommand } from '../support/commands';
@@ -98,21 +99,38 @@ describe('the described error codes', () => {
   });
 });
 
-describe('the description of REQUIRE_VERIFIED_EMAIL', () => {
-  test('when the operations an unverified user keeps are read from the description, then they are exactly the allow-list the app enforces', () => {
-    const open = Object.entries(doc.paths ?? {}).flatMap(([path, item]) =>
+/**
+ * The /api operations whose 403 cannot carry `code` (a gate's refusal): what that gate lets through. The
+ * probes are answered before the session is read, so no gate ever reaches them.
+ */
+const openPast = (code: string, component: string): string[] =>
+  Object.entries(doc.paths ?? {})
+    .flatMap(([path, item]) =>
       Object.entries(item as Record<string, { responses?: Record<string, unknown> }>)
         .filter(([, operation]) => operation.responses !== undefined)
-        .filter(
-          ([, operation]) =>
-            !/email_unverified|EmailUnverified/.test(JSON.stringify(operation.responses?.['403'] ?? {})),
-        )
+        .filter(([, operation]) => {
+          const forbidden = JSON.stringify(operation.responses?.['403'] ?? {});
+          return !forbidden.includes(code) && !forbidden.includes(component);
+        })
         .map(([method]) => `${method.toUpperCase()} ${path}`),
-    );
-    const apiAllowList = UNVERIFIED_API_ROUTES.filter((route) => isJsonPath(route.split(' ')[1]!));
+    )
+    .filter((op) => op.includes(' /api/'));
 
-    // The probes are answered before the session is read, so the setting never reaches them.
-    expect(open.filter((op) => op.includes(' /api/')).sort()).toEqual([...apiAllowList].sort());
+const jsonRoutes = (routes: readonly string[]) => routes.filter((route) => isJsonPath(route.split(' ')[1]!));
+
+describe('the description of REQUIRE_VERIFIED_EMAIL', () => {
+  test('when the operations an unverified user keeps are read from the description, then they are exactly the allow-list the app enforces', () => {
+    expect(openPast('email_unverified', 'EmailUnverified').sort()).toEqual(
+      jsonRoutes(UNVERIFIED_API_ROUTES).sort(),
+    );
+  });
+});
+
+describe('the description of REQUIRE_MFA_FOR_ADMINS', () => {
+  test('when the operations an admin without a second factor keeps are read from the description, then they are exactly the allow-list the app enforces', () => {
+    expect(openPast('mfa_required', 'MfaRequired').sort()).toEqual(
+      jsonRoutes([...UNVERIFIED_API_ROUTES, ...ENROLMENT_API_ROUTES]).sort(),
+    );
   });
 });
 

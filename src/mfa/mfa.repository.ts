@@ -1,0 +1,93 @@
+import type { Queryable } from '../lib/db';
+import type { SealedSecret } from './secret-box';
+
+/** A user's TOTP row as the domain knows it; the secret stays sealed until the service opens it. */
+export interface TotpRecord {
+  sealed: SealedSecret;
+  confirmed: boolean;
+}
+
+interface TotpRow {
+  secret_ciphertext: Buffer;
+  key_id: string;
+  confirmed_at: Date | null;
+}
+
+const FIND_TOTP = 'SELECT secret_ciphertext, key_id, confirmed_at FROM user_totp WHERE user_id = $1';
+// A new enrolment replaces one that was never confirmed (a QR code shown and abandoned), never a
+// confirmed one: no row comes back then, and the caller answers 409.
+const START_ENROLMENT = `INSERT INTO user_totp (user_id, secret_ciphertext, key_id) VALUES ($1, $2, $3)
+  ON CONFLICT (user_id) DO UPDATE
+    SET secret_ciphertext = EXCLUDED.secret_ciphertext, key_id = EXCLUDED.key_id, created_at = now()
+    WHERE user_totp.confirmed_at IS NULL
+  RETURNING user_id`;
+// The first code proves the enrolment and is spent by it, like every later one.
+const CONFIRM = `UPDATE user_totp SET confirmed_at = now(), last_used_step = $2
+  WHERE user_id = $1 AND confirmed_at IS NULL RETURNING user_id`;
+// Replay protection (ASVS 5.0 6.5.1): the step is recorded only if it is later than the last one, in
+// one statement, so of two requests carrying the same code (or two codes of one step) only one wins.
+const USE_STEP = `UPDATE user_totp SET last_used_step = $2
+  WHERE user_id = $1 AND confirmed_at IS NOT NULL AND (last_used_step IS NULL OR last_used_step < $2)
+  RETURNING user_id`;
+const REMOVE_TOTP = 'DELETE FROM user_totp WHERE user_id = $1 RETURNING confirmed_at';
+const REMOVE_RECOVERY_CODES = 'DELETE FROM user_recovery_codes WHERE user_id = $1';
+const INSERT_RECOVERY_CODES = `INSERT INTO user_recovery_codes (user_id, code_hash)
+  SELECT $1, hash FROM unnest($2::bytea[]) AS hash`;
+// Single use: the code is deleted by the statement that finds it, so two requests cannot both spend it.
+const USE_RECOVERY_CODE = `DELETE FROM user_recovery_codes WHERE user_id = $1 AND code_hash = $2
+  RETURNING user_id`;
+const COUNT_RECOVERY_CODES = 'SELECT count(*)::int AS n FROM user_recovery_codes WHERE user_id = $1';
+
+export function createMfaRepository(db: Queryable) {
+  return {
+    async findTotp(userId: string): Promise<TotpRecord | null> {
+      const [row] = await db.query<TotpRow>(FIND_TOTP, [userId]);
+      if (!row) return null;
+      return {
+        sealed: { keyId: row.key_id, ciphertext: row.secret_ciphertext },
+        confirmed: row.confirmed_at !== null,
+      };
+    },
+
+    /** false: the user already has a confirmed factor. */
+    async startEnrolment(userId: string, sealed: SealedSecret): Promise<boolean> {
+      const rows = await db.query(START_ENROLMENT, [userId, sealed.ciphertext, sealed.keyId]);
+      return rows.length === 1;
+    },
+
+    /** false: there was no enrolment waiting (never started, or confirmed meanwhile). */
+    async confirm(userId: string, step: number): Promise<boolean> {
+      return (await db.query(CONFIRM, [userId, step])).length === 1;
+    },
+
+    /** false: this step, or a later one, was already used (a replay). */
+    async useStep(userId: string, step: number): Promise<boolean> {
+      return (await db.query(USE_STEP, [userId, step])).length === 1;
+    },
+
+    /** The user's recovery codes become exactly these (call within a transaction). */
+    async replaceRecoveryCodes(userId: string, hashes: readonly Buffer[]): Promise<void> {
+      await db.query(REMOVE_RECOVERY_CODES, [userId]);
+      await db.query(INSERT_RECOVERY_CODES, [userId, hashes]);
+    },
+
+    /** false: no such code (never issued, or already used). */
+    async useRecoveryCode(userId: string, hash: Buffer): Promise<boolean> {
+      return (await db.query(USE_RECOVERY_CODE, [userId, hash])).length === 1;
+    },
+
+    async countRecoveryCodes(userId: string): Promise<number> {
+      const [row] = await db.query<{ n: number }>(COUNT_RECOVERY_CODES, [userId]);
+      return row!.n;
+    },
+
+    /** Removes the factor and its codes (call within a transaction). true: a confirmed factor was removed. */
+    async remove(userId: string): Promise<boolean> {
+      await db.query(REMOVE_RECOVERY_CODES, [userId]);
+      const [row] = await db.query<{ confirmed_at: Date | null }>(REMOVE_TOTP, [userId]);
+      return Boolean(row?.confirmed_at);
+    },
+  };
+}
+
+export type MfaRepository = ReturnType<typeof createMfaRepository>;
