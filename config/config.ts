@@ -137,7 +137,7 @@ export interface AppConfig {
   readonly mfaKeys: readonly MfaKey[] | null;
   /**
    * Admins without a confirmed second factor may only enrol one, see who they are and sign out
-   * (src/mfa/require-mfa.ts; ADR "admins need a second factor in production").
+   * (src/mfa/require-mfa.ts; ADR 0034).
    */
   readonly requireMfaForAdmins: boolean;
   /** Send Strict-Transport-Security from the app (for deployments without the nginx edge, which sends it). */

@@ -2,7 +2,7 @@ import { isLoopback } from './loopback';
 
 /**
  * How the app's clients reach Postgres or Redis over TLS (src/lib/data-store-tls.ts turns it into
- * Node's TLS options). Absent (undefined) means a plain connection. ADR "data-store-tls" explains the rules.
+ * Node's TLS options). Absent (undefined) means a plain connection. ADR 0020 explains the rules.
  */
 export interface DataStoreTls {
   /** PEM of the CA(s) the server's certificate must chain to; undefined: Node's default roots. */
