@@ -4,7 +4,7 @@ import type { PasswordHashing } from '../lib/password-queue';
 import { logSecurityEvent } from '../http/security-events';
 import type { MfaService, SecondFactorProof } from '../mfa/mfa.service';
 import type { User } from '../users/user';
-import type { AuthService, LoginObserver } from './auth.service';
+import type { AuthService, LoginObserver, RehashOutcome } from './auth.service';
 import { pendingMfaChallenge, startMfaChallenge, startSession, type SessionIndex } from './sessions';
 
 /** How the password step ends: signed in, or waiting for the second factor. */
@@ -26,20 +26,25 @@ export async function logIn(
   password: string,
 ): Promise<PasswordStepResult> {
   const { user, rehash } = await deps.authService.authenticate(email, password, req.clientIp);
-  // The password was right either way: a hash under outdated parameters was replaced (or not) by now.
-  if (rehash.outcome === 'rehashed') logSecurityEvent(req, 'auth.password_rehashed');
-  // The old hash stays and the next login tries again; an operator sees hashes that never move on.
-  if (rehash.outcome === 'failed')
-    logSecurityEvent(req, 'auth.password_rehash_failed', { err: rehash.error });
   if (user.mfaEnabled) {
     await startMfaChallenge(req, deps.sessions, user);
     logSecurityEvent(req, 'auth.mfa_challenged', { targetUserId: user.id });
+    logRehash(req, rehash, user.id);
     return { mfaRequired: true };
   }
   await startSession(req, deps.sessions, user);
   req.user = user;
   logSecurityEvent(req, 'auth.login_succeeded');
+  logRehash(req, rehash, user.id);
   return { user };
+}
+
+/** The password was right: a hash under outdated parameters was replaced by now, or could not be. */
+function logRehash(req: Request, rehash: RehashOutcome, targetUserId: string): void {
+  if (rehash.outcome === 'rehashed') logSecurityEvent(req, 'auth.password_rehashed', { targetUserId });
+  // The old hash stays and the next login tries again; an operator sees hashes that never move on.
+  if (rehash.outcome === 'failed')
+    logSecurityEvent(req, 'auth.password_rehash_failed', { targetUserId, err: rehash.error });
 }
 
 /**

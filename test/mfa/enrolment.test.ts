@@ -78,6 +78,7 @@ describe('TOTP enrolment (ASVS 5.0 6.3.3, 6.5.3)', () => {
     expect(res.status).toBe(200);
     expect(res.body.recoveryCodes).toHaveLength(10);
     expect(new Set(res.body.recoveryCodes).size).toBe(10);
+    // ASVS 5.0 6.5.4: 24 base32 characters, 120 bits each (at least 20 asked).
     for (const code of res.body.recoveryCodes) expect(code).toMatch(/^([A-Z2-7]{4}-){5}[A-Z2-7]{4}$/);
     expect((await request(t.app).get('/api/auth/mfa').set('Cookie', cookie)).body).toEqual({
       enabled: true,

@@ -3,7 +3,15 @@ import { expectError } from '../support/assertions';
 import { me, signedIn } from '../support/factories';
 import { eventsNamed } from '../support/log-lines';
 import { awayFromStepEdge, codeAt, codeStep, enrolTotp, MFA_ENV, passwordStep } from '../support/mfa';
-import { mailingThrough, nthMailTo, useSmtpServer } from '../support/password-reset';
+import {
+  askForReset,
+  confirmReset,
+  mailingThrough,
+  nthMailTo,
+  RESET_SUBJECT,
+  tokenIn,
+  useSmtpServer,
+} from '../support/password-reset';
 import type { TestApp } from '../support/test-app';
 import { useTestApp } from '../support/use-test-app';
 
@@ -103,7 +111,30 @@ describe('recovery codes and disabling (ASVS 5.0 6.5.1, 6.5.6)', () => {
   });
 });
 
-describe('admin reset of a second factor (ASVS 5.0 6.5.6)', () => {
+describe('a forgotten password and the second factor (ASVS 5.0 6.4.3)', () => {
+  const smtp = useSmtpServer();
+  const t = useTestApp(mailingThrough(smtp, MFA_ENV));
+
+  test('when a user with a second factor resets the password, then the new password still leads to the code step, not into the account', async () => {
+    const target = await enrolled(t);
+    const newPassword = 'a brand new passphrase 77';
+    expect((await askForReset(t, target.email)).status).toBe(202);
+    const mail = await nthMailTo(smtp.server, target.email, RESET_SUBJECT);
+
+    expect((await confirmReset(t, tokenIn(mail), newPassword)).status).toBe(204);
+
+    // The reset signs nobody in, and the password it set is one factor of two, as before.
+    const challenge = await passwordStep(t, { email: target.email, password: newPassword });
+    expectError(await me(t, challenge), 401, 'unauthenticated');
+    // The next time step: the current one was spent by the enrolment (a code is never used twice).
+    const signedInAgain = await codeStep(t, challenge, { code: await codeAt(target.secret, 1) });
+    expect(signedInAgain.status).toBe(200);
+  });
+});
+
+// ASVS 5.0 6.4.4: a user who lost the factor and its codes is reset by an admin, after which the user
+// enrols again exactly as the first time (a session and the current password).
+describe('admin reset of a second factor (ASVS 5.0 6.4.4, 6.5.6)', () => {
   const smtp = useSmtpServer();
   const t = useTestApp(mailingThrough(smtp, MFA_ENV));
 
