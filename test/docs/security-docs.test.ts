@@ -44,6 +44,8 @@ describe('docs/security/input-validation.md', () => {
     'src/web/email-change.pages.ts',
     'src/mfa/mfa.schemas.ts',
     'src/web/mfa.pages.ts',
+    'src/auth/user-sessions.schemas.ts',
+    'src/web/sessions.pages.ts',
   ];
   const inputSchemas = SCHEMA_FILES.flatMap((file) =>
     [...read(file).matchAll(/^(?:export )?const (\w+(?:Body|Query|Params|Form)) = /gm)].map((m) => m[1]!),
