@@ -22,6 +22,15 @@ export type MfaService = ReturnType<typeof createMfaService>;
 /** What proves the second factor: a code from the authenticator, or one of the recovery codes. */
 export type SecondFactorProof = { code: string } | { recoveryCode: string };
 
+/**
+ * What a page's single code field holds: six digits (spaces between groups dropped) are the app's
+ * code, anything else is tried as a recovery code, whose own check refuses a wrong shape.
+ */
+export function proofOfTypedCode(typed: string): SecondFactorProof {
+  const digits = typed.replace(/\s/g, '');
+  return /^\d{6}$/.test(digits) ? { code: digits } : { recoveryCode: typed };
+}
+
 /** What the user scans (or types) to enrol: shown once, while the enrolment waits for its first code. */
 export interface Enrolment {
   otpauthUri: string;

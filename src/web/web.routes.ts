@@ -12,7 +12,7 @@ import { completeMfaLogin, logIn, type PasswordStepResult } from '../auth/login'
 import { endSession, pendingMfaChallenge, type SessionIndex } from '../auth/sessions';
 import type { UserSessions } from '../auth/user-sessions';
 import { InvalidCredentialsError, InvalidMfaCodeError, MfaChallengeExpiredError } from '../errors';
-import type { MfaService } from '../mfa/mfa.service';
+import { proofOfTypedCode, type MfaService } from '../mfa/mfa.service';
 import type { User } from '../users/user';
 import type { RouteKey } from '../http/require-verified-email';
 import { logRefusal, logSecurityEvent } from '../http/security-events';
@@ -173,8 +173,7 @@ export function createWebRouter(deps: {
     const next = safeRedirectTarget(body.next);
     const form = codeForm.safeParse(body);
     if (!form.success) return renderCodeStep(req, res, 400, next, 'Enter the code.');
-    const typed = form.data.code.replace(/\s/g, '');
-    const proof = /^\d{6}$/.test(typed) ? { code: typed } : { recoveryCode: form.data.code };
+    const proof = proofOfTypedCode(form.data.code);
     // The same use case, throttle and events as POST /api/auth/login/mfa.
     try {
       await completeMfaLogin(req, { mfa, sessions, findUser }, proof);
