@@ -165,14 +165,14 @@ export class MfaRequiredError extends AppError {
 }
 
 /** 409: enrolment asked for while a confirmed second factor exists (disable it first). */
-export class MfaAlreadyEnabledError extends AppError {
+export class MfaAlreadyEnabledError extends BusinessRuleError {
   constructor() {
     super(409, 'mfa_already_enabled', 'A second factor is already set up.');
   }
 }
 
 /** 409: the action needs a confirmed second factor (or a started enrolment) that is not there. */
-export class MfaNotEnabledError extends AppError {
+export class MfaNotEnabledError extends BusinessRuleError {
   constructor(message = 'No second factor is set up.') {
     super(409, 'mfa_not_enabled', message);
   }

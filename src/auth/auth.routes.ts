@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { Router, type RequestHandler } from 'express';
 import type { AppConfig } from '../../config/config';
 import { NotFoundError, UnauthenticatedError } from '../errors';
 import type { RouteKey } from '../http/require-verified-email';
@@ -25,7 +25,7 @@ import type { EmailVerificationService } from './email-verification';
 import { completeMfaLogin, logIn } from './login';
 import type { PasswordResetService } from './password-reset';
 import { confirmResetAndRecord, requestResetThenAnswer } from './reset-flow';
-import { endSession, rotateSession, startSession, type SessionIndex } from './sessions';
+import { endSession, pendingMfaChallenge, rotateSession, startSession, type SessionIndex } from './sessions';
 import { UNVERIFIED_SESSION_ROUTES } from './user-sessions.routes';
 import { mailVerificationAfterAnswer, resendAndRecord, verifyAndRecord } from './verification-flow';
 
@@ -86,7 +86,11 @@ export function createAuthRouter(deps: {
     res.json(toUserResponse(user));
   });
 
-  router.post('/logout', requireAuth, async (req, res) => {
+  // A login waiting for its code can be abandoned as well (a shared computer): its session ends too.
+  const signedInOrPending: RequestHandler = (req, res, next) =>
+    pendingMfaChallenge(req) ? next() : requireAuth(req, res, next);
+
+  router.post('/logout', signedInOrPending, async (req, res) => {
     logSecurityEvent(req, 'auth.logout');
     await endSession(req, res, sessions, config);
     res.status(204).end();

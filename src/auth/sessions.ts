@@ -251,13 +251,13 @@ export function createSessionIndex(config: AppConfig, redis: RedisClient) {
       return createHmac('sha256', handleKey).update(sid).digest().subarray(0, 16).toString('base64url');
     },
 
+    /** The ids the user's index lists, oldest sign-in first. */
+    sidsOf: (userId: string): Promise<string[]> => redis.zRange(indexKey(userId), 0, -1),
+
     /**
      * The user's listed sessions with their data (one ZRANGE, one MGET). An id whose key expired (idle
      * timeout) before the index was next trimmed comes back with null data.
      */
-    /** The ids the user's index lists, oldest sign-in first. */
-    sidsOf: (userId: string): Promise<string[]> => redis.zRange(indexKey(userId), 0, -1),
-
     async sessionsOf(userId: string): Promise<IndexedSession[]> {
       const sids = await redis.zRange(indexKey(userId), 0, -1);
       if (sids.length === 0) return [];
@@ -339,6 +339,8 @@ export async function startMfaChallenge(
 ): Promise<void> {
   const previous = req.session.userId;
   if (previous) await index.end(previous, req.sessionID);
+  // Whoever was signed in here is not any more: nothing later in this request may act or log as them.
+  req.user = undefined;
   await promisify((cb) => req.session.regenerate(cb));
   req.session.mfaChallenge = {
     userId: user.id,

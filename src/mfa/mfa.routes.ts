@@ -63,7 +63,7 @@ export function createMfaRouter(deps: { mfa: MfaService; sessions: SessionIndex 
 
   router.post('/enrolment/confirm', async (req, res) => {
     const { code } = validate(confirmEnrolmentBody, req.body, 'body');
-    const recoveryCodes = await mfa.confirmEnrolment(req.user!.id, code);
+    const recoveryCodes = await mfa.confirmEnrolment(req.user!.id, code, req.clientIp);
     await sessionsRevokedAfterMfaChange(req, sessions, 'auth.mfa_enabled');
     res.json({ recoveryCodes });
   });

@@ -151,13 +151,17 @@ export function createMfaService(deps: {
      * The first code proves the user's app holds the secret: the factor is on from now, that code's
      * step is spent, and the ten recovery codes are returned, the only time they are shown.
      */
-    async confirmEnrolment(userId: string, code: string): Promise<string[]> {
+    async confirmEnrolment(userId: string, code: string, clientIp: string): Promise<string[]> {
       requireBox();
       const totp = await repository.findTotp(userId);
       if (!totp) throw new MfaNotEnabledError('Start the enrolment first.');
       if (totp.confirmed) throw new MfaAlreadyEnabledError();
+      // Counted and locked like the code step (ASVS 6.3.1): whoever holds only a stolen session must not
+      // guess the first code of an enrolment the owner abandoned, and with it the recovery codes.
+      const attempt = await throttle.beginAttempt(userId, clientIp);
       const step = await matchingStep(openSecret(userId, totp.sealed), code);
-      if (step === null) throw new InvalidMfaCodeError(userId);
+      if (step === null) throw new InvalidMfaCodeError(userId, await attempt.failed());
+      await attempt.succeeded();
       return db.withTransaction(async (tx) => {
         const inTx = createMfaRepository(tx);
         // Confirmed meanwhile by a parallel request: that one returned the codes.
@@ -166,8 +170,9 @@ export function createMfaService(deps: {
       });
     },
 
-    /** New recovery codes in place of the old ones, after the current password. */
     verifySecondFactor,
+
+    /** New recovery codes in place of the old ones, after the current password. */
 
     async regenerateRecoveryCodes(userId: string, currentPassword: string): Promise<string[]> {
       await reauthentication.verifyCurrentPassword(userId, currentPassword);

@@ -6,6 +6,7 @@ import type { SessionIndex } from '../auth/sessions';
 import { InvalidCurrentPasswordError, InvalidMfaCodeError, MfaNotEnabledError } from '../errors';
 import type { RouteKey } from '../http/require-verified-email';
 import { logRefusal, logSecurityEvent } from '../http/security-events';
+import { logInvalidForm } from '../http/validate';
 import { totpCode } from '../mfa/mfa.schemas';
 import { proofOfTypedCode, type MfaService } from '../mfa/mfa.service';
 import { CSRF_FIELD, type Csrf } from './csrf';
@@ -66,7 +67,10 @@ export function createMfaPages(deps: {
         recoveryCodesLeft: 0,
         message,
       });
-    if (!form.success) return again(400, 'Enter your current password.');
+    if (!form.success) {
+      logInvalidForm(req, form.error);
+      return again(400, 'Enter your current password.');
+    }
     try {
       const enrolment = await mfa.startEnrolment(req.user!, form.data.currentPassword);
       render(req, res, 200, 'mfa-enrol', { title: 'Scan this code', ...enrolment, message: '' });
@@ -81,9 +85,12 @@ export function createMfaPages(deps: {
     const form = codeForm.safeParse(req.body);
     // A wrong first code: back to the password, which starts a new secret (the shown one is not kept
     // in the page, and showing it again would need it out of the database).
-    if (!form.success) return res.redirect(303, '/mfa');
+    if (!form.success) {
+      logInvalidForm(req, form.error);
+      return res.redirect(303, '/mfa');
+    }
     try {
-      const recoveryCodes = await mfa.confirmEnrolment(req.user!.id, form.data.code);
+      const recoveryCodes = await mfa.confirmEnrolment(req.user!.id, form.data.code, req.clientIp);
       await sessionsRevokedAfterMfaChange(req, sessions, 'auth.mfa_enabled');
       render(req, res, 200, 'mfa-recovery-codes', { title: 'Your recovery codes', recoveryCodes });
     } catch (error) {
@@ -120,7 +127,10 @@ export function createMfaPages(deps: {
 
   router.post('/mfa/recovery-codes', cookies, formBody, signedIn, csrf.verify, async (req, res) => {
     const form = passwordForm.safeParse(req.body);
-    if (!form.success) return statePage(req, res, 400, 'Enter your current password.');
+    if (!form.success) {
+      logInvalidForm(req, form.error);
+      return statePage(req, res, 400, 'Enter your current password.');
+    }
     try {
       const recoveryCodes = await mfa.regenerateRecoveryCodes(req.user!.id, form.data.currentPassword);
       logSecurityEvent(req, 'auth.recovery_codes_regenerated');
@@ -132,7 +142,10 @@ export function createMfaPages(deps: {
 
   router.post('/mfa/disable', cookies, formBody, signedIn, csrf.verify, async (req, res) => {
     const form = disableForm.safeParse(req.body);
-    if (!form.success) return statePage(req, res, 400, 'Enter your current password and a code.');
+    if (!form.success) {
+      logInvalidForm(req, form.error);
+      return statePage(req, res, 400, 'Enter your current password and a code.');
+    }
     const proof = proofOfTypedCode(form.data.code);
     try {
       await mfa.disable(req.user!.id, form.data.currentPassword, proof, req.clientIp);

@@ -172,7 +172,10 @@ export function createWebRouter(deps: {
     const body = req.body as Record<string, unknown>;
     const next = safeRedirectTarget(body.next);
     const form = codeForm.safeParse(body);
-    if (!form.success) return renderCodeStep(req, res, 400, next, 'Enter the code.');
+    if (!form.success) {
+      logInvalidForm(req, form.error);
+      return renderCodeStep(req, res, 400, next, 'Enter the code.');
+    }
     const proof = proofOfTypedCode(form.data.code);
     // The same use case, throttle and events as POST /api/auth/login/mfa.
     try {
@@ -198,8 +201,9 @@ export function createWebRouter(deps: {
   });
 
   // Logging out without a session changes nothing, so it needs no token: straight to the login page.
+  // A login waiting for its code is a session too, and ends like one (a shared computer).
   const signedInOrToLogin: RequestHandler = (req, res, next) =>
-    req.user ? next() : res.redirect(303, '/login');
+    req.user || pendingMfaChallenge(req) ? next() : res.redirect(303, '/login');
 
   router.post('/logout', cookies, formBody, signedInOrToLogin, csrf.verify, async (req, res) => {
     logSecurityEvent(req, 'auth.logout');

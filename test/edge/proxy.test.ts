@@ -262,8 +262,15 @@ describeWithTool(
           expect(pages.map((p) => p.status)).toEqual(pages.map(() => 200));
         });
 
-        test('when logins are posted under spellings Express also routes (case, trailing slash), then they are limited too', async () => {
-          const spellings = ['/API/Auth/Login', '/api/auth/login/', '/LOGIN'];
+        test('when logins and their code steps are posted under spellings Express also routes (case, trailing slash), then they are limited too', async () => {
+          // The code steps (/login/mfa) are where a second factor is guessed: limited as the password is.
+          const spellings = [
+            '/API/Auth/Login',
+            '/api/auth/login/',
+            '/LOGIN',
+            '/api/auth/login/mfa',
+            '/Login/MFA/',
+          ];
           for (const [i, spelling] of spellings.entries()) {
             const answers = await Promise.all(
               Array.from({ length: 25 }, () =>

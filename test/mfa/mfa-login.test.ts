@@ -9,6 +9,7 @@ import {
   enrolTotp,
   MFA_ENV,
   passwordStep,
+  secretOf,
   type Enrolled,
 } from '../support/mfa';
 import { readStoredSession, sessionKey, sidOf } from '../support/sessions';
@@ -178,6 +179,17 @@ describe('two-step login (ASVS 5.0 6.3.3)', () => {
     expectError(await codeStep(t, cookie, { code: '123456' }), 401, 'mfa_challenge_expired');
   });
 
+  test('when a login waiting for its code is logged out, then 204 and the right code no longer signs in', async () => {
+    await awayFromStepEdge();
+    const { email, password, secret } = await enrolledUser(t);
+    const pending = await passwordStep(t, { email, password });
+
+    const out = await request(t.app).post('/api/auth/logout').set('Cookie', pending);
+
+    expect(out.status).toBe(204);
+    expectError(await codeStep(t, pending, { code: await codeAt(secret, 1) }), 401, 'mfa_challenge_expired');
+  });
+
   test('when the challenge has expired, then the right code is refused and the session grants nothing', async () => {
     await awayFromStepEdge();
     const { email, password, secret } = await enrolledUser(t);
@@ -252,6 +264,27 @@ describe('code step lockout (ASVS 5.0 6.3.1)', () => {
     expect(Number(locked.headers['retry-after'])).toBeGreaterThan(3000);
     expectError(fromNewChallenge, 429, 'rate_limited');
     expect(eventsNamed(t, 'auth.locked').some((line) => line.targetUserId === created.user.id)).toBe(true);
+  });
+
+  test('when the first code of an enrolment is guessed up to the limit, then even the right one is refused with 429 and the factor stays off', async () => {
+    await awayFromStepEdge();
+    const created = await signedIn(t);
+    const start = await request(t.app)
+      .post('/api/auth/mfa/enrolment')
+      .set('Cookie', created.cookie)
+      .send({ currentPassword: created.password });
+    const right = await codeAt(secretOf(start.body.otpauthUri as string));
+    const wrong = String((Number(right) + 1) % 1_000_000).padStart(6, '0');
+    const confirm = (code: string) =>
+      request(t.app).post('/api/auth/mfa/enrolment/confirm').set('Cookie', created.cookie).send({ code });
+
+    for (let i = 0; i < 3; i++) expectError(await confirm(wrong), 401, 'invalid_mfa_code');
+
+    // A stolen session alone must not win the recovery codes of an enrolment its owner left unfinished.
+    expectError(await confirm(right), 429, 'rate_limited');
+    expect((await request(t.app).get('/api/auth/mfa').set('Cookie', created.cookie)).body.enabled).toBe(
+      false,
+    );
   });
 
   test('when a right code comes before the limit, then the count of failures starts again', async () => {
