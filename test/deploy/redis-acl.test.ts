@@ -6,6 +6,7 @@ import request from 'supertest';
 import { DEFAULT_REDIS_KEY_PREFIX } from '../../config/config';
 import { expectError } from '../support/assertions';
 import { createUser, login } from '../support/factories';
+import { codeAt, codeStep, enrolTotp, MFA_ENV, passwordStep } from '../support/mfa';
 import {
   askForReset,
   confirmReset,
@@ -118,10 +119,12 @@ describeWithTool(
         TRUST_PROXY: '1',
         RATE_LIMIT_PER_MINUTE: '30',
         LOGIN_MAX_CONSECUTIVE_FAILS: '2',
+        SESSION_MAX_PER_USER: '2',
+        ...MFA_ENV,
       })();
     });
 
-    test('when the app runs as the app user, then sign-in, reads, a password change, a reset, lockout, rate limits and sign-out work, and Redis refused it nothing', async () => {
+    test('when the app runs as the app user, then sign-in, reads, a password change, a reset, lockout, rate limits, sign-out, the session limit and list and a second factor work, and Redis refused it nothing', async () => {
       expect((await request(t.app).get('/readyz')).status).toBe(200);
       const { email, password } = await createUser(t);
       const client = fromIp(uniqueIp());
@@ -179,6 +182,24 @@ describeWithTool(
         answers.push((await request(t.app).get('/api/auth/me').set(flooder)).status);
       expect(answers.slice(0, 30).every((status) => status === 401)).toBe(true);
       expect(answers[30]).toBe(429);
+
+      // Another user: three sign-ins over a limit of two (the limit script ends the oldest), the list
+      // of sessions (ZRANGE, MGET), and a second factor: enrolment, then a login with a wrong code and
+      // the right one (the code step's own counters).
+      const other = await createUser(t);
+      const oldest = await login(t, other, client);
+      await login(t, other, client);
+      const newest = await login(t, other, client);
+      expect((await request(t.app).get('/api/auth/me').set(client).set('Cookie', oldest)).status).toBe(401);
+      const listed = await request(t.app).get('/api/auth/sessions').set(client).set('Cookie', newest);
+      expect(listed.status).toBe(200);
+      expect(listed.body.data).toHaveLength(2);
+      const { secret } = await enrolTotp(t, newest, other.password);
+      const pending = await passwordStep(t, other);
+      const right = await codeAt(secret, 1);
+      const wrongCode = String((Number(right) + 1) % 1_000_000).padStart(6, '0');
+      expectError(await codeStep(t, pending, { code: wrongCode }), 401, 'invalid_mfa_code');
+      expect((await codeStep(t, pending, { code: right })).status).toBe(200);
 
       // The flow wrote to Redis, and nothing was refused on the way: a refusal the app swallowed (an
       // insurance limiter taking over, a failed save) would be in the ACL log.
