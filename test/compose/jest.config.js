@@ -9,6 +9,8 @@ module.exports = {
   roots: ['<rootDir>/test/compose'],
   testMatch: ['**/*.test.ts'],
   transform: base.transform,
+  // The same ES-module-only packages compiled for jest as in the main suites (otplib's dependencies).
+  transformIgnorePatterns: base.transformIgnorePatterns,
   // Deadlines that catch hangs: a first build, or a stack that never becomes healthy.
   testTimeout: 900000,
   maxWorkers: 1,
