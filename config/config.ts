@@ -305,7 +305,7 @@ const envSchema = z.object({
   // Unset: computed from the machine (see hashingLimits).
   HASH_CONCURRENCY: intInRange(1, 256).optional(),
   HASH_QUEUE_MAX: intInRange(0, 10_000).optional(),
-  HASH_QUEUE_WAIT_MS: intInRange(1, 60_000).default(1000),
+  HASH_QUEUE_WAIT_MS: intInRange(1, 60_000).default(750),
   HASH_THREAD_NICE: intInRange(0, 19).default(10),
   // 0 (the default): no metrics listener and no recording. Loopback unless told otherwise: in a
   // container it must be the container's own address, for the scraper on the private network only.
@@ -690,9 +690,10 @@ function threadPoolSize(env: Env): number {
  * scheduler shares a core evenly between a hashing thread and the event loop); and one libuv thread
  * fewer than the pool, since argon2 runs on that pool, which file reads and DNS lookups need too. The
  * line: 16 places per slot, so a burst of real sign-ins (or of an admin's creations) waits instead of
- * failing, and the last in line waits about 16 hashes (~160-320 ms). The wait: 1 s, reached only when
- * hashing runs several times slower than it should (a starved machine); then refusing is kinder than
- * an answer that comes after the user gave up.
+ * failing, and the last in line waits about 16 hashes (~160-320 ms). The wait: 750 ms, reached only when
+ * hashing runs several times slower than it should (a starved machine, a flood); then refusing is
+ * kinder than an answer that comes after the user gave up. Short of 1 s by a hash or two slowed by a
+ * busy core, so a login admitted to the line is answered within a second (ADR 0008).
  */
 function hashingLimits(e: z.infer<typeof envSchema>, env: Env, warnings: string[]): AppConfig['hashing'] {
   const pool = threadPoolSize(env);

@@ -125,7 +125,7 @@ describe('loadConfig', () => {
     expect(roomyPool).toEqual({
       concurrency: Math.max(1, cores - 1),
       queueMax: 16 * Math.max(1, cores - 1),
-      maxWaitMs: 1000,
+      maxWaitMs: 750,
       // The hashing threads yield to the event loop by default (src/lib/thread-pool.ts).
       threadNice: 10,
     });
