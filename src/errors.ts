@@ -328,6 +328,31 @@ export class UnsupportedMediaTypeError extends AppError {
   }
 }
 
+/** 413: a body over the parser's limit (100 kB). Refused input, logged as such, the body unread. */
+export class PayloadTooLargeError extends AppError {
+  override readonly events: readonly RefusalEvent[] = [
+    inputRefused([{ field: 'body', code: 'payload_too_large' }]),
+  ];
+
+  constructor() {
+    super(413, 'payload_too_large', 'The request body is too large.');
+  }
+}
+
+/**
+ * 4xx: a request Express itself could not take apart (a malformed percent-encoding in the path, a body
+ * that ends early). Refused input: logged under `request`, since it is not always the body at fault.
+ */
+export class MalformedRequestError extends AppError {
+  override readonly events: readonly RefusalEvent[] = [
+    inputRefused([{ field: 'request', code: 'bad_request' }]),
+  ];
+
+  constructor(status: number) {
+    super(status, 'bad_request', 'The request is malformed.');
+  }
+}
+
 /** 400: a JSON body that does not parse. Refused input like any other, so logged as such. */
 export class InvalidJsonError extends AppError {
   override readonly events: readonly RefusalEvent[] = [

@@ -2,9 +2,11 @@ import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import {
   AppError,
   InvalidJsonError,
+  MalformedRequestError,
   MethodNotAllowedError,
   MfaUnavailableError,
   NotFoundError,
+  PayloadTooLargeError,
   RateLimitedError,
   ServiceBusyError,
   ServiceUnavailableError,
@@ -18,7 +20,7 @@ import { logRefusal } from './security-events';
 /** Errors raised by Express's body parsers, keyed by their `type`, as the errors we answer them with. */
 const BODY_PARSER_ERRORS: Record<string, () => AppError> = {
   'entity.parse.failed': () => new InvalidJsonError(),
-  'entity.too.large': () => new AppError(413, 'payload_too_large', 'The request body is too large.'),
+  'entity.too.large': () => new PayloadTooLargeError(),
   'encoding.unsupported': () => new UnsupportedMediaTypeError('The request body encoding is not supported.'),
   'charset.unsupported': () => new UnsupportedMediaTypeError('The request body charset is not supported.'),
 };
@@ -34,7 +36,7 @@ function asAppError(err: unknown): AppError | undefined {
   // Other client errors raised by Express itself (a malformed percent-encoding in the path, say).
   const status = (err as { status?: unknown } | null)?.status;
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    return new AppError(status, 'bad_request', 'The request is malformed.');
+    return new MalformedRequestError(status);
   }
   return undefined;
 }

@@ -92,6 +92,36 @@ describe('input validation failures as security events (ASVS 16.3.3)', () => {
     },
   );
 
+  test('when a body is over the size limit, then one event says payload_too_large and the body is not logged', async () => {
+    const secret = marker('password');
+    const body = JSON.stringify({ email: uniqueEmail(), password: secret, padding: 'x'.repeat(110_000) });
+
+    const res = await request(t.app)
+      .post('/api/auth/login')
+      .set('Content-Type', 'application/json')
+      .send(body);
+
+    expectError(res, 413, 'payload_too_large');
+    expect(onlyEvent(t, res, 'request.validation_failed')).toMatchObject({
+      path: '/api/auth/login',
+      issues: [{ field: 'body', code: 'payload_too_large' }],
+      issueCount: 1,
+    });
+    expectNotLogged(t, res, [secret]);
+  });
+
+  test('when a path parameter is not valid percent-encoding, then 400 bad_request is logged as refused input', async () => {
+    const admin = await signedIn(t, 'admin');
+
+    const res = await request(t.app).get('/api/users/%E0%A4%A').set('Cookie', admin.cookie);
+
+    expectError(res, 400, 'bad_request');
+    expect(onlyEvent(t, res, 'request.validation_failed')).toMatchObject({
+      issues: [{ field: 'request', code: 'bad_request' }],
+      issueCount: 1,
+    });
+  });
+
   test('when an HTML form fails validation, then it logs the same event as the API, without the values', async () => {
     const browser = createBrowser(t.app);
     const page = await browser.get('/login');
