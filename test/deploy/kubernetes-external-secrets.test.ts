@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import {
   copyWithStandInSecrets,
+  KUBERNETES_DIR,
   KUSTOMIZE,
   kustomizeBuild,
   schemaErrors,
@@ -95,6 +96,17 @@ function overlayWith(dir: string, name: string, edit: (kustomization: any) => vo
   return overlay;
 }
 
+/** The `patches:` example of deploy/kubernetes/README.md, "Secrets from a secret store", parsed. */
+function readmePatches(): { target: unknown; patch: string }[] {
+  const readme = readFileSync(path.join(KUBERNETES_DIR, 'README.md'), 'utf8');
+  const block = /^( *)```yaml\n((?:\1.*\n)*?)\1```$/gm;
+  for (const [, indent, body] of readme.matchAll(block)) {
+    const yaml = body!.replace(new RegExp(`^${indent}`, 'gm'), '');
+    if (yaml.includes('kind: ExternalSecret')) return parseDocument(yaml).toJS().patches;
+  }
+  throw new Error('no ExternalSecret patch in deploy/kubernetes/README.md');
+}
+
 const useTheStore = (kustomization: any) => {
   delete kustomization.secretGenerator;
   kustomization.components = [...(kustomization.components ?? []), COMPONENT];
@@ -132,26 +144,19 @@ describeWithTool(
       for (const file of ['database_url', 'redis_url', 'session_secret', 'smtp_url'])
         rmSync(path.join(dir, 'overlays', 'production', 'secrets', file));
       withStore = kustomizeBuild(overlayWith(dir, 'store', useTheStore));
-      // The store's name and kind and the entry's path, changed by a patch in the overlay as
-      // deploy/kubernetes/README.md shows.
+      // The store's name and kind and the entry's path, changed by the patch deploy/kubernetes/README.md
+      // shows, with its `replace` of data/0's key repeated for the three others as it says.
       storePatched = kustomizeBuild(
         overlayWith(dir, 'store-patched', (k) => {
           useTheStore(k);
+          const readmePatch = readmePatches()[0]!;
+          const keyOp = /- op: replace\n\s*path: \/spec\/data\/0\/remoteRef\/key\n.*$/m.exec(
+            readmePatch.patch,
+          )![0];
+          const others = [1, 2, 3].map((i) => keyOp.replace('/data/0/', `/data/${i}/`));
           k.patches = [
             ...(k.patches ?? []),
-            {
-              target: { kind: 'ExternalSecret', name: 'app-secrets' },
-              patch: [
-                '- op: replace',
-                '  path: /spec/secretStoreRef',
-                '  value: {kind: ClusterSecretStore, name: vault}',
-                ...[0, 1, 2, 3].flatMap((i) => [
-                  '- op: replace',
-                  `  path: /spec/data/${i}/remoteRef/key`,
-                  '  value: prod/express-hardened-starter',
-                ]),
-              ].join('\n'),
-            },
+            { ...readmePatch, patch: [readmePatch.patch, ...others].join('\n') },
           ];
         }),
       );
