@@ -96,6 +96,21 @@ describe('compose secrets', () => {
     expect(initVolumes.filter((v) => !v.startsWith('./')).sort()).toEqual(Object.keys(owners).sort());
   });
 
+  // ASVS 13.3.1: a secret can be destroyed as well as created and rotated (ADR 0037).
+  test('when docs/deploy.md destroys the secrets, then it removes exactly the volumes secrets-init writes, under the project`s name, and no data volume', () => {
+    const guide = readFileSync(path.join(ROOT, 'docs', 'deploy.md'), 'utf8');
+    const section = guide.slice(guide.indexOf('## Destroying secrets'), guide.indexOf('## Upgrades'));
+    const removed = /^docker volume rm (.+)$/m.exec(section)?.[1]?.split(' ') ?? [];
+    const written = (service('secrets-init').volumes ?? [])
+      .map(parseVolume)
+      .filter((m) => !m.source.startsWith('./'))
+      .map((m) => `${compose.name}_${m.source}`);
+    expect(compose.name).toBe('express-hardened-starter');
+    expect(removed.sort()).toEqual(written.sort());
+    expect(section).toMatch(/^rm -f secrets\/smtp_url$/m);
+    expect(section).not.toMatch(/^docker compose down (--volumes|-v)/m);
+  });
+
   test('when the operator provides secrets, then only secrets-init reads their folder, read-only, and git ignores what is in it', () => {
     const init = service('secrets-init');
     const provided = (init.volumes ?? []).map(parseVolume).filter((m) => m.source === './secrets');

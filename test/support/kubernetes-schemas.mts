@@ -1,6 +1,6 @@
 /**
- * Validates Kubernetes objects against the API's schemas with kubernetes-models (and its cert-manager
- * and Prometheus Operator models), one `.validate()` per object. Run as a separate process (`tsx`, ES module) because those
+ * Validates Kubernetes objects against the API's schemas with kubernetes-models (and its cert-manager,
+ * Prometheus Operator and External Secrets Operator models), one `.validate()` per object. Run as a separate process (`tsx`, ES module) because those
  * packages are ES modules only, which jest's CommonJS runtime cannot load. Reads a JSON array of
  * objects on stdin; writes, as JSON, one entry per object: its kind and name, and the schema's
  * complaint or null. A kind without a model is a complaint too: nothing goes unchecked.
@@ -14,6 +14,7 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { Issuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1';
 import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import { ExternalSecret } from '@kubernetes-models/external-secrets/external-secrets.io/v1';
 
 interface Model {
   validate(): void;
@@ -34,6 +35,7 @@ const MODELS: ModelClass[] = [
   HorizontalPodAutoscaler,
   Issuer,
   PodMonitor,
+  ExternalSecret,
 ];
 
 interface KubeObject {

@@ -107,6 +107,10 @@ const INTERFACES: Record<string, [module: string, name: string]> = {
     '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor',
     'IPodMonitor',
   ],
+  'external-secrets.io/v1 ExternalSecret': [
+    '@kubernetes-models/external-secrets/external-secrets.io/v1/ExternalSecret',
+    'IExternalSecret',
+  ],
 };
 
 /**
