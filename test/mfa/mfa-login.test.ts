@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { expectError } from '../support/assertions';
 import { createUser, login, me, sessionCookie, signedIn } from '../support/factories';
-import { eventsNamed } from '../support/log-lines';
+import { eventOf, eventsNamed } from '../support/log-lines';
 import {
   awayFromStepEdge,
   codeAt,
@@ -42,6 +42,21 @@ describe('two-step login (ASVS 5.0 6.3.3)', () => {
     const cookie = sessionCookie(res)!;
     const stored = await readStoredSession(t, sidOf(cookie));
     expect(stored?.userId).toBeUndefined();
+  });
+
+  test('when a signed-in session logs in as a user with a second factor, then the rest of that request acts for nobody', async () => {
+    const before = await signedIn(t);
+    const { user, email, password } = await enrolledUser(t);
+
+    const res = await request(t.app)
+      .post('/api/auth/login')
+      .set('Cookie', before.cookie)
+      .send({ email, password });
+
+    expect(res.status).toBe(202);
+    // The session that was signed in has ended: the challenge's event must not name its user as the actor.
+    expect(eventOf(t, res, 'auth.mfa_challenged')).toMatchObject({ userId: null, targetUserId: user.id });
+    expectError(await me(t, before.cookie), 401, 'unauthenticated');
   });
 
   test('when the password step is done, then the pending session grants nothing: me and users answer 401 (ASVS 5.0 6.3.3)', async () => {
