@@ -279,6 +279,12 @@ describe('code step lockout (ASVS 5.0 6.3.1)', () => {
     expect(Number(locked.headers['retry-after'])).toBeGreaterThan(3000);
     expectError(fromNewChallenge, 429, 'rate_limited');
     expect(eventsNamed(t, 'auth.locked').some((line) => line.targetUserId === created.user.id)).toBe(true);
+    // The refusals while locked name the account too: whose code step someone keeps trying.
+    expect(eventOf(t, locked, 'auth.locked')).toMatchObject({
+      level: 'warn',
+      reason: 'consecutive_failures',
+      targetUserId: created.user.id,
+    });
   });
 
   test('when the first code of an enrolment is guessed up to the limit, then even the right one is refused with 429 and the factor stays off', async () => {
