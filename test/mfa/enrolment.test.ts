@@ -4,7 +4,16 @@ import request from 'supertest';
 import { createSecretBox } from '../../src/mfa/secret-box';
 import { expectError } from '../support/assertions';
 import { createUser, me, sessionCookie, signedIn } from '../support/factories';
-import { awayFromStepEdge, codeAt, enrolTotp, MFA_ENV, mfaKey, secretOf } from '../support/mfa';
+import {
+  awayFromStepEdge,
+  codeAt,
+  confirmEnrolment,
+  enrolTotp,
+  MFA_ENV,
+  mfaKey,
+  secretOf,
+  startEnrolment,
+} from '../support/mfa';
 import type { TestApp } from '../support/test-app';
 import { useTestApp } from '../support/use-test-app';
 
@@ -12,12 +21,6 @@ import { useTestApp } from '../support/use-test-app';
  * Enrolling TOTP over the API, and what the database keeps of it (ASVS 5.0 6.5.2, 6.5.3, 11.3.2): the
  * secret encrypted and bound to its user, the recovery codes hashed.
  */
-
-const startEnrolment = (t: TestApp, cookie: string, currentPassword: string) =>
-  request(t.app).post('/api/auth/mfa/enrolment').set('Cookie', cookie).send({ currentPassword });
-
-const confirmEnrolment = (t: TestApp, cookie: string, code: string) =>
-  request(t.app).post('/api/auth/mfa/enrolment/confirm').set('Cookie', cookie).send({ code });
 
 interface TotpRow {
   secret_ciphertext: Buffer;

@@ -6,10 +6,12 @@ import {
   awayFromStepEdge,
   codeAt,
   codeStep,
+  confirmEnrolment,
   enrolTotp,
   MFA_ENV,
   passwordStep,
   secretOf,
+  startEnrolment,
   type Enrolled,
 } from '../support/mfa';
 import { readStoredSession, sessionKey, sidOf } from '../support/sessions';
@@ -110,19 +112,13 @@ describe('two-step login (ASVS 5.0 6.3.3)', () => {
   test('when the code is one step behind and no later step was used, then it is accepted (clock drift, ASVS 5.0 6.5.5)', async () => {
     await awayFromStepEdge();
     const created = await signedIn(t);
-    // Enrol with the code of the step ahead, so the step behind has not been used.
-    const start = await request(t.app)
-      .post('/api/auth/mfa/enrolment')
-      .set('Cookie', created.cookie)
-      .send({ currentPassword: created.password });
-    const secret = new URL(start.body.otpauthUri).searchParams.get('secret')!;
-    await request(t.app)
-      .post('/api/auth/mfa/enrolment/confirm')
-      .set('Cookie', created.cookie)
-      .send({ code: await codeAt(secret, -1) })
-      .expect(200);
+    const { secret } = await enrolTotp(t, created.cookie, created.password);
+    // The enrolment spent the current step; as if it had been spent long ago, so the step behind is unused.
+    await t.db.query('UPDATE user_totp SET last_used_step = last_used_step - 2 WHERE user_id = $1', [
+      created.user.id,
+    ]);
 
-    const res = await codeStep(t, await passwordStep(t, created), { code: await codeAt(secret, 0) });
+    const res = await codeStep(t, await passwordStep(t, created), { code: await codeAt(secret, -1) });
 
     expect(res.status).toBe(200);
   });
@@ -290,14 +286,10 @@ describe('code step lockout (ASVS 5.0 6.3.1)', () => {
   test('when the first code of an enrolment is guessed up to the limit, then even the right one is refused with 429 and the factor stays off', async () => {
     await awayFromStepEdge();
     const created = await signedIn(t);
-    const start = await request(t.app)
-      .post('/api/auth/mfa/enrolment')
-      .set('Cookie', created.cookie)
-      .send({ currentPassword: created.password });
+    const start = await startEnrolment(t, created.cookie, created.password);
     const right = await codeAt(secretOf(start.body.otpauthUri as string));
     const wrong = String((Number(right) + 1) % 1_000_000).padStart(6, '0');
-    const confirm = (code: string) =>
-      request(t.app).post('/api/auth/mfa/enrolment/confirm').set('Cookie', created.cookie).send({ code });
+    const confirm = (code: string) => confirmEnrolment(t, created.cookie, code);
 
     for (let i = 0; i < 3; i++) expectError(await confirm(wrong), 401, 'invalid_mfa_code');
 
