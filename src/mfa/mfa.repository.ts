@@ -21,9 +21,15 @@ const START_ENROLMENT = `INSERT INTO user_totp (user_id, secret_ciphertext, key_
     SET secret_ciphertext = EXCLUDED.secret_ciphertext, key_id = EXCLUDED.key_id, created_at = now()
     WHERE user_totp.confirmed_at IS NULL
   RETURNING user_id`;
-// The first code proves the enrolment and is spent by it, like every later one.
+// The first code proves the enrolment and is spent by it, like every later one; only while the
+// enrolment is younger than its lifetime ($3 seconds, by the database's clock, which set created_at).
 const CONFIRM = `UPDATE user_totp SET confirmed_at = now(), last_used_step = $2
-  WHERE user_id = $1 AND confirmed_at IS NULL RETURNING user_id`;
+  WHERE user_id = $1 AND confirmed_at IS NULL AND created_at > now() - make_interval(secs => $3)
+  RETURNING user_id`;
+// An enrolment left unconfirmed past its lifetime goes, secret and all; a confirmed factor never does.
+const REMOVE_EXPIRED_ENROLMENT = `DELETE FROM user_totp
+  WHERE user_id = $1 AND confirmed_at IS NULL AND created_at <= now() - make_interval(secs => $2)
+  RETURNING user_id`;
 // Replay protection (ASVS 5.0 6.5.1): the step is recorded only if it is later than the last one, in
 // one statement, so of two requests carrying the same code (or two codes of one step) only one wins.
 const USE_STEP = `UPDATE user_totp SET last_used_step = $2
@@ -55,9 +61,17 @@ export function createMfaRepository(db: Queryable) {
       return rows.length === 1;
     },
 
-    /** false: there was no enrolment waiting (never started, or confirmed meanwhile). */
-    async confirm(userId: string, step: number): Promise<boolean> {
-      return (await db.query(CONFIRM, [userId, step])).length === 1;
+    /**
+     * false: there was no enrolment waiting (never started, confirmed meanwhile, or older than
+     * `lifetimeS` seconds).
+     */
+    async confirm(userId: string, step: number, lifetimeS: number): Promise<boolean> {
+      return (await db.query(CONFIRM, [userId, step, lifetimeS])).length === 1;
+    },
+
+    /** Deletes the user's unconfirmed enrolment if it is `lifetimeS` seconds old or more; true if it did. */
+    async removeExpiredEnrolment(userId: string, lifetimeS: number): Promise<boolean> {
+      return (await db.query(REMOVE_EXPIRED_ENROLMENT, [userId, lifetimeS])).length === 1;
     },
 
     /** false: this step, or a later one, was already used (a replay). */
