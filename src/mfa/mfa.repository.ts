@@ -7,6 +7,12 @@ export interface TotpRecord {
   confirmed: boolean;
 }
 
+/** A stored secret with its owner, as the re-encryption reads it. */
+export interface SealedRow {
+  userId: string;
+  sealed: SealedSecret;
+}
+
 interface TotpRow {
   secret_ciphertext: Buffer;
   key_id: string;
@@ -43,6 +49,15 @@ const INSERT_RECOVERY_CODES = `INSERT INTO user_recovery_codes (user_id, code_ha
 const USE_RECOVERY_CODE = `DELETE FROM user_recovery_codes WHERE user_id = $1 AND code_hash = $2
   RETURNING user_id`;
 const COUNT_RECOVERY_CODES = 'SELECT count(*)::int AS n FROM user_recovery_codes WHERE user_id = $1';
+// Re-encryption under the current key (src/mfa/rekey.ts): the next batch of rows sealed under any other
+// key, in user id order after the last one seen, so a row that cannot be opened is passed, not re-read.
+const SEALED_UNDER_OTHER_KEYS = `SELECT user_id, secret_ciphertext, key_id FROM user_totp
+  WHERE key_id <> $1 AND user_id > $2 ORDER BY user_id LIMIT $3`;
+// Only if the row still holds the ciphertext that was opened: an enrolment restarted (or a factor
+// removed) meanwhile keeps what the app wrote.
+const RESEAL = `UPDATE user_totp SET secret_ciphertext = $4, key_id = $5
+  WHERE user_id = $1 AND key_id = $2 AND secret_ciphertext = $3 RETURNING user_id`;
+const COUNT_BY_KEY = 'SELECT key_id, count(*)::int AS n FROM user_totp GROUP BY key_id ORDER BY key_id';
 
 export function createMfaRepository(db: Queryable) {
   return {
@@ -93,6 +108,35 @@ export function createMfaRepository(db: Queryable) {
     async countRecoveryCodes(userId: string): Promise<number> {
       const [row] = await db.query<{ n: number }>(COUNT_RECOVERY_CODES, [userId]);
       return row!.n;
+    },
+
+    /** Up to `limit` rows sealed under a key other than `currentKeyId`, with user ids after `afterUserId`. */
+    async sealedUnderOtherKeys(
+      currentKeyId: string,
+      afterUserId: string,
+      limit: number,
+    ): Promise<SealedRow[]> {
+      const rows = await db.query<TotpRow & { user_id: string }>(SEALED_UNDER_OTHER_KEYS, [
+        currentKeyId,
+        afterUserId,
+        limit,
+      ]);
+      return rows.map((row) => ({
+        userId: row.user_id,
+        sealed: { keyId: row.key_id, ciphertext: row.secret_ciphertext },
+      }));
+    },
+
+    /** false: the row no longer holds `old` (changed or removed since it was read). */
+    async reseal(userId: string, old: SealedSecret, next: SealedSecret): Promise<boolean> {
+      const params = [userId, old.keyId, old.ciphertext, next.ciphertext, next.keyId];
+      return (await db.query(RESEAL, params)).length === 1;
+    },
+
+    /** How many stored secrets each key id seals. */
+    async countByKey(): Promise<Record<string, number>> {
+      const rows = await db.query<{ key_id: string; n: number }>(COUNT_BY_KEY);
+      return Object.fromEntries(rows.map((row) => [row.key_id, row.n]));
     },
 
     /** Removes the factor and its codes (call within a transaction). true: a confirmed factor was removed. */
