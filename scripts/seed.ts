@@ -9,6 +9,7 @@ import { createPasswordHasher } from '../src/lib/passwords';
 import { createUsersRepository } from '../src/users/users.repository';
 import { emailSchema, nameSchema } from '../src/users/users.schemas';
 import { createAccount } from '../src/users/users.service';
+import { runMain } from './run-main';
 
 /** The first admin's display name when ADMIN_NAME is not set. */
 const DEFAULT_ADMIN_NAME = 'Administrator';
@@ -62,14 +63,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    const message =
-      error instanceof ConfigError || error instanceof AppError
-        ? error.message
-        : `seed failed: ${(error as Error).message}`;
-    process.stderr.write(`seed: ${message}\n`);
-    process.exit(1);
-  },
-);
+runMain('seed', main, (error): error is Error => error instanceof ConfigError || error instanceof AppError);

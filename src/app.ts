@@ -200,6 +200,7 @@ export function buildApp(deps: AppDeps): Express {
       passwordReset,
       emailVerification,
       limits,
+      codeStepObserver: metrics,
     }),
   );
   api.use('/auth/mfa', createMfaRouter({ mfa, sessions }));
@@ -226,6 +227,7 @@ export function buildApp(deps: AppDeps): Express {
       emailVerification,
       emailChange,
       passwordResetLimit: limits.passwordReset,
+      codeStepObserver: metrics,
     }),
   );
 

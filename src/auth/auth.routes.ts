@@ -22,7 +22,7 @@ import {
 } from './auth.schemas';
 import type { AuthService } from './auth.service';
 import type { EmailVerificationService } from './email-verification';
-import { completeMfaLogin, logIn } from './login';
+import { completeMfaLogin, logIn, type CodeStepObserver } from './login';
 import type { PasswordResetService } from './password-reset';
 import { confirmResetAndRecord, requestResetThenAnswer } from './reset-flow';
 import { endSession, pendingMfaChallenge, rotateSession, startSession, type SessionIndex } from './sessions';
@@ -56,8 +56,11 @@ export function createAuthRouter(deps: {
   /** null when mail is off: the verification routes then answer 404, and no account is mailed. */
   emailVerification: EmailVerificationService | null;
   limits: Pick<RequestLimits, 'registration' | 'passwordReset'>;
+  /** Counts how code steps end (src/metrics), when metrics are on. */
+  codeStepObserver?: CodeStepObserver;
 }): Router {
   const { config, authService, usersService, sessions, mfa, passwordReset, emailVerification, limits } = deps;
+  const codeStep = { mfa, sessions, findUser: usersService.findById, observer: deps.codeStepObserver };
   const router = Router();
 
   /** The reset service, or the 404 of a route that does not exist (mail is off). */
@@ -82,7 +85,7 @@ export function createAuthRouter(deps: {
 
   router.post('/login/mfa', async (req, res) => {
     const proof = validate(mfaLoginBody, req.body, 'body');
-    const user = await completeMfaLogin(req, { mfa, sessions, findUser: usersService.findById }, proof);
+    const user = await completeMfaLogin(req, codeStep, proof);
     res.json(toUserResponse(user));
   });
 

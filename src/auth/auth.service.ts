@@ -14,8 +14,19 @@ import type { Reauthentication } from './reauthentication';
 
 export type AuthService = ReturnType<typeof createAuthService>;
 
-/** How a login attempt can end; `error` is anything else (an outage, a bug). */
-export const LOGIN_OUTCOMES = ['success', 'invalid_credentials', 'locked', 'busy', 'error'] as const;
+/**
+ * How the password step of a login can end; `error` is anything else (an outage, a bug). `success`
+ * is a user signed in by the password; `mfa_required` a right password whose login goes on to the
+ * code step, which counts its own outcome (CODE_STEP_OUTCOMES, src/auth/login.ts).
+ */
+export const LOGIN_OUTCOMES = [
+  'success',
+  'mfa_required',
+  'invalid_credentials',
+  'locked',
+  'busy',
+  'error',
+] as const;
 export type LoginOutcome = (typeof LOGIN_OUTCOMES)[number];
 
 /** Who counts login outcomes and the locks failures start (src/metrics, when it is on). */
@@ -115,7 +126,8 @@ export function createAuthService(deps: {
       // Every pathway (API, form) signs in through here, so each attempt is counted once, here.
       try {
         const authenticated = await checkCredentials(email, password, clientIp);
-        loginObserver.loginAttempt('success');
+        // The same test logIn makes: a factor to come means nobody is signed in yet.
+        loginObserver.loginAttempt(authenticated.user.mfaEnabled ? 'mfa_required' : 'success');
         return authenticated;
       } catch (error) {
         loginObserver.loginAttempt(outcomeOf(error));

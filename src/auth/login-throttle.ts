@@ -97,9 +97,12 @@ export function createLoginThrottle(config: AppConfig, redis: RedisClient, step:
         // Logged for the first refusals of a lock only (the count passes points+1 when the lock is
         // set): a flood of refused attempts stays a couple of log lines.
         const logged = state.consumedPoints <= limiter.points + 2;
+        // The code step's account is a user id, named as every code-step event names it; the password
+        // step's is whatever email was typed, left out as before.
+        const named = step === 'second_factor' ? { targetUserId: account } : {};
         throw new RateLimitedError(
           retryAfterS(state),
-          logged ? { name: 'auth.locked', fields: { reason } } : undefined,
+          logged ? { name: 'auth.locked', fields: { reason, ...named } } : undefined,
         );
       }
 

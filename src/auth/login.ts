@@ -1,6 +1,12 @@
 import type { Request, RequestHandler } from 'express';
-import { MfaChallengeExpiredError } from '../errors';
+import {
+  InvalidMfaCodeError,
+  MfaChallengeExpiredError,
+  MfaUnavailableError,
+  RateLimitedError,
+} from '../errors';
 import type { PasswordHashing } from '../lib/password-queue';
+import type { LoginLockout } from './login-throttle';
 import { logSecurityEvent } from '../http/security-events';
 import type { MfaService, SecondFactorProof } from '../mfa/mfa.service';
 import type { User } from '../users/user';
@@ -48,16 +54,69 @@ function logRehash(req: Request, rehash: RehashOutcome, targetUserId: string): v
 }
 
 /**
- * The code step, behind both the API and the form: the session must hold a live challenge from the
+ * How the code step of a login can end: signed in, a wrong (or used) code, the code step locked,
+ * no live challenge (none, timed out, or ended by a password change), the secret's key missing
+ * (503 mfa_unavailable), or anything else.
+ */
+export const CODE_STEP_OUTCOMES = [
+  'success',
+  'invalid_code',
+  'locked',
+  'expired',
+  'unavailable',
+  'error',
+] as const;
+export type CodeStepOutcome = (typeof CODE_STEP_OUTCOMES)[number];
+
+/** Who counts the code step's outcomes and the locks its failures start (src/metrics, when it is on). */
+export interface CodeStepObserver {
+  codeStepAttempt(outcome: CodeStepOutcome): void;
+  codeStepLockout(reason: LoginLockout): void;
+}
+
+function codeStepOutcomeOf(error: unknown): CodeStepOutcome {
+  if (error instanceof InvalidMfaCodeError) return 'invalid_code';
+  // The only 429 of the code step is its throttle's lock.
+  if (error instanceof RateLimitedError) return 'locked';
+  if (error instanceof MfaChallengeExpiredError) return 'expired';
+  if (error instanceof MfaUnavailableError) return 'unavailable';
+  return 'error';
+}
+
+/** What the code step needs; `observer` counts how each attempt ends (absent: nothing is counted). */
+export interface CodeStepDeps {
+  mfa: MfaService;
+  sessions: SessionIndex;
+  findUser: (id: string) => Promise<User | null>;
+  observer?: CodeStepObserver;
+}
+
+/**
+ * The code step, behind both the API and the form, counted here, where a two-step login really ends
+ * (the password step counted `mfa_required`): the session must hold a live challenge from the
  * password step, the user must still be in the epoch the password was checked in (a password change
  * since then ends the challenge), and the code (or a recovery code) must be right and unused. Only
  * then is the user signed in, under a new session id.
  */
 export async function completeMfaLogin(
   req: Request,
-  deps: { mfa: MfaService; sessions: SessionIndex; findUser: (id: string) => Promise<User | null> },
+  deps: CodeStepDeps,
   proof: SecondFactorProof,
 ): Promise<User> {
+  const { observer } = deps;
+  if (!observer) return finishCodeStep(req, deps, proof);
+  try {
+    const user = await finishCodeStep(req, deps, proof);
+    observer.codeStepAttempt('success');
+    return user;
+  } catch (error) {
+    observer.codeStepAttempt(codeStepOutcomeOf(error));
+    if (error instanceof InvalidMfaCodeError && error.lockout) observer.codeStepLockout(error.lockout);
+    throw error;
+  }
+}
+
+async function finishCodeStep(req: Request, deps: CodeStepDeps, proof: SecondFactorProof): Promise<User> {
   const challenge = pendingMfaChallenge(req);
   if (!challenge) throw new MfaChallengeExpiredError();
   const user = await deps.findUser(challenge.userId);

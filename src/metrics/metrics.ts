@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { LOGIN_OUTCOMES, type LoginOutcome } from '../auth/auth.service';
+import { CODE_STEP_OUTCOMES, type CodeStepOutcome } from '../auth/login';
 import { BREACH_CHECK_FAILURES, type BreachCheckFailure } from '../auth/breached-passwords';
 import type { LoginLockout } from '../auth/login-throttle';
 import type { PoolStats } from '../lib/db';
@@ -20,6 +21,10 @@ export interface Metrics {
   loginAttempt(outcome: LoginOutcome): void;
   /** A failed login that started a lock (of the email from this client, or of the client for a day). */
   lockout(reason: LoginLockout): void;
+  /** How a login's code step ended (after a password step counted as `mfa_required`). */
+  codeStepAttempt(outcome: CodeStepOutcome): void;
+  /** A wrong code that started a lock of the account's code step (or of the client for a day). */
+  codeStepLockout(reason: LoginLockout): void;
   /** A request refused with 429 by any limiter (per client, registration, reset, login lock, mail). */
   rateLimited(): void;
   /** A password hash refused with 503 because the line was full or the wait ran out. */
@@ -55,11 +60,24 @@ export function createMetrics(): Metrics {
     'outcome',
     LOGIN_OUTCOMES,
   );
+  const lockReasons = ['consecutive_failures', 'daily_failures'] as const;
   const lockout = countedBy(
     'app_login_lockouts_total',
     'Locks started by a failed login, by which counter ran out.',
     'reason',
-    ['consecutive_failures', 'daily_failures'] as const,
+    lockReasons,
+  );
+  const codeStepAttempt = countedBy(
+    'app_login_mfa_attempts_total',
+    'Code steps of logins (API and form) by outcome.',
+    'outcome',
+    CODE_STEP_OUTCOMES,
+  );
+  const codeStepLockout = countedBy(
+    'app_login_mfa_lockouts_total',
+    'Locks started by a wrong second-factor code at login, by which counter ran out.',
+    'reason',
+    lockReasons,
   );
   const hashRefused = countedBy(
     'app_password_hash_refusals_total',
@@ -115,6 +133,8 @@ export function createMetrics(): Metrics {
     http: createHttpMetrics(registry),
     loginAttempt,
     lockout,
+    codeStepAttempt,
+    codeStepLockout,
     rateLimited: () => rateLimited.inc(),
     hashRefused,
     breachCheckFailed,

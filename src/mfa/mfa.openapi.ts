@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { apiPaths, json, setSessionCookieHeader } from '../openapi/responses';
 import { userIdParams, userResponse } from '../users/users.schemas';
+import { ENROLMENT_LIFETIME_S } from './mfa.service';
 import {
   confirmEnrolmentBody,
   disableMfaBody,
@@ -77,7 +78,8 @@ export const mfaPaths = apiPaths({
       description:
         KEYS_OFF +
         OTHER_SESSIONS_END +
-        'Returns the ten recovery codes, shown this once: only their hashes are kept.',
+        'Returns the ten recovery codes, shown this once: only their hashes are kept. An enrolment ' +
+        `not confirmed within ${ENROLMENT_LIFETIME_S / 60} minutes is removed: 409 \`mfa_not_enabled\`, start again.`,
       signedIn: true,
       requestBody: { required: true, content: json(confirmEnrolmentBody) },
       responses: { 200: { description: 'The recovery codes.', content: json(recoveryCodesResponse) } },

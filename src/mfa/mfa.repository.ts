@@ -7,6 +7,12 @@ export interface TotpRecord {
   confirmed: boolean;
 }
 
+/** A stored secret with its owner, as the re-encryption reads it. */
+export interface SealedRow {
+  userId: string;
+  sealed: SealedSecret;
+}
+
 interface TotpRow {
   secret_ciphertext: Buffer;
   key_id: string;
@@ -21,9 +27,15 @@ const START_ENROLMENT = `INSERT INTO user_totp (user_id, secret_ciphertext, key_
     SET secret_ciphertext = EXCLUDED.secret_ciphertext, key_id = EXCLUDED.key_id, created_at = now()
     WHERE user_totp.confirmed_at IS NULL
   RETURNING user_id`;
-// The first code proves the enrolment and is spent by it, like every later one.
+// The first code proves the enrolment and is spent by it, like every later one; only while the
+// enrolment is younger than its lifetime ($3 seconds, by the database's clock, which set created_at).
 const CONFIRM = `UPDATE user_totp SET confirmed_at = now(), last_used_step = $2
-  WHERE user_id = $1 AND confirmed_at IS NULL RETURNING user_id`;
+  WHERE user_id = $1 AND confirmed_at IS NULL AND created_at > now() - make_interval(secs => $3)
+  RETURNING user_id`;
+// An enrolment left unconfirmed past its lifetime goes, secret and all; a confirmed factor never does.
+const REMOVE_EXPIRED_ENROLMENT = `DELETE FROM user_totp
+  WHERE user_id = $1 AND confirmed_at IS NULL AND created_at <= now() - make_interval(secs => $2)
+  RETURNING user_id`;
 // Replay protection (ASVS 5.0 6.5.1): the step is recorded only if it is later than the last one, in
 // one statement, so of two requests carrying the same code (or two codes of one step) only one wins.
 const USE_STEP = `UPDATE user_totp SET last_used_step = $2
@@ -37,6 +49,15 @@ const INSERT_RECOVERY_CODES = `INSERT INTO user_recovery_codes (user_id, code_ha
 const USE_RECOVERY_CODE = `DELETE FROM user_recovery_codes WHERE user_id = $1 AND code_hash = $2
   RETURNING user_id`;
 const COUNT_RECOVERY_CODES = 'SELECT count(*)::int AS n FROM user_recovery_codes WHERE user_id = $1';
+// Re-encryption under the current key (src/mfa/rekey.ts): the next batch of rows sealed under any other
+// key, in user id order after the last one seen, so a row that cannot be opened is passed, not re-read.
+const SEALED_UNDER_OTHER_KEYS = `SELECT user_id, secret_ciphertext, key_id FROM user_totp
+  WHERE key_id <> $1 AND user_id > $2 ORDER BY user_id LIMIT $3`;
+// Only if the row still holds the ciphertext that was opened: an enrolment restarted (or a factor
+// removed) meanwhile keeps what the app wrote.
+const RESEAL = `UPDATE user_totp SET secret_ciphertext = $4, key_id = $5
+  WHERE user_id = $1 AND key_id = $2 AND secret_ciphertext = $3 RETURNING user_id`;
+const COUNT_BY_KEY = 'SELECT key_id, count(*)::int AS n FROM user_totp GROUP BY key_id ORDER BY key_id';
 
 export function createMfaRepository(db: Queryable) {
   return {
@@ -55,9 +76,17 @@ export function createMfaRepository(db: Queryable) {
       return rows.length === 1;
     },
 
-    /** false: there was no enrolment waiting (never started, or confirmed meanwhile). */
-    async confirm(userId: string, step: number): Promise<boolean> {
-      return (await db.query(CONFIRM, [userId, step])).length === 1;
+    /**
+     * false: there was no enrolment waiting (never started, confirmed meanwhile, or older than
+     * `lifetimeS` seconds).
+     */
+    async confirm(userId: string, step: number, lifetimeS: number): Promise<boolean> {
+      return (await db.query(CONFIRM, [userId, step, lifetimeS])).length === 1;
+    },
+
+    /** Deletes the user's unconfirmed enrolment if it is `lifetimeS` seconds old or more; true if it did. */
+    async removeExpiredEnrolment(userId: string, lifetimeS: number): Promise<boolean> {
+      return (await db.query(REMOVE_EXPIRED_ENROLMENT, [userId, lifetimeS])).length === 1;
     },
 
     /** false: this step, or a later one, was already used (a replay). */
@@ -79,6 +108,35 @@ export function createMfaRepository(db: Queryable) {
     async countRecoveryCodes(userId: string): Promise<number> {
       const [row] = await db.query<{ n: number }>(COUNT_RECOVERY_CODES, [userId]);
       return row!.n;
+    },
+
+    /** Up to `limit` rows sealed under a key other than `currentKeyId`, with user ids after `afterUserId`. */
+    async sealedUnderOtherKeys(
+      currentKeyId: string,
+      afterUserId: string,
+      limit: number,
+    ): Promise<SealedRow[]> {
+      const rows = await db.query<TotpRow & { user_id: string }>(SEALED_UNDER_OTHER_KEYS, [
+        currentKeyId,
+        afterUserId,
+        limit,
+      ]);
+      return rows.map((row) => ({
+        userId: row.user_id,
+        sealed: { keyId: row.key_id, ciphertext: row.secret_ciphertext },
+      }));
+    },
+
+    /** false: the row no longer holds `old` (changed or removed since it was read). */
+    async reseal(userId: string, old: SealedSecret, next: SealedSecret): Promise<boolean> {
+      const params = [userId, old.keyId, old.ciphertext, next.ciphertext, next.keyId];
+      return (await db.query(RESEAL, params)).length === 1;
+    },
+
+    /** How many stored secrets each key id seals. */
+    async countByKey(): Promise<Record<string, number>> {
+      const rows = await db.query<{ key_id: string; n: number }>(COUNT_BY_KEY);
+      return Object.fromEntries(rows.map((row) => [row.key_id, row.n]));
     },
 
     /** Removes the factor and its codes (call within a transaction). true: a confirmed factor was removed. */

@@ -19,6 +19,9 @@ import { matchingStep, newTotpSecret, otpauthUri } from './totp';
 
 export type MfaService = ReturnType<typeof createMfaService>;
 
+const enrolmentExpired = () =>
+  new MfaNotEnabledError('The enrolment expired before its first code. Start again with your password.');
+
 /** What proves the second factor: a code from the authenticator, or one of the recovery codes. */
 export type SecondFactorProof = { code: string } | { recoveryCode: string };
 
@@ -30,6 +33,13 @@ export function proofOfTypedCode(typed: string): SecondFactorProof {
   const digits = typed.replace(/\s/g, '');
   return /^\d{6}$/.test(digits) ? { code: digits } : { recoveryCode: typed };
 }
+
+/**
+ * How long an enrolment waits for its first code (ADR 0038): long enough to install an authenticator
+ * app and scan the code, short enough that a secret shown on a screen and abandoned cannot be
+ * confirmed later, by whoever photographed it or holds the session, and win the recovery codes.
+ */
+export const ENROLMENT_LIFETIME_S = 15 * 60;
 
 /** What the user scans (or types) to enrol: shown once, while the enrolment waits for its first code. */
 export interface Enrolment {
@@ -156,6 +166,8 @@ export function createMfaService(deps: {
       const totp = await repository.findTotp(userId);
       if (!totp) throw new MfaNotEnabledError('Start the enrolment first.');
       if (totp.confirmed) throw new MfaAlreadyEnabledError();
+      // Expired: removed here, before any code is tried (no guess is possible, so none is counted).
+      if (await repository.removeExpiredEnrolment(userId, ENROLMENT_LIFETIME_S)) throw enrolmentExpired();
       // Counted and locked like the code step (ASVS 6.3.1): whoever holds only a stolen session must not
       // guess the first code of an enrolment the owner abandoned, and with it the recovery codes.
       const attempt = await throttle.beginAttempt(userId, clientIp);
@@ -164,8 +176,11 @@ export function createMfaService(deps: {
       await attempt.succeeded();
       return db.withTransaction(async (tx) => {
         const inTx = createMfaRepository(tx);
-        // Confirmed meanwhile by a parallel request: that one returned the codes.
-        if (!(await inTx.confirm(userId, step))) throw new MfaAlreadyEnabledError();
+        if (!(await inTx.confirm(userId, step, ENROLMENT_LIFETIME_S))) {
+          // Confirmed meanwhile by a parallel request (that one returned the codes), or expired since.
+          if ((await inTx.findTotp(userId))?.confirmed) throw new MfaAlreadyEnabledError();
+          throw enrolmentExpired();
+        }
         return issueRecoveryCodes(userId, inTx);
       });
     },

@@ -8,7 +8,7 @@ import type { EmailVerificationService } from '../auth/email-verification';
 import type { PasswordResetService } from '../auth/password-reset';
 import type { EmailChange } from '../users/email-change';
 import { loginBody } from '../auth/auth.schemas';
-import { completeMfaLogin, logIn, type PasswordStepResult } from '../auth/login';
+import { completeMfaLogin, logIn, type CodeStepObserver, type PasswordStepResult } from '../auth/login';
 import { endSession, pendingMfaChallenge, type SessionIndex } from '../auth/sessions';
 import type { UserSessions } from '../auth/user-sessions';
 import { InvalidCredentialsError, InvalidMfaCodeError, MfaChallengeExpiredError } from '../errors';
@@ -93,6 +93,8 @@ export function createWebRouter(deps: {
   emailChange: EmailChange | null;
   /** The per-client budget of the mailed links, the same one the API's reset and confirm routes spend. */
   passwordResetLimit: RequestHandler;
+  /** Counts how code steps end (src/metrics), when metrics are on. */
+  codeStepObserver?: CodeStepObserver;
 }): Router {
   const {
     config,
@@ -179,7 +181,7 @@ export function createWebRouter(deps: {
     const proof = proofOfTypedCode(form.data.code);
     // The same use case, throttle and events as POST /api/auth/login/mfa.
     try {
-      await completeMfaLogin(req, { mfa, sessions, findUser }, proof);
+      await completeMfaLogin(req, { mfa, sessions, findUser, observer: deps.codeStepObserver }, proof);
     } catch (error) {
       if (error instanceof MfaChallengeExpiredError) {
         return res.redirect(303, `/login?next=${encodeURIComponent(next)}`);

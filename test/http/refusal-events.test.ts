@@ -1,9 +1,10 @@
 import request from 'supertest';
 import { MAX_LOGGED_ISSUES, ValidationError } from '../../src/errors';
 import { expectError } from '../support/assertions';
-import { createBrowser, csrfTokenIn } from '../support/browser';
+import { createBrowser, csrfTokenIn, signInThroughForm } from '../support/browser';
 import { createUser, signedIn, uniqueEmail } from '../support/factories';
 import { eventsOf, linesOf } from '../support/log-lines';
+import { enrolTotp, MFA_ENV } from '../support/mfa';
 import type { TestApp } from '../support/test-app';
 import { useTestApp } from '../support/use-test-app';
 
@@ -216,5 +217,79 @@ describe('the last admin refusal as a security event (ASVS 16.3.3)', () => {
       userId: admin.user.id,
       rule: 'last_admin',
     });
+  });
+});
+
+describe('the second factor`s refusals as security events (ASVS 16.3.3)', () => {
+  const t = useTestApp(MFA_ENV);
+
+  test.each([
+    ['/mfa/enrolment', { currentPassword: '' }, [{ field: 'body.currentPassword', code: 'too_small' }]],
+    ['/mfa/enrolment/confirm', { code: 'x'.repeat(21) }, [{ field: 'body.code', code: 'too_big' }]],
+    ['/mfa/recovery-codes', { currentPassword: '' }, [{ field: 'body.currentPassword', code: 'too_small' }]],
+    [
+      '/mfa/disable',
+      { currentPassword: '', code: '' },
+      [
+        { field: 'body.currentPassword', code: 'too_small' },
+        { field: 'body.code', code: 'too_small' },
+      ],
+    ],
+  ])(
+    'when the form %s fails validation, then it logs request.validation_failed like the API',
+    async (path, fields, issues) => {
+      const creds = await createUser(t);
+      const browser = createBrowser(t.app);
+      await signInThroughForm(browser, creds);
+      const page = await browser.get('/mfa');
+
+      const res = await browser.postForm(path, { _csrf: csrfTokenIn(page.text), ...fields });
+
+      // The enrolment's code form sends the browser back to the password form; the others re-render.
+      expect([400, 303]).toContain(res.status);
+      expect(onlyEvent(t, res, 'request.validation_failed')).toMatchObject({ method: 'POST', path, issues });
+    },
+  );
+
+  test('when the code form of a login fails validation, then it logs request.validation_failed like the API', async () => {
+    const created = await signedIn(t);
+    await enrolTotp(t, created.cookie, created.password);
+    const browser = createBrowser(t.app);
+    await signInThroughForm(browser, created);
+    const page = await browser.get('/login/mfa');
+
+    const res = await browser.postForm('/login/mfa', { _csrf: csrfTokenIn(page.text), next: '/', code: '' });
+
+    expect(res.status).toBe(400);
+    expect(onlyEvent(t, res, 'request.validation_failed')).toMatchObject({
+      method: 'POST',
+      path: '/login/mfa',
+      issues: [{ field: 'body.code', code: 'too_small' }],
+    });
+  });
+
+  test.each([
+    ['enrolment starts while the factor is on', true, '/api/auth/mfa/enrolment', 'mfa_already_enabled'],
+    [
+      'new recovery codes are asked without a factor',
+      false,
+      '/api/auth/mfa/recovery-codes',
+      'mfa_not_enabled',
+    ],
+  ])('when %s, then 409 and business_rule.refused names the rule', async (_what, enrolled, path, rule) => {
+    const { cookie, password, user } = await signedIn(t);
+    if (enrolled) await enrolTotp(t, cookie, password);
+
+    const res = await request(t.app).post(path).set('Cookie', cookie).send({ currentPassword: password });
+
+    expectError(res, 409, rule);
+    expect(onlyEvent(t, res, 'business_rule.refused')).toMatchObject({
+      level: 'info',
+      method: 'POST',
+      path,
+      userId: user.id,
+      rule,
+    });
+    expectNotLogged(t, res, [password]);
   });
 });

@@ -1,14 +1,19 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import express from 'express';
 import { Registry } from 'prom-client';
 import request from 'supertest';
 import { loadConfig } from '../../config/config';
+import { CODE_STEP_OUTCOMES } from '../../src/auth/login';
 import { createHttpMetrics } from '../../src/metrics/http-metrics';
 import { createMetricsServer } from '../../src/metrics/metrics-server';
-import { createUser, login, uniqueEmail } from '../support/factories';
+import { createBrowser, csrfTokenIn, signInThroughForm } from '../support/browser';
+import { createUser, login, signedIn, uniqueEmail } from '../support/factories';
 import { createHeldHasher, until } from '../support/held-hasher';
+import { awayFromStepEdge, codeAt, codeStep, enrolTotp, MFA_ENV, passwordStep } from '../support/mfa';
 import { createPrivateRedis, type PrivateRedis } from '../support/private-redis';
 import { parseExposition, valueOf, type Sample } from '../support/prometheus';
 import { describeWithTool } from '../support/tools';
@@ -139,6 +144,102 @@ describe('metrics of login locks and rate limits', () => {
     expect(
       valueOf(samples, 'http_request_duration_seconds_count', { route: '/api/auth/login', status: '429' }),
     ).toBe(1);
+  });
+});
+
+describe('metrics of a two-step login', () => {
+  const t = useTestApp({ ...METRICS_ENV, ...MFA_ENV, LOGIN_MAX_CONSECUTIVE_FAILS: '2' });
+
+  /** The login counters now: read before and after, so each test sees only what it did. */
+  async function loginCounts() {
+    const samples = parseExposition(await t.metrics!.registry.metrics());
+    const read = (name: string, label: string, values: string[]) =>
+      Object.fromEntries(values.map((v) => [v, valueOf(samples, name, { [label]: v })]));
+    return {
+      password: read('app_login_attempts_total', 'outcome', ['success', 'mfa_required']),
+      code: read('app_login_mfa_attempts_total', 'outcome', [...CODE_STEP_OUTCOMES]),
+      codeLocks: read('app_login_mfa_lockouts_total', 'reason', ['consecutive_failures', 'daily_failures']),
+    };
+  }
+  const minus = (a: Record<string, number>, b: Record<string, number>) =>
+    Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v - b[k]!]));
+
+  /** A user with a confirmed factor, and a wrong code for the next time step. */
+  async function enrolled() {
+    const created = await signedIn(t);
+    const { secret } = await enrolTotp(t, created.cookie, created.password);
+    const right = await codeAt(secret, 1);
+    return { ...created, right, wrong: String((Number(right) + 1) % 1_000_000).padStart(6, '0') };
+  }
+
+  test('when a right password is followed by a wrong code, a right one, and a code with no challenge, then the password step counts mfa_required and the code step each outcome', async () => {
+    await awayFromStepEdge();
+    const user = await enrolled();
+    const before = await loginCounts();
+
+    const pending = await passwordStep(t, user);
+    expect((await codeStep(t, pending, { code: user.wrong })).status).toBe(401);
+    expect((await codeStep(t, pending, { code: user.right })).status).toBe(200);
+    expect((await t.api().post('/api/auth/login/mfa').send({ code: user.right })).status).toBe(401);
+    const after = await loginCounts();
+
+    // A right password is not a login yet: it is not counted as a success.
+    expect(minus(after.password, before.password)).toEqual({ success: 0, mfa_required: 1 });
+    expect(minus(after.code, before.code)).toEqual({
+      success: 1,
+      invalid_code: 1,
+      locked: 0,
+      expired: 1,
+      unavailable: 0,
+      error: 0,
+    });
+  });
+
+  test('when wrong codes lock the code step and the right one follows, then a lockout and a locked attempt are counted', async () => {
+    await awayFromStepEdge();
+    const user = await enrolled();
+    const before = await loginCounts();
+
+    const pending = await passwordStep(t, user);
+    for (let i = 0; i < 2; i++) expect((await codeStep(t, pending, { code: user.wrong })).status).toBe(401);
+    expect((await codeStep(t, pending, { code: user.right })).status).toBe(429);
+    const after = await loginCounts();
+
+    expect(minus(after.code, before.code)).toMatchObject({ success: 0, invalid_code: 2, locked: 1 });
+    expect(minus(after.codeLocks, before.codeLocks)).toEqual({ consecutive_failures: 1, daily_failures: 0 });
+  });
+
+  test('when the code step is done through the form, then it is counted as through the API', async () => {
+    await awayFromStepEdge();
+    const user = await enrolled();
+    const browser = createBrowser(t.app);
+    const before = await loginCounts();
+
+    await signInThroughForm(browser, user);
+    const page = await browser.get('/login/mfa');
+    const res = await browser.postForm('/login/mfa', {
+      _csrf: csrfTokenIn(page.text),
+      next: '/',
+      code: user.right,
+    });
+    const after = await loginCounts();
+
+    expect(res.status).toBe(303);
+    expect(minus(after.password, before.password)).toEqual({ success: 0, mfa_required: 1 });
+    expect(minus(after.code, before.code)).toMatchObject({ success: 1, invalid_code: 0 });
+  });
+
+  test("when the registry is read, then every app_ metric is listed in the README's metrics table", async () => {
+    const readme = readFileSync(path.join(__dirname, '../../README.md'), 'utf8');
+    const names = new Set(
+      parseExposition(await t.metrics!.registry.metrics())
+        .map((s) => s.name)
+        .filter((name) => name.startsWith('app_')),
+    );
+
+    expect(names.size).toBeGreaterThan(0);
+    for (const name of names)
+      expect({ name, listed: readme.includes(`| \`${name}\``) }).toEqual({ name, listed: true });
   });
 });
 

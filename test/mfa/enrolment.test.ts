@@ -1,10 +1,22 @@
 import { createHash } from 'node:crypto';
 import { generate } from 'otplib';
 import request from 'supertest';
+import { createMfaRepository } from '../../src/mfa/mfa.repository';
+import { ENROLMENT_LIFETIME_S } from '../../src/mfa/mfa.service';
 import { createSecretBox } from '../../src/mfa/secret-box';
 import { expectError } from '../support/assertions';
+import { createBrowser, csrfTokenIn, signInThroughForm } from '../support/browser';
 import { createUser, me, sessionCookie, signedIn } from '../support/factories';
-import { awayFromStepEdge, codeAt, enrolTotp, MFA_ENV, mfaKey, secretOf } from '../support/mfa';
+import {
+  awayFromStepEdge,
+  codeAt,
+  confirmEnrolment,
+  enrolTotp,
+  MFA_ENV,
+  mfaKey,
+  secretOf,
+  startEnrolment,
+} from '../support/mfa';
 import type { TestApp } from '../support/test-app';
 import { useTestApp } from '../support/use-test-app';
 
@@ -12,12 +24,6 @@ import { useTestApp } from '../support/use-test-app';
  * Enrolling TOTP over the API, and what the database keeps of it (ASVS 5.0 6.5.2, 6.5.3, 11.3.2): the
  * secret encrypted and bound to its user, the recovery codes hashed.
  */
-
-const startEnrolment = (t: TestApp, cookie: string, currentPassword: string) =>
-  request(t.app).post('/api/auth/mfa/enrolment').set('Cookie', cookie).send({ currentPassword });
-
-const confirmEnrolment = (t: TestApp, cookie: string, code: string) =>
-  request(t.app).post('/api/auth/mfa/enrolment/confirm').set('Cookie', cookie).send({ code });
 
 interface TotpRow {
   secret_ciphertext: Buffer;
@@ -134,6 +140,70 @@ describe('TOTP enrolment (ASVS 5.0 6.3.3, 6.5.3)', () => {
 
     expect((await me(t, cookie)).status).toBe(200);
     expectError(await me(t, otherCookie), 401, 'unauthenticated');
+  });
+});
+
+/** Makes the user's enrolment `ageS` seconds old, by the database's clock (no test sleeps for it). */
+const ageEnrolment = (t: TestApp, userId: string, ageS: number) =>
+  t.db.query('UPDATE user_totp SET created_at = now() - make_interval(secs => $2) WHERE user_id = $1', [
+    userId,
+    ageS,
+  ]);
+
+describe(`an enrolment unconfirmed for ${ENROLMENT_LIFETIME_S / 60} minutes (ADR 0038)`, () => {
+  const t = useTestApp(MFA_ENV);
+
+  test('when the first code comes after the lifetime, then 409 mfa_not_enabled, the enrolment is gone, and a new one confirms', async () => {
+    const { cookie, password, user } = await signedIn(t);
+    const stale = secretOf((await startEnrolment(t, cookie, password)).body.otpauthUri);
+    await ageEnrolment(t, user.id, ENROLMENT_LIFETIME_S);
+
+    const late = await confirmEnrolment(t, cookie, await codeAt(stale));
+
+    expectError(late, 409, 'mfa_not_enabled');
+    expect(late.body.error.message).toMatch(/expired/);
+    expect(await totpRow(t, user.id)).toBeUndefined();
+    expect((await request(t.app).get('/api/auth/mfa').set('Cookie', cookie)).body.enabled).toBe(false);
+    const fresh = secretOf((await startEnrolment(t, cookie, password)).body.otpauthUri);
+    expect((await confirmEnrolment(t, cookie, await codeAt(fresh))).status).toBe(200);
+  });
+
+  test('when the first code comes a minute before the lifetime ends, then it confirms', async () => {
+    const { cookie, password, user } = await signedIn(t);
+    const secret = secretOf((await startEnrolment(t, cookie, password)).body.otpauthUri);
+    await ageEnrolment(t, user.id, ENROLMENT_LIFETIME_S - 60);
+
+    expect((await confirmEnrolment(t, cookie, await codeAt(secret))).status).toBe(200);
+  });
+
+  test('when an enrolment ages past its lifetime after it was read, then the confirming statement itself refuses it', async () => {
+    const { cookie, password, user } = await signedIn(t);
+    await startEnrolment(t, cookie, password);
+    await ageEnrolment(t, user.id, ENROLMENT_LIFETIME_S);
+    const repository = createMfaRepository(t.db);
+
+    expect(await repository.confirm(user.id, 1, ENROLMENT_LIFETIME_S)).toBe(false);
+    expect((await totpRow(t, user.id))?.confirmed_at).toBeNull();
+  });
+
+  test('when the first code is typed on the page after the lifetime, then the page says to start again', async () => {
+    const creds = await createUser(t);
+    const browser = createBrowser(t.app);
+    await signInThroughForm(browser, creds);
+    const secret = secretOf(
+      (await startEnrolment(t, browser.cookieHeader(), creds.password)).body.otpauthUri,
+    );
+    await ageEnrolment(t, creds.user.id, ENROLMENT_LIFETIME_S + 1);
+    const page = await browser.get('/mfa');
+
+    const res = await browser.postForm('/mfa/enrolment/confirm', {
+      _csrf: csrfTokenIn(page.text),
+      code: await codeAt(secret),
+    });
+
+    expect(res.status).toBe(409);
+    expect(res.text).toContain('The enrolment expired before its first code.');
+    expect(await totpRow(t, creds.user.id)).toBeUndefined();
   });
 });
 

@@ -1,15 +1,17 @@
 import request from 'supertest';
 import { expectError } from '../support/assertions';
 import { createUser, login, me, sessionCookie, signedIn } from '../support/factories';
-import { eventsNamed } from '../support/log-lines';
+import { eventOf, eventsNamed } from '../support/log-lines';
 import {
   awayFromStepEdge,
   codeAt,
   codeStep,
+  confirmEnrolment,
   enrolTotp,
   MFA_ENV,
   passwordStep,
   secretOf,
+  startEnrolment,
   type Enrolled,
 } from '../support/mfa';
 import { readStoredSession, sessionKey, sidOf } from '../support/sessions';
@@ -42,6 +44,21 @@ describe('two-step login (ASVS 5.0 6.3.3)', () => {
     const cookie = sessionCookie(res)!;
     const stored = await readStoredSession(t, sidOf(cookie));
     expect(stored?.userId).toBeUndefined();
+  });
+
+  test('when a signed-in session logs in as a user with a second factor, then the rest of that request acts for nobody', async () => {
+    const before = await signedIn(t);
+    const { user, email, password } = await enrolledUser(t);
+
+    const res = await request(t.app)
+      .post('/api/auth/login')
+      .set('Cookie', before.cookie)
+      .send({ email, password });
+
+    expect(res.status).toBe(202);
+    // The session that was signed in has ended: the challenge's event must not name its user as the actor.
+    expect(eventOf(t, res, 'auth.mfa_challenged')).toMatchObject({ userId: null, targetUserId: user.id });
+    expectError(await me(t, before.cookie), 401, 'unauthenticated');
   });
 
   test('when the password step is done, then the pending session grants nothing: me and users answer 401 (ASVS 5.0 6.3.3)', async () => {
@@ -95,19 +112,13 @@ describe('two-step login (ASVS 5.0 6.3.3)', () => {
   test('when the code is one step behind and no later step was used, then it is accepted (clock drift, ASVS 5.0 6.5.5)', async () => {
     await awayFromStepEdge();
     const created = await signedIn(t);
-    // Enrol with the code of the step ahead, so the step behind has not been used.
-    const start = await request(t.app)
-      .post('/api/auth/mfa/enrolment')
-      .set('Cookie', created.cookie)
-      .send({ currentPassword: created.password });
-    const secret = new URL(start.body.otpauthUri).searchParams.get('secret')!;
-    await request(t.app)
-      .post('/api/auth/mfa/enrolment/confirm')
-      .set('Cookie', created.cookie)
-      .send({ code: await codeAt(secret, -1) })
-      .expect(200);
+    const { secret } = await enrolTotp(t, created.cookie, created.password);
+    // The enrolment spent the current step; as if it had been spent long ago, so the step behind is unused.
+    await t.db.query('UPDATE user_totp SET last_used_step = last_used_step - 2 WHERE user_id = $1', [
+      created.user.id,
+    ]);
 
-    const res = await codeStep(t, await passwordStep(t, created), { code: await codeAt(secret, 0) });
+    const res = await codeStep(t, await passwordStep(t, created), { code: await codeAt(secret, -1) });
 
     expect(res.status).toBe(200);
   });
@@ -264,19 +275,21 @@ describe('code step lockout (ASVS 5.0 6.3.1)', () => {
     expect(Number(locked.headers['retry-after'])).toBeGreaterThan(3000);
     expectError(fromNewChallenge, 429, 'rate_limited');
     expect(eventsNamed(t, 'auth.locked').some((line) => line.targetUserId === created.user.id)).toBe(true);
+    // The refusals while locked name the account too: whose code step someone keeps trying.
+    expect(eventOf(t, locked, 'auth.locked')).toMatchObject({
+      level: 'warn',
+      reason: 'consecutive_failures',
+      targetUserId: created.user.id,
+    });
   });
 
   test('when the first code of an enrolment is guessed up to the limit, then even the right one is refused with 429 and the factor stays off', async () => {
     await awayFromStepEdge();
     const created = await signedIn(t);
-    const start = await request(t.app)
-      .post('/api/auth/mfa/enrolment')
-      .set('Cookie', created.cookie)
-      .send({ currentPassword: created.password });
+    const start = await startEnrolment(t, created.cookie, created.password);
     const right = await codeAt(secretOf(start.body.otpauthUri as string));
     const wrong = String((Number(right) + 1) % 1_000_000).padStart(6, '0');
-    const confirm = (code: string) =>
-      request(t.app).post('/api/auth/mfa/enrolment/confirm').set('Cookie', created.cookie).send({ code });
+    const confirm = (code: string) => confirmEnrolment(t, created.cookie, code);
 
     for (let i = 0; i < 3; i++) expectError(await confirm(wrong), 401, 'invalid_mfa_code');
 

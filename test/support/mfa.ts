@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { generate } from 'otplib';
-import request, { type Response } from 'supertest';
+import request, { type Response, type Test } from 'supertest';
 import { sessionCookie, sleep } from './factories';
 import type { TestApp } from './test-app';
 
@@ -36,19 +36,26 @@ export interface Enrolled {
   recoveryCodes: string[];
 }
 
-/** Enrols TOTP for the signed-in `cookie` over the API, confirming with the current step's code. */
-export async function enrolTotp(t: TestApp, cookie: string, currentPassword: string): Promise<Enrolled> {
-  const start = await request(t.app)
-    .post('/api/auth/mfa/enrolment')
-    .set('Cookie', cookie)
-    .send({ currentPassword });
+/** Starts (or restarts) an enrolment over the API: 201 with the otpauth URI, the secret and the QR code. */
+export const startEnrolment = (t: TestApp, cookie: string, currentPassword: string): Test =>
+  request(t.app).post('/api/auth/mfa/enrolment').set('Cookie', cookie).send({ currentPassword });
+
+/** Confirms the waiting enrolment with its first code over the API: 200 with the recovery codes. */
+export const confirmEnrolment = (t: TestApp, cookie: string, code: string): Test =>
+  request(t.app).post('/api/auth/mfa/enrolment/confirm').set('Cookie', cookie).send({ code });
+
+/** Enrols TOTP for the signed-in `cookie` over the API, confirming with the code `steps` from now. */
+export async function enrolTotp(
+  t: TestApp,
+  cookie: string,
+  currentPassword: string,
+  steps = 0,
+): Promise<Enrolled> {
+  const start = await startEnrolment(t, cookie, currentPassword);
   if (start.status !== 201)
     throw new Error(`enrolment failed: ${start.status} ${JSON.stringify(start.body)}`);
   const secret = secretOf(start.body.otpauthUri as string);
-  const confirm = await request(t.app)
-    .post('/api/auth/mfa/enrolment/confirm')
-    .set('Cookie', cookie)
-    .send({ code: await codeAt(secret) });
+  const confirm = await confirmEnrolment(t, cookie, await codeAt(secret, steps));
   if (confirm.status !== 200)
     throw new Error(`confirm failed: ${confirm.status} ${JSON.stringify(confirm.body)}`);
   return { secret, recoveryCodes: confirm.body.recoveryCodes as string[] };
