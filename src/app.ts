@@ -5,6 +5,7 @@ import { createAuthService } from './auth/auth.service';
 import { createBreachedPasswords } from './auth/breached-passwords';
 import { createEmailVerificationService } from './auth/email-verification';
 import { LOGIN_PATHS, refuseLoginWhileHashingIsFull } from './auth/login';
+import { createLoginPseudonyms } from './auth/login-pseudonyms';
 import { createLoginThrottle } from './auth/login-throttle';
 import { createPasswordPolicy } from './auth/password-policy';
 import { createPasswordResetService } from './auth/password-reset';
@@ -111,6 +112,7 @@ export function buildApp(deps: AppDeps): Express {
     passwords,
     passwordPolicy,
     loginThrottle,
+    loginPseudonyms: createLoginPseudonyms(config),
     reauthentication,
     loginObserver: metrics,
   });
