@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { loadCompose, requireService } from '../support/compose';
 import { ROOT } from '../support/run-script';
 
 /**
@@ -68,5 +69,17 @@ describe('nginx access log: the query of a request', () => {
     ['', '-'],
   ])('when the referer is "%s", then the line shows "%s"', (referer, logged) => {
     expect(mapOf('edge_logged_referer')(referer)).toBe(logged);
+  });
+});
+
+// ASVS 5.0 16.2.2: nginx's time says its offset, and the deployments leave it at UTC.
+describe('nginx access log: the time of a request', () => {
+  test('when the edge format is read, then its time is one that carries its offset, and compose gives nginx no TZ', () => {
+    const times = [...edgeFormat().matchAll(/\$(time_\w+)/g)].map((m) => m[1]);
+    const nginx = requireService(loadCompose({}), 'nginx');
+
+    // $time_local ends in its offset (+0000 under UTC); $time_iso8601 too. $msec would have none.
+    expect(times).toEqual(['time_local']);
+    expect(Object.keys(nginx.environment ?? {})).not.toContain('TZ');
   });
 });
