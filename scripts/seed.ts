@@ -42,7 +42,10 @@ async function main(): Promise<number> {
       return 0;
     }
     // The same policy as the app's, the breached-password lookup included when it is configured.
-    const passwordPolicy = createPasswordPolicy(config, createBreachedPasswords(config, { logger }));
+    const passwordPolicy = createPasswordPolicy(
+      config,
+      createBreachedPasswords(config, { logger: () => logger }),
+    );
     const created = await createAccount(
       { users, passwords: createPasswordHasher(), passwordPolicy },
       { email: normalized, name: name.data, password, role: 'admin' },

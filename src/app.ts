@@ -5,6 +5,7 @@ import { createAuthService } from './auth/auth.service';
 import { createBreachedPasswords } from './auth/breached-passwords';
 import { createEmailVerificationService } from './auth/email-verification';
 import { LOGIN_PATHS, refuseLoginWhileHashingIsFull } from './auth/login';
+import { createLoginPseudonyms } from './auth/login-pseudonyms';
 import { createLoginThrottle } from './auth/login-throttle';
 import { createPasswordPolicy } from './auth/password-policy';
 import { createPasswordResetService } from './auth/password-reset';
@@ -13,6 +14,7 @@ import { createSessionIndex, createSessionMiddleware, loadSessionUser } from './
 import { createUserSessions } from './auth/user-sessions';
 import { createUserSessionsRouter } from './auth/user-sessions.routes';
 import { createAccessLog, provideRequestLogger } from './http/access-log';
+import { createRequestLogContext } from './http/request-log-context';
 import { concurrently } from './http/concurrently';
 import { createErrorHandler, notFound } from './http/error-handler';
 import { crossOriginGuard } from './http/cross-origin';
@@ -75,10 +77,11 @@ export function buildApp(deps: AppDeps): Express {
   // One bound per process in front of argon2: every hash of every route waits in this one line.
   const passwords = createPasswordQueue(deps.passwords, config.hashing, metrics?.hashRefused);
   metrics?.watch({ db, redis, passwords });
+  const logContext = createRequestLogContext(logger);
 
   const passwordPolicy = createPasswordPolicy(
     config,
-    createBreachedPasswords(config, { logger, onFailure: metrics?.breachCheckFailed }),
+    createBreachedPasswords(config, { logger: logContext.logger, onFailure: metrics?.breachCheckFailed }),
   );
   const sessions = createSessionIndex(config, redis);
   const reauthentication = createReauthentication({ config, redis, db, passwords });
@@ -111,6 +114,7 @@ export function buildApp(deps: AppDeps): Express {
     passwords,
     passwordPolicy,
     loginThrottle,
+    loginPseudonyms: createLoginPseudonyms(config),
     reauthentication,
     loginObserver: metrics,
   });
@@ -141,6 +145,8 @@ export function buildApp(deps: AppDeps): Express {
   app.set('query parser', 'simple');
 
   app.use(requestContext);
+  // From here on, code below the request logs with the request's id (http/request-log-context.ts).
+  app.use(logContext.middleware);
   app.use(securityHeaders({ hsts: config.hstsEnabled }));
   // Probes are neither rate limited, logged nor tied to sessions: an orchestrator polls them constantly.
   // Answered before the access log, whose per-request loggers they would pay for without a line to show.

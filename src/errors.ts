@@ -102,21 +102,34 @@ export class UnauthenticatedError extends AppError {
 }
 
 /**
- * One error for an unknown email and a wrong password. The attempted email is logged so guessing
- * against one account shows up (never the password); `lockout` is set when this failure engaged a lock.
+ * What a failed login's events say about the account it tried (ADR 0039): never what was typed, which
+ * may be a password typed into the email field. `emailTag` names the typed email by a keyed HMAC
+ * (src/auth/login-pseudonyms.ts), so guessing against one address shows up as one name; `targetUserId`
+ * says whose account it was, when it was one; `notAnEmail` marks a value that is no address at all.
+ */
+export interface FailedLoginAccount {
+  emailTag: string;
+  notAnEmail: boolean;
+  targetUserId?: string;
+}
+
+/**
+ * One error for an unknown email and a wrong password (the answer says nothing of which). Its events
+ * name the account as above; `lockout` is set when this failure engaged a lock.
  */
 export class InvalidCredentialsError extends AppError {
   override readonly events: readonly RefusalEvent[];
 
   constructor(
-    email: string,
+    account: FailedLoginAccount,
     /** The lock this failure started, if any (the metrics count them). */
     readonly lockout?: LoginLockout,
   ) {
     super(401, 'invalid_credentials', 'The email or password is incorrect.');
+    const fields = { ...account };
     this.events = [
-      { name: 'auth.login_failed', fields: { email } },
-      ...(lockout ? [{ name: 'auth.locked' as const, fields: { email, reason: lockout } }] : []),
+      { name: 'auth.login_failed', fields },
+      ...(lockout ? [{ name: 'auth.locked' as const, fields: { ...fields, reason: lockout } }] : []),
     ];
   }
 }

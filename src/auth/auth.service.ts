@@ -8,6 +8,8 @@ import type { Db } from '../lib/db';
 import type { PasswordHashing } from '../lib/password-queue';
 import type { User } from '../users/user';
 import { createUsersRepository } from '../users/users.repository';
+import { emailSchema } from '../users/users.schemas';
+import type { LoginPseudonyms } from './login-pseudonyms';
 import type { LoginLockout, LoginThrottle } from './login-throttle';
 import type { PasswordPolicy } from './password-policy';
 import type { Reauthentication } from './reauthentication';
@@ -64,10 +66,11 @@ export function createAuthService(deps: {
   passwords: PasswordHashing;
   passwordPolicy: PasswordPolicy;
   loginThrottle: LoginThrottle;
+  loginPseudonyms: LoginPseudonyms;
   reauthentication: Reauthentication;
   loginObserver?: LoginObserver;
 }) {
-  const { passwords, passwordPolicy, loginThrottle, reauthentication, loginObserver } = deps;
+  const { passwords, passwordPolicy, loginThrottle, loginPseudonyms, reauthentication, loginObserver } = deps;
   const users = createUsersRepository(deps.db);
 
   /**
@@ -104,7 +107,16 @@ export function createAuthService(deps: {
         if (error instanceof ServiceBusyError) await attempt.withdrawn();
         throw error;
       });
-      if (!found || !valid) throw new InvalidCredentialsError(email, await attempt.failed());
+      if (!found || !valid) {
+        // What the log may keep of the attempt (ADR 0039): whose account, if any, and a keyed name of
+        // the email, never the typed text (a password typed into the email field would sit in the log).
+        const account = {
+          emailTag: loginPseudonyms.ofEmail(email),
+          notAnEmail: !emailSchema.safeParse(email).success,
+          ...(found && { targetUserId: found.user.id }),
+        };
+        throw new InvalidCredentialsError(account, await attempt.failed());
+      }
       await attempt.succeeded();
       const rehash = await rehashIfOutdated(hashing, found.user.id, found.passwordHash, password);
       return { user: found.user, rehash };

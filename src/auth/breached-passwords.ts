@@ -35,7 +35,11 @@ export interface BreachedPasswords {
  */
 export function createBreachedPasswords(
   config: Pick<AppConfig, 'passwordBreachApi'>,
-  deps: { logger: Logger; onFailure?: (reason: BreachCheckFailure) => void },
+  deps: {
+    /** The logger to write with at the time of a lookup: the request's, so the line has its id. */
+    logger: () => Logger;
+    onFailure?: (reason: BreachCheckFailure) => void;
+  },
 ): BreachedPasswords | undefined {
   const api = config.passwordBreachApi;
   if (!api) return undefined;
@@ -45,10 +49,12 @@ export function createBreachedPasswords(
       const sha1 = createHash('sha1').update(password, 'utf8').digest('hex').toUpperCase();
       const answer = await fetchRange(api, sha1.slice(0, 5));
       if (!answer.ok) {
-        deps.logger.warn(
-          { event: 'password.breach_check_failed', reason: answer.reason, ...answer.detail },
-          'password.breach_check_failed',
-        );
+        deps
+          .logger()
+          .warn(
+            { event: 'password.breach_check_failed', reason: answer.reason, ...answer.detail },
+            'password.breach_check_failed',
+          );
         deps.onFailure?.(answer.reason);
         return false;
       }

@@ -11,6 +11,7 @@ import {
   type Limiter,
 } from '../lib/rate-limiter';
 import type { RedisClient } from '../lib/redis';
+import { createLoginPseudonyms } from './login-pseudonyms';
 
 /** Which lock a failed login engaged. */
 export type LoginLockout = 'consecutive_failures' | 'daily_failures';
@@ -53,6 +54,7 @@ const COUNTER_NAMES: Record<SignInStep, { daily: string; consecutive: string }> 
  */
 export function createLoginThrottle(config: AppConfig, redis: RedisClient, step: SignInStep = 'password') {
   const limits = config.rateLimits;
+  const pseudonyms = createLoginPseudonyms(config);
   const daily: Counter = {
     limiter: createLimiter(config, redis, {
       name: COUNTER_NAMES[step].daily,
@@ -72,7 +74,11 @@ export function createLoginThrottle(config: AppConfig, redis: RedisClient, step:
       blockS: HOUR_S,
     }),
     reason: 'consecutive_failures',
-    key: step === 'password' ? (email, client) => `${email}|${client}` : (userId) => userId,
+    // The password step's pair is kept under a keyed name (ADR 0039): this key lives up to 90 days, and
+    // in clear it would list who tried which address from where, or a password typed as the email,
+    // to anyone who reads a Redis dump. The count is the same, so is the lock. The code step's user id
+    // is an internal id and stays as it is.
+    key: step === 'password' ? (email, client) => pseudonyms.ofAttempt(email, client) : (userId) => userId,
   };
   const counters = [daily, consecutive];
 

@@ -1,6 +1,7 @@
-import request from 'supertest';
+import request, { type Response } from 'supertest';
 import { expectError } from '../support/assertions';
 import { createUser, login, signedIn, uniqueEmail } from '../support/factories';
+import { eventsOf } from '../support/log-lines';
 import type { TestApp } from '../support/test-app';
 import {
   askForReset,
@@ -31,11 +32,10 @@ const BREACHED_MESSAGE =
 const TIMEOUT_MS = 1500;
 
 /**
- * The `password.breach_check_failed` lines written since the log held `count` lines. The policy runs
- * below the request (in the services), so the line carries no request id; each test sends one request.
+ * The `password.breach_check_failed` lines written while serving `res`. The policy runs below the
+ * request (in the services), yet its lines carry the request's id (src/http/request-log-context.ts).
  */
-const eventsWrittenSince = (t: TestApp, count: number) =>
-  t.logs.slice(count).filter((line) => line.event === 'password.breach_check_failed');
+const breachFailuresOf = (t: TestApp, res: Response) => eventsOf(t, res, 'password.breach_check_failed');
 
 describe('ASVS 6.2.12: breached passwords', () => {
   const range = useRangeServer([BREACHED]);
@@ -156,14 +156,16 @@ describe('ASVS 6.2.12: breached passwords', () => {
       async (_what, mode, reason) => {
         range.server.mode = mode;
         const before = await failures(reason);
-        const logged = t.logs.length;
         const started = Date.now();
 
         const res = await register(BREACHED);
 
         expect(res.status).toBe(201);
         expect(Date.now() - started).toBeLessThan(TIMEOUT_MS + 2000);
-        expect(eventsWrittenSince(t, logged)).toEqual([expect.objectContaining({ level: 'warn', reason })]);
+        // ASVS 5.0 16.2.1: the line names the request that ran the lookup.
+        expect(breachFailuresOf(t, res)).toEqual([
+          expect.objectContaining({ level: 'warn', reason, requestId: res.headers['x-request-id'] }),
+        ]);
         expect(await failures(reason)).toBe(before + 1);
       },
     );
@@ -206,14 +208,12 @@ describe('ASVS 6.2.12: a breach API that cannot be reached', () => {
   }));
 
   test('when the connection is refused, then the password is accepted and the failure logged as unreachable', async () => {
-    const logged = t.logs.length;
-
     const res = await request(t.app)
       .post('/api/auth/register')
       .send({ email: uniqueEmail('unreachable'), password: BREACHED, name: 'Unreachable' });
 
     expect(res.status).toBe(201);
-    expect(eventsWrittenSince(t, logged)).toEqual([
+    expect(breachFailuresOf(t, res)).toEqual([
       expect.objectContaining({ level: 'warn', reason: 'unreachable' }),
     ]);
   });

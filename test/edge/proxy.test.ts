@@ -122,8 +122,9 @@ describeWithTool(
       });
 
       describe('HTTPS through to the app', () => {
-        test('when a request passes, then nginx`s access log and the app`s log carry the same request id', async () => {
-          const answer = await stack.edge.https('/api/no-such-thing');
+        // ASVS 5.0 16.2.5: the query's values stay out of both lines (ADR 0040).
+        test('when a request passes, then nginx`s access log and the app`s log carry the same request id, and neither the query`s values', async () => {
+          const answer = await stack.edge.https('/api/no-such-thing?token=edge-s3cr3t');
           const id = answer.headers['x-request-id'] as string;
           expect(id).toMatch(/^[0-9a-f]{32}$/);
           expect(accessLineOf(answer)).toBeDefined();
@@ -134,8 +135,10 @@ describeWithTool(
             line = log.split('\n').find((l) => l.includes(`request_id=${id}`));
             if (!line) await new Promise((resolve) => setTimeout(resolve, 100));
           }
-          expect(line).toMatch(/"GET \/api\/no-such-thing HTTP\/1\.1" 404 /);
+          expect(line).toMatch(/"GET \/api\/no-such-thing\?\[redacted\] HTTP\/1\.1" 404 /);
           expect(line).toMatch(/ upstream_time=\d+\.\d{3}$/);
+          expect(accessLineOf(answer)?.req).toMatchObject({ url: '/api/no-such-thing?token=[redacted]' });
+          expect(stack.t.rawLogs()).not.toContain('edge-s3cr3t');
         });
 
         // ASVS 5.0 3.4.1: HSTS of two years with subdomains.

@@ -72,10 +72,39 @@ describe('the structured access line', () => {
 
     expect(res.status).toBe(200);
     const line = accessLineOf(t, res) as AccessLine;
-    expect(line.req).toMatchObject({ method: 'GET', url: '/api/auth/me?fields=all' });
+    expect(line.req).toMatchObject({ method: 'GET', url: '/api/auth/me?fields=[redacted]' });
     expect(line.req.headers.cookie).toBe('[redacted]');
     expect(line.res).toEqual({ statusCode: 200 });
     expect(t.rawLogs()).not.toContain(cookie.split('=')[1]);
+  });
+});
+
+// ASVS 5.0 14.2.1, 16.2.5: a query's values stay out of the access line (ADR 0040).
+describe('the query of a logged request', () => {
+  const t = useTestApp();
+
+  test('when a link with a token in its query is opened, then the line keeps the path and the parameter names, and no log line holds the token', async () => {
+    const token = randomBytes(32).toString('base64url');
+    const address = `someone-${randomBytes(4).toString('hex')}@example.test`;
+
+    const res = await request(t.app)
+      .get(`/login?token=${token}&email=${encodeURIComponent(address)}&${token.slice(0, 20)}`)
+      .set('Referer', `https://mail.example.test/read?message=${token}`);
+
+    expect(res.status).toBe(200);
+    const line = accessLineOf(t, res) as AccessLine;
+    expect(line.req.url).toBe('/login?token=[redacted]&email=[redacted]&[redacted]');
+    expect(line.req.headers.referer).toBe('https://mail.example.test/read?message=[redacted]');
+    expect(t.rawLogs()).not.toContain(token.slice(0, 20));
+    expect(t.rawLogs()).not.toContain(address.split('@')[0]);
+  });
+
+  test('when a request has no query, then its url is the path as sent', async () => {
+    const res = await request(t.app).get('/login').set('Referer', 'https://app.example.test/users');
+
+    const line = accessLineOf(t, res) as AccessLine;
+    expect(line.req.url).toBe('/login');
+    expect(line.req.headers.referer).toBe('https://app.example.test/users');
   });
 });
 

@@ -195,7 +195,7 @@ describe('login lockout', () => {
   // ASVS 5.0 16.3.1: failed and refused logins are logged.
   describe('security events', () => {
     test('when a failure engages the consecutive lock and a locked attempt is refused, then auth.locked is logged for both with the reason, client IP and request id', async () => {
-      const { email, password } = await createUser(t);
+      const { user, email, password } = await createUser(t);
       const ip = uniqueIp();
 
       const failures = await failTimes(CONSECUTIVE, ip, email);
@@ -208,7 +208,7 @@ describe('login lockout', () => {
         level: 'warn',
         reason: 'consecutive_failures',
         clientIp: ip,
-        email,
+        targetUserId: user.id,
         requestId: engaging.headers['x-request-id'],
       });
       expect(eventOf(t, refused, 'auth.locked')).toMatchObject({

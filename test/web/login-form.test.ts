@@ -67,7 +67,7 @@ describe('POST /login (the HTML form)', () => {
   });
 
   test('when the password is wrong, then 401 with the form again: generic message, email kept, password never echoed', async () => {
-    const { email } = await createUser(t);
+    const { user, email } = await createUser(t);
     const browser = createBrowser(t.app);
     const wrongPassword = 'not-the-password <b>zq81</b>';
 
@@ -81,7 +81,7 @@ describe('POST /login (the HTML form)', () => {
     expect(hiddenField(res.text, 'next')).toBe('/users');
     expect(browser.cookie('sid')).toBeUndefined();
     expectNoInlineCode(res.text);
-    expect(t.logs.some((l) => l.event === 'auth.login_failed' && l.email === email)).toBe(true);
+    expect(t.logs.some((l) => l.event === 'auth.login_failed' && l.targetUserId === user.id)).toBe(true);
   });
 
   test('when the email is unknown, then exactly the same 401 page as for a wrong password', async () => {
@@ -174,7 +174,7 @@ describe('POST /login (the HTML form) under the login limiter', () => {
     expect(browser.cookie('sid')).toBeUndefined();
   });
   test('when a form failure engages the lock, then the form logs auth.login_failed and auth.locked once each, as the API does', async () => {
-    const { email } = await createUser(t);
+    const { user, email } = await createUser(t);
     const browser = createBrowser(t.app);
     await signInThroughForm(browser, { email, password: 'wrong password a' });
 
@@ -182,10 +182,10 @@ describe('POST /login (the HTML form) under the login limiter', () => {
 
     expect(engaging.status).toBe(401);
     expect(eventsOf(t, engaging, 'auth.login_failed')).toEqual([
-      expect.objectContaining({ level: 'warn', email, method: 'POST', path: '/login' }),
+      expect.objectContaining({ level: 'warn', targetUserId: user.id, method: 'POST', path: '/login' }),
     ]);
     expect(eventsOf(t, engaging, 'auth.locked')).toEqual([
-      expect.objectContaining({ level: 'warn', email, reason: 'consecutive_failures' }),
+      expect.objectContaining({ level: 'warn', targetUserId: user.id, reason: 'consecutive_failures' }),
     ]);
   });
 });
