@@ -91,8 +91,8 @@ describe('deploy-secrets init', () => {
     const files = snapshot(dir);
     const appPassword = files['postgres/app_password']!.trim();
     const redisPassword = new URL(files['app/redis_url']!.trim()).password;
-    expect(files['app/database_url']!.trim()).toBe(`postgres://app:${appPassword}@postgres:5432/app`);
-    expect(files['app/redis_url']!.trim()).toBe(`redis://app:${redisPassword}@redis:6379`);
+    expect(files['app/database_url']!.trim()).toBe('postgres://app@postgres:5432/app?sslmode=verify-full');
+    expect(files['app/redis_url']!.trim()).toBe(`rediss://app:${redisPassword}@redis:6379`);
     // users.acl knows the app's Redis password by its SHA-256 only.
     expect(files['redis/users.acl']).toContain(`#${sha256(redisPassword)}`);
     // Five different passwords, long and random.
@@ -261,12 +261,12 @@ describe('deploy-secrets rotations', () => {
     rotateDatabasePassword(store);
     const appPassword = store.read('postgres', 'app_password')!;
     expect(appPassword).not.toBe(before['postgres/app_password']!.trim());
-    expect(store.read('app', 'database_url')).toBe(`postgres://app:${appPassword}@postgres:5432/app`);
+    expect(store.read('app', 'database_url')).toBe('postgres://app@postgres:5432/app?sslmode=verify-full');
 
     rotateRedisPassword(store);
     const redisPassword = new URL(store.read('app', 'redis_url')!).password;
     expect(store.read('app', 'redis_url')).not.toBe(before['app/redis_url']!.trim());
-    expect(store.read('app', 'redis_url')).toBe(`redis://app:${redisPassword}@redis:6379`);
+    expect(store.read('app', 'redis_url')).toBe(`rediss://app:${redisPassword}@redis:6379`);
     expect(store.read('redis', 'users.acl')).toContain(`#${sha256(redisPassword)}`);
     // Everything else is as it was.
     const after = snapshot(dir);
@@ -294,7 +294,7 @@ describe('deploy-secrets init on volumes from before the Redis ACL', () => {
     const result = await runScript('scripts/deploy-secrets.ts', { SECRETS_DIR: dir });
 
     expect(result).toMatchObject({ code: 0, stdout: expect.stringContaining('removed redis/redis.conf') });
-    expect(store.read('app', 'redis_url')).toBe(`redis://app:${legacy}@redis:6379`);
+    expect(store.read('app', 'redis_url')).toBe(`rediss://app:${legacy}@redis:6379`);
     expect(readdirSync(path.join(dir, 'redis')).sort()).toEqual(FILES.redis);
     expect(store.read('redis', 'users.acl')).toContain(`#${sha256(legacy)}`);
   });
