@@ -450,8 +450,8 @@ describe('least privilege', () => {
   });
 });
 
-// ASVS 13.2.1 (ADR 0035): the app authenticates to its data stores with client certificates over
-// verified TLS; a password alone, or a connection without TLS, gets nothing.
+// ASVS 13.2.1, 12.3.1 (ADR 0035): the app authenticates to its data stores with client certificates
+// over verified TLS; a password alone, or a connection without TLS, gets nothing.
 describe('data stores over mutual TLS', () => {
   test('when the app connects with its configuration, then Postgres sees its role over TLS, logged in by its certificate (ASVS 13.2.1)', async () => {
     const probe = [
