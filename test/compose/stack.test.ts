@@ -468,7 +468,9 @@ describe('data stores over mutual TLS', () => {
     const settings = await inRedis(
       `REDISCLI_AUTH="$(cat /run/secrets/redis/admin_password)" ${redisCli('admin')} --user admin CONFIG GET port tls-port tls-auth-clients`,
     );
-    expect(settings.trim().split('\n')).toEqual(['port', '0', 'tls-port', '6379', 'tls-auth-clients', 'yes']);
+    const pairs = settings.trim().split('\n');
+    const values = Object.fromEntries(pairs.flatMap((v, i) => (i % 2 === 0 ? [[v, pairs[i + 1]]] : [])));
+    expect(values).toEqual({ port: '0', 'tls-port': '6379', 'tls-auth-clients': 'yes' });
   });
 
   test('when a client offers only a password, then Postgres refuses the app role, over TLS and without, and the superuser from the network (ASVS 13.2.1)', async () => {
