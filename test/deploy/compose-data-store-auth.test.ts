@@ -28,7 +28,7 @@ describe('the data stores demand client certificates (ASVS 13.2.1)', () => {
     expect(rules.filter(([, , user]) => user === 'app' || user === 'all')).toEqual([
       ['hostssl', 'app', 'app', 'all', 'cert'],
     ]);
-    for (const [type, , user, address, method] of rules.filter(([, , user]) => user === 'postgres')) {
+    for (const [type, , , address, method] of rules.filter(([, , user]) => user === 'postgres')) {
       if (type === 'local') expect(method ?? address).toBe('peer');
       else expect(['127.0.0.1/32', '::1/128']).toContain(address);
     }
