@@ -87,7 +87,7 @@ describe('deploy-secrets init', () => {
     }
   });
 
-  test('when its files are read, then the URLs carry the passwords the servers are given, and the app accepts them in production', () => {
+  test('when its files are read, then the Redis URL carries the password Redis is given, the database URL none (a certificate logs in, ADR 0035), and the app accepts them in production', () => {
     const files = snapshot(dir);
     const appPassword = files['postgres/app_password']!.trim();
     const redisPassword = new URL(files['app/redis_url']!.trim()).password;
@@ -256,7 +256,7 @@ describe('deploy-secrets rotations', () => {
     expect(statSync(store.file('app', 'session_secret')).mode & 0o777).toBe(0o600);
   });
 
-  test('when the database or Redis password is rotated, then the server`s copy and the app`s URL change together', () => {
+  test('when the database or Redis password is rotated, then the server`s copy changes, and the app`s Redis URL with it', () => {
     const before = snapshot(dir);
     rotateDatabasePassword(store);
     const appPassword = store.read('postgres', 'app_password')!;
