@@ -237,6 +237,11 @@ const envSchema = z.object({
   // Paths to PEM files, read at start (config/data-store-tls.ts); the URLs say whether TLS is used.
   DATABASE_CA_FILE: z.string().optional(),
   REDIS_CA_FILE: z.string().optional(),
+  // The app's client certificate and key per store (ADR 0035): both or neither, with TLS only.
+  DATABASE_CLIENT_CERT_FILE: z.string().optional(),
+  DATABASE_CLIENT_KEY_FILE: z.string().optional(),
+  REDIS_CLIENT_CERT_FILE: z.string().optional(),
+  REDIS_CLIENT_KEY_FILE: z.string().optional(),
   // Redis through Sentinel instead of REDIS_URL (ADR 0023): host:port of each sentinel, and the name
   // of the master they watch (`sentinel monitor <name> …`). Checked together in redisSentinel().
   REDIS_SENTINELS: z.string().optional(),
@@ -380,7 +385,15 @@ export function loadConfig(
 
   const e = parsed.data;
   const tlsContext = { isProduction, readFile, problems, warnings };
-  const database = databaseConnection(e.DATABASE_URL, e.DATABASE_CA_FILE, tlsContext);
+  const database = databaseConnection(
+    e.DATABASE_URL,
+    {
+      caFile: e.DATABASE_CA_FILE,
+      clientCertFile: e.DATABASE_CLIENT_CERT_FILE,
+      clientKeyFile: e.DATABASE_CLIENT_KEY_FILE,
+    },
+    tlsContext,
+  );
   const sentinel = redisSentinel(e, problems);
   // Sentinel is always plain text here (no TLS in this form): said as for a plain REDIS_URL.
   for (const node of sentinel?.nodes ?? []) warnIfPlainOverNetwork('REDIS_SENTINELS', node.host, tlsContext);
@@ -388,7 +401,15 @@ export function loadConfig(
   // connection is then an inert placeholder, never used.
   const redis =
     e.REDIS_SENTINELS === undefined
-      ? redisConnection(e.REDIS_URL ?? SENTINEL_PLACEHOLDER_URL, e.REDIS_CA_FILE, tlsContext)
+      ? redisConnection(
+          e.REDIS_URL ?? SENTINEL_PLACEHOLDER_URL,
+          {
+            caFile: e.REDIS_CA_FILE,
+            clientCertFile: e.REDIS_CLIENT_CERT_FILE,
+            clientKeyFile: e.REDIS_CLIENT_KEY_FILE,
+          },
+          tlsContext,
+        )
       : { url: SENTINEL_PLACEHOLDER_URL, tls: undefined };
   const mail = mailSettings(e, problems, warnings);
   const passwordChecks = { isProduction, problems, warnings };
@@ -475,6 +496,10 @@ function redisSentinel(e: z.infer<typeof envSchema>, problems: string[]): RedisS
     problems.push('REDIS_URL and REDIS_SENTINELS are both set: give one (the sentinels name the master)');
   if (e.REDIS_CA_FILE !== undefined)
     problems.push('REDIS_CA_FILE is set with REDIS_SENTINELS: TLS through Sentinel is not supported');
+  if (e.REDIS_CLIENT_CERT_FILE !== undefined || e.REDIS_CLIENT_KEY_FILE !== undefined)
+    problems.push(
+      'REDIS_CLIENT_CERT_FILE is set with REDIS_SENTINELS: TLS through Sentinel is not supported',
+    );
   if (e.REDIS_MASTER_NAME === undefined)
     problems.push('REDIS_MASTER_NAME is required with REDIS_SENTINELS (the name in `sentinel monitor`)');
   const nodes: { host: string; port: number }[] = [];

@@ -11,6 +11,21 @@ export interface DataStoreTls {
   readonly verifyCertificate: boolean;
   /** Refuse a certificate that is not for the host connected to (false only outside production). */
   readonly verifyHostName: boolean;
+  /** The certificate and key the app presents to the server (ADR 0035); undefined: none. */
+  readonly clientCertificate: ClientCertificate | undefined;
+}
+
+/** PEM of a client certificate (with its chain, if any) and of its private key, read at start. */
+export interface ClientCertificate {
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** The files of one store's TLS settings, as the environment names them. */
+export interface DataStoreTlsFiles {
+  readonly caFile: string | undefined;
+  readonly clientCertFile: string | undefined;
+  readonly clientKeyFile: string | undefined;
 }
 
 export interface DataStoreConnection {
@@ -53,10 +68,11 @@ const REFUSED = /^(ssl.*|uselibpqcompat)$/;
  */
 export function databaseConnection(
   databaseUrl: string,
-  caFile: string | undefined,
+  files: DataStoreTlsFiles,
   context: TlsRuleContext,
 ): DataStoreConnection {
   const { isProduction, problems, warnings } = context;
+  const { caFile } = files;
   const url = new URL(databaseUrl);
   for (const name of new Set(url.searchParams.keys())) {
     if (REFUSED.test(name) && !HANDLED.has(name))
@@ -72,6 +88,7 @@ export function databaseConnection(
   const caName = caFile === undefined ? 'DATABASE_URL sslrootcert' : 'DATABASE_CA_FILE';
   const ca = readCa(caName, caFile ?? rootCert, context);
   const stripped = stripParameters(databaseUrl, url, HANDLED);
+  const clientCertificate = readClientCertificate('DATABASE', files, context);
 
   const mode = SSLMODES[sslmode];
   if (mode === undefined) {
@@ -86,6 +103,10 @@ export function databaseConnection(
   if (!mode.tls) {
     if ((caFile ?? rootCert) !== undefined)
       problems.push(`${caName} is set but DATABASE_URL asks for no TLS: add sslmode=verify-full`);
+    if (clientCertificate !== undefined)
+      problems.push(
+        'DATABASE_CLIENT_CERT_FILE is set but DATABASE_URL asks for no TLS: add sslmode=verify-full',
+      );
     warnIfPlainOverNetwork('DATABASE_URL', host, context);
     return { url: stripped, tls: undefined };
   }
@@ -100,7 +121,7 @@ export function databaseConnection(
   }
   return {
     url: stripped,
-    tls: Object.freeze({ ca, verifyCertificate: mode.chain, verifyHostName: mode.name }),
+    tls: Object.freeze({ ca, verifyCertificate: mode.chain, verifyHostName: mode.name, clientCertificate }),
   };
 }
 
@@ -112,20 +133,27 @@ export function databaseConnection(
  */
 export function redisConnection(
   redisUrl: string,
-  caFile: string | undefined,
+  files: DataStoreTlsFiles,
   context: TlsRuleContext,
 ): DataStoreConnection {
+  const { caFile } = files;
   const url = new URL(redisUrl);
   for (const name of new Set(url.searchParams.keys()))
     context.problems.push(
       `REDIS_URL: parameter ${name} is not supported (TLS is set with rediss:// and REDIS_CA_FILE)`,
     );
   const ca = readCa('REDIS_CA_FILE', caFile, context);
+  const clientCertificate = readClientCertificate('REDIS', files, context);
   if (url.protocol === 'rediss:') {
-    return { url: redisUrl, tls: Object.freeze({ ca, verifyCertificate: true, verifyHostName: true }) };
+    return {
+      url: redisUrl,
+      tls: Object.freeze({ ca, verifyCertificate: true, verifyHostName: true, clientCertificate }),
+    };
   }
   if (caFile !== undefined)
     context.problems.push('REDIS_CA_FILE is set but REDIS_URL is redis://: use rediss://');
+  if (clientCertificate !== undefined)
+    context.problems.push('REDIS_CLIENT_CERT_FILE is set but REDIS_URL is redis://: use rediss://');
   warnIfPlainOverNetwork('REDIS_URL', url.hostname.replace(/^\[(.*)\]$/, '$1'), context);
   return { url: redisUrl, tls: undefined };
 }
@@ -146,6 +174,17 @@ export function warnIfPlainOverNetwork(name: string, host: string, context: TlsR
 /** A CA file's PEM, read at start: a file that is missing, unreadable or holds no certificate stops it. */
 function readCa(name: string, path: string | undefined, context: TlsRuleContext): string | undefined {
   if (path === undefined) return undefined;
+  return readPem(name, path, /-----BEGIN CERTIFICATE-----/, 'certificate', context);
+}
+
+/** A PEM file read at start; what is missing, unreadable or not `kind` is a problem (never its content). */
+function readPem(
+  name: string,
+  path: string,
+  marker: RegExp,
+  kind: string,
+  context: TlsRuleContext,
+): string | undefined {
   let pem: string;
   try {
     pem = context.readFile(path);
@@ -155,11 +194,35 @@ function readCa(name: string, path: string | undefined, context: TlsRuleContext)
     );
     return undefined;
   }
-  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
-    context.problems.push(`${name}: ${path} holds no PEM certificate`);
+  if (!marker.test(pem)) {
+    context.problems.push(`${name}: ${path} holds no PEM ${kind}`);
     return undefined;
   }
   return pem;
+}
+
+/**
+ * The client certificate of DATABASE_ or REDIS_, from its _CLIENT_CERT_FILE and _CLIENT_KEY_FILE: both or
+ * neither. Half a pair, a file that cannot be read or one that holds the wrong kind of PEM stops the
+ * start, rather than a first connection failing later with a TLS alert that names neither file.
+ */
+function readClientCertificate(
+  store: 'DATABASE' | 'REDIS',
+  files: DataStoreTlsFiles,
+  context: TlsRuleContext,
+): ClientCertificate | undefined {
+  const certName = `${store}_CLIENT_CERT_FILE`;
+  const keyName = `${store}_CLIENT_KEY_FILE`;
+  const { clientCertFile, clientKeyFile } = files;
+  if (clientCertFile === undefined && clientKeyFile === undefined) return undefined;
+  if (clientCertFile === undefined || clientKeyFile === undefined) {
+    const [given, missing] = clientCertFile === undefined ? [keyName, certName] : [certName, keyName];
+    context.problems.push(`${given} is set without ${missing}: give the certificate and its key`);
+    return undefined;
+  }
+  const cert = readPem(certName, clientCertFile, /-----BEGIN CERTIFICATE-----/, 'certificate', context);
+  const key = readPem(keyName, clientKeyFile, /-----BEGIN [A-Z ]*PRIVATE KEY-----/, 'private key', context);
+  return cert === undefined || key === undefined ? undefined : Object.freeze({ cert, key });
 }
 
 /** The URL without the named parameters; untouched (byte for byte) when it has none of them. */

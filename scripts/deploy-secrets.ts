@@ -26,8 +26,11 @@ import { redisAcl } from './redis-acl';
  *                               role's, set by docker/postgres/initdb/10-app-role.sh)
  *   redis/     redis (999)      users.acl (`--aclfile`: the Redis users, scripts/redis-acl.ts),
  *                               healthcheck_password, admin_password
- * A password lives in one place and what needs it is derived from it on every run: app_password makes
- * database_url; the app's Redis password lives in redis_url, and users.acl is rendered from it and the
+ * The data stores' certificates are made beside these by scripts/data-store-certs.sh (ADR 0035): the
+ * app logs in to Postgres with its certificate, so database_url holds no password, and app_password is
+ * a role password that no pg_hba.conf line accepts from the network.
+ * A password lives in one place and what needs it is derived from it on every run:
+ * the app's Redis password lives in redis_url, and users.acl is rendered from it and the
  * two others (as SHA-256 hashes: the redis volume holds no password of the app's). What exists is
  * never regenerated, so `init` is idempotent. The ACL limits the app to the keys under
  * REDIS_KEY_PREFIX (default `app:`): an app given another prefix needs secrets-init given the same.
@@ -70,15 +73,24 @@ function randomSessionSecret(): string {
   return randomBytes(48).toString('base64url');
 }
 
-export function databaseUrl(password: string): string {
-  return `postgres://${DATABASE.user}:${password}@${DATABASE.host}:${DATABASE.port}/${DATABASE.name}`;
+/**
+ * Without a password: the `app` role logs in with its client certificate over verified TLS
+ * (docker/postgres/pg_hba.conf, scripts/data-store-certs.sh; ADR 0035), and no line accepts a password
+ * for it from the network.
+ */
+export function databaseUrl(): string {
+  return `postgres://${DATABASE.user}@${DATABASE.host}:${DATABASE.port}/${DATABASE.name}?sslmode=verify-full`;
 }
 
 /** The app's user in users.acl; its password is only ever in this URL (and hashed in the ACL). */
 export const REDIS_APP_USER = 'app';
 
+/**
+ * TLS (rediss://), where Redis asks for the app's client certificate before anything else (ADR 0035);
+ * Redis 8.0 cannot map a certificate to a user, so the password still chooses the ACL user.
+ */
 export function redisUrl(password: string): string {
-  return `redis://${REDIS_APP_USER}:${encodeURIComponent(password)}@${REDIS.host}:${REDIS.port}`;
+  return `rediss://${REDIS_APP_USER}:${encodeURIComponent(password)}@${REDIS.host}:${REDIS.port}`;
 }
 
 /** The password of a redis_url, also one written before the ACL (`redis://:PASSWORD@…`, the default user's). */
@@ -207,8 +219,8 @@ function writeRedisAcl(store: SecretsStore, appPassword: string, report: string[
 export function initSecrets(store: SecretsStore, providedDir?: string): string[] {
   const report: string[] = [];
   store.ensure('postgres', 'superuser_password', randomPassword, report);
-  const appPassword = store.ensure('postgres', 'app_password', randomPassword, report);
-  store.write('app', 'database_url', databaseUrl(appPassword));
+  store.ensure('postgres', 'app_password', randomPassword, report);
+  store.write('app', 'database_url', databaseUrl());
   const existingRedisPassword = passwordFromRedisUrl(store.read('app', 'redis_url'));
   const redisPassword = existingRedisPassword ?? randomPassword();
   report.push(`${existingRedisPassword ? 'kept' : 'created'} the app's Redis password`);
@@ -244,9 +256,9 @@ export function retireSessionSecrets(store: SecretsStore): string[] {
 export function rotateDatabasePassword(store: SecretsStore): string[] {
   const password = randomPassword();
   store.write('postgres', 'app_password', password);
-  store.write('app', 'database_url', databaseUrl(password));
+  store.write('app', 'database_url', databaseUrl());
   return [
-    'postgres/app_password and app/database_url: new password written',
+    'postgres/app_password: new password written (the app itself logs in with its certificate)',
     'next: docker compose exec -u postgres postgres /docker-entrypoint-initdb.d/10-app-role.sh',
     'then: docker compose up -d --force-recreate app',
   ];

@@ -11,6 +11,10 @@ const ANY_HOST_NAME = (): undefined => undefined;
 export function tlsConnectionOptions(tls: DataStoreTls): ConnectionOptions {
   return {
     ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+    // Presented when the server asks (mutual TLS, ADR 0035): the server then knows which account connects.
+    ...(tls.clientCertificate === undefined
+      ? {}
+      : { cert: tls.clientCertificate.cert, key: tls.clientCertificate.key }),
     rejectUnauthorized: tls.verifyCertificate,
     checkServerIdentity: tls.verifyHostName ? checkServerIdentity : ANY_HOST_NAME,
   };

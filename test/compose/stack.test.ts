@@ -101,8 +101,10 @@ async function readSecrets(): Promise<Record<string, string>> {
     redisAdminPassword: (await file('redis', 'admin_password')).trim(),
   };
   for (const value of Object.values(found)) expect(value.length).toBeGreaterThanOrEqual(32);
-  // The derived URL carries the same password.
-  expect((await file('app', 'database_url')).trim()).toContain(found.appDbPassword);
+  // The app logs in to Postgres with its certificate (ADR 0035): its URL carries no password.
+  expect((await file('app', 'database_url')).trim()).toBe(
+    'postgres://app@postgres:5432/app?sslmode=verify-full',
+  );
   return found;
 }
 
@@ -110,6 +112,12 @@ async function readSecrets(): Promise<Record<string, string>> {
 const SERVER_PID = `for p in /proc/[0-9]*; do case "$(tr '\\0' ' ' < "$p/cmdline" 2>/dev/null)" in 'node '*'dist/src/main.js '*) echo "\${p#/proc/}";; esac; done`;
 
 const all = async (): Promise<DockerContainer[]> => project.inspect(await project.containers());
+/** A shell line run in the redis or postgres container, as its user; its output, or a failure. */
+const inRedis = (line: string) => project.mustCompose(['exec', '-T', 'redis', 'sh', '-c', line]);
+const inPostgres = (line: string) => project.compose(['exec', '-T', 'postgres', 'sh', '-c', line]);
+/** redis-cli over TLS presenting `user`'s client certificate (ADR 0035): admin and healthcheck have one. */
+const redisCli = (user: string) =>
+  `redis-cli --tls --cacert /run/secrets/redis/ca.crt --cert /run/secrets/redis/${user}.crt --key /run/secrets/redis/${user}.key`;
 const fingerprintOf = (pem: string) => new X509Certificate(pem).fingerprint256;
 
 afterAll(async () => {
@@ -134,6 +142,7 @@ describe('docker compose up, as a new user runs it', () => {
     );
     expect(state).toEqual({
       'secrets-init': 'exited',
+      'data-certs-init': 'exited',
       'certs-init': 'exited',
       migrate: 'exited',
       postgres: 'healthy',
@@ -296,9 +305,9 @@ describe('secrets', () => {
     }
     for (const list of Object.values(mounts)) list.sort();
     expect(mounts).toEqual({
-      [secretsVolume('app')]: ['app', 'migrate', 'secrets-init rw'],
-      [secretsVolume('postgres')]: ['postgres', 'secrets-init rw'],
-      [secretsVolume('redis')]: ['redis', 'secrets-init rw'],
+      [secretsVolume('app')]: ['app', 'data-certs-init rw', 'migrate', 'secrets-init rw'],
+      [secretsVolume('postgres')]: ['data-certs-init rw', 'postgres', 'secrets-init rw'],
+      [secretsVolume('redis')]: ['data-certs-init rw', 'redis', 'secrets-init rw'],
     });
   });
 
@@ -371,23 +380,25 @@ describe('least privilege', () => {
   });
 
   test('when Redis is asked as each of its users, then the app reaches only its own keys, the health check only PINGs, a client without a user nothing, and the stack`s own traffic was refused nothing (ASVS 13.2.2)', async () => {
-    // In the redis container, with the passwords from its secrets volume (never on a command line).
+    // In the redis container, with the passwords from its secrets volume (never on a command line),
+    // over TLS with that user's client certificate.
     const asRedisUser = (user: string, command: string) =>
-      `REDISCLI_AUTH="$(cat /run/secrets/redis/${user}_password)" redis-cli --user ${user} ${command}`;
-    const inRedis = (line: string) => project.mustCompose(['exec', '-T', 'redis', 'sh', '-c', line]);
+      `REDISCLI_AUTH="$(cat /run/secrets/redis/${user}_password)" ${redisCli(user)} --user ${user} ${command}`;
     // First: everything so far (sign-ins, sessions, rate limits, user management) ran without one
     // refusal, on the compose file's own Redis version.
     expect((await inRedis(asRedisUser('admin', 'ACL LOG'))).trim()).toBe('');
     expect(await inRedis(`${asRedisUser('admin', 'DBSIZE')}`)).toMatch(/^[1-9]\d*\s*$/);
-    expect(await inRedis('redis-cli PING')).toMatch(/^NOAUTH/);
+    expect(await inRedis(`${redisCli('admin')} PING`)).toMatch(/^NOAUTH/);
     expect(await inRedis(asRedisUser('healthcheck', 'PING'))).toMatch(/^PONG/);
     expect(await inRedis(asRedisUser('healthcheck', 'GET app:x'))).toMatch(/^NOPERM/);
 
     // The app's own credentials, from inside the app container, beyond what the app does.
     const probe = [
       "const { createClient } = require('redis');",
-      "const url = require('node:fs').readFileSync(process.env.REDIS_URL_FILE, 'utf8').trim();",
-      'const client = createClient({ url, disableClientInfo: true });',
+      "const read = (name) => require('node:fs').readFileSync(process.env[name], 'utf8').trim();",
+      "const url = read('REDIS_URL_FILE');",
+      "const tls = { tls: true, ca: read('REDIS_CA_FILE'), cert: read('REDIS_CLIENT_CERT_FILE'), key: read('REDIS_CLIENT_KEY_FILE') };",
+      'const client = createClient({ url, socket: tls, disableClientInfo: true });',
       "const commands = [['GET', 'other:key'], ['FLUSHALL'], ['CONFIG', 'GET', 'dir'], ['KEYS', '*'], ['ACL', 'LIST']];",
       'client.connect().then(async () => {',
       '  const replies = [];',
@@ -436,6 +447,69 @@ describe('least privilege', () => {
     expect(await members(networks[0]!)).toEqual(['certbot', 'nginx']);
     expect(await members(networks[1]!)).toEqual(['app', 'nginx']);
     expect(await members(networks[2]!)).toEqual(['app', 'postgres', 'redis']);
+  });
+});
+
+// ASVS 13.2.1, 12.3.1 (ADR 0035): the app authenticates to its data stores with client certificates
+// over verified TLS; a password alone, or a connection without TLS, gets nothing.
+describe('data stores over mutual TLS', () => {
+  test('when the app connects with its configuration, then Postgres sees its role over TLS, logged in by its certificate (ASVS 13.2.1)', async () => {
+    const probe = [
+      "const { loadConfig } = require('./dist/config/config.js');",
+      "const { postgresConnection } = require('./dist/src/lib/db.js');",
+      'const config = loadConfig(process.env);',
+      "const client = new (require('pg').Client)(postgresConnection(config.databaseUrl, config.databaseTls));",
+      "const sql = 'SELECT current_user AS role, ssl, client_dn FROM pg_stat_ssl WHERE pid = pg_backend_pid()';",
+      'client.connect().then(() => client.query(sql)).then(async (r) => { console.log(JSON.stringify(r.rows)); await client.end(); });',
+    ].join('\n');
+    const rows = await project.mustCompose(['exec', '-T', 'app', 'node', '-e', probe]);
+    expect(JSON.parse(rows)).toEqual([{ role: 'app', ssl: true, client_dn: '/CN=app' }]);
+    // Redis listens on its TLS port only and asks every client for a certificate.
+    const settings = await inRedis(
+      `REDISCLI_AUTH="$(cat /run/secrets/redis/admin_password)" ${redisCli('admin')} --user admin CONFIG GET port tls-port tls-auth-clients`,
+    );
+    const pairs = settings.trim().split('\n');
+    const values = Object.fromEntries(pairs.flatMap((v, i) => (i % 2 === 0 ? [[v, pairs[i + 1]]] : [])));
+    expect(values).toEqual({ port: '0', 'tls-port': '6379', 'tls-auth-clients': 'yes' });
+  });
+
+  test('when a client offers only a password, then Postgres refuses the app role, over TLS and without, and the superuser from the network (ASVS 13.2.1)', async () => {
+    // From inside the postgres container but through its network address, as another container
+    // would come; the passwords are read from its volume, never put on a command line.
+    const psql = (password: string, conninfo: string) =>
+      inPostgres(
+        `PGPASSWORD="$(cat /run/secrets/postgres/${password})" psql -X -At "host=postgres dbname=app ${conninfo}" -c 'SELECT 1'`,
+      );
+    const verified = 'sslmode=verify-full sslrootcert=/run/secrets/postgres/ca.crt';
+    const noCertificate = await psql('app_password', `user=app ${verified}`);
+    expect({ code: noCertificate.code, stderr: noCertificate.stderr }).toEqual({
+      code: 2,
+      stderr: expect.stringContaining('connection requires a valid client certificate'),
+    });
+    const plain = await psql('app_password', 'user=app sslmode=disable');
+    expect(plain.code).toBe(2);
+    expect(plain.stderr).toMatch(
+      /no pg_hba.conf entry for host "[^"]+", user "app", database "app", no encryption/,
+    );
+    const superuser = await psql('superuser_password', `user=postgres ${verified}`);
+    expect(superuser.code).toBe(2);
+    expect(superuser.stderr).toMatch(
+      /no pg_hba.conf entry for host "[^"]+", user "postgres", database "app", SSL encryption/,
+    );
+  });
+
+  test('when a client offers only a password, then Redis refuses it, over TLS without a certificate and in plain text (ASVS 13.2.1)', async () => {
+    const auth = 'REDISCLI_AUTH="$(cat /run/secrets/redis/admin_password)"';
+    // The same password and user with the certificate: PONG, so what is refused below is the missing certificate.
+    expect(await inRedis(`${auth} ${redisCli('admin')} -h redis --user admin PING`)).toMatch(/^PONG/);
+    const noCertificate = await inRedis(
+      `${auth} redis-cli --tls --cacert /run/secrets/redis/ca.crt -h redis --user admin PING 2>&1 || true`,
+    );
+    expect(noCertificate).not.toMatch(/PONG/);
+    expect(noCertificate).toMatch(/error|reset|closed|SSL/i);
+    const plain = await inRedis(`${auth} redis-cli -h redis --user admin PING 2>&1 || true`);
+    expect(plain).not.toMatch(/PONG/);
+    expect(plain).toMatch(/error|reset|closed/i);
   });
 });
 

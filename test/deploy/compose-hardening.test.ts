@@ -99,6 +99,7 @@ describe('compose app hardening', () => {
     );
     expect(added).toEqual({
       'secrets-init': ['CHOWN', 'DAC_OVERRIDE', 'FOWNER'],
+      'data-certs-init': ['CHOWN', 'DAC_OVERRIDE', 'FOWNER'],
       'certs-init': [],
       migrate: [],
       app: [],
@@ -132,7 +133,9 @@ describe('compose app hardening', () => {
     // test/deploy/runtime-stage.test.ts runs the image's command against the real server.
     expect(app.healthcheck!.test).toEqual(['CMD', ...imageCommand!]);
     expect(service('postgres').healthcheck!.test).toEqual(expect.arrayContaining(['pg_isready']));
-    expect(service('redis').healthcheck!.test!.join(' ')).toMatch(/redis-cli --user healthcheck ping/);
+    expect(service('redis').healthcheck!.test!.join(' ')).toMatch(
+      /redis-cli --tls .* --user healthcheck ping/,
+    );
     // One-shot containers of the app image would otherwise run the image's check against no server.
     for (const name of ['secrets-init', 'migrate']) expect(service(name).healthcheck?.disable).toBe(true);
   });

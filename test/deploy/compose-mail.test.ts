@@ -150,8 +150,14 @@ describe('docker/compose/mail-catcher.yml', () => {
     const files: Record<string, string> = {
       smtp_url: url,
       session_secret: 'x'.repeat(64),
-      database_url: 'postgres://app:x@postgres:5432/app',
-      redis_url: 'redis://:x@redis:6379',
+      database_url: 'postgres://app@postgres:5432/app?sslmode=verify-full',
+      redis_url: 'rediss://app:x@redis:6379',
+      // The data stores' certificates (data-certs-init): only their kind matters here.
+      'ca.crt': '-----BEGIN CERTIFICATE-----',
+      'postgres-client.crt': '-----BEGIN CERTIFICATE-----',
+      'postgres-client.key': '-----BEGIN PRIVATE KEY-----',
+      'redis-client.crt': '-----BEGIN CERTIFICATE-----',
+      'redis-client.key': '-----BEGIN PRIVATE KEY-----',
     };
     const config = loadConfig({ ...app.environment!, MAIL_FROM: 'no-reply@example.com' }, (file) => {
       return `${files[path.basename(file)]!}\n`;

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -74,7 +74,7 @@ describe('compose secrets', () => {
   });
 
   // ASVS 5.0 13.3.2: each volume only for its consumer, read-only.
-  test('when a service reads a secrets volume, then it is its own and mounted read-only; only secrets-init writes them', () => {
+  test('when a service reads a secrets volume, then it is its own and mounted read-only; only secrets-init and data-certs-init write them', () => {
     const owners: Record<string, string> = {
       'app-secrets': 'app',
       'postgres-secrets': 'postgres',
@@ -83,7 +83,7 @@ describe('compose secrets', () => {
     for (const [name, s] of Object.entries(services)) {
       for (const mount of (s.volumes ?? []).map(parseVolume)) {
         const owner = owners[mount.source];
-        if (!owner || name === 'secrets-init') continue;
+        if (!owner || name === 'secrets-init' || name === 'data-certs-init') continue;
         expect({ name, volume: mount.source, readOnly: mount.readOnly }).toEqual({
           name,
           volume: mount.source,
@@ -94,6 +94,20 @@ describe('compose secrets', () => {
     }
     const initVolumes = (service('secrets-init').volumes ?? []).map(parseVolume).map((m) => m.source);
     expect(initVolumes.filter((v) => !v.startsWith('./')).sort()).toEqual(Object.keys(owners).sort());
+    // The CA's key is in a volume of its own that nothing else mounts.
+    const certVolumes = (service('data-certs-init').volumes ?? []).map(parseVolume).map((m) => m.source);
+    expect(certVolumes.filter((v) => !v.startsWith('./')).sort()).toEqual(
+      ['data-ca', ...Object.keys(owners)].sort(),
+    );
+    for (const [name, s] of Object.entries(services))
+      if (name !== 'data-certs-init')
+        expect({
+          name,
+          mountsCa: (s.volumes ?? []).some((v) => parseVolume(v).source === 'data-ca'),
+        }).toEqual({
+          name,
+          mountsCa: false,
+        });
   });
 
   // ASVS 13.3.1: a secret can be destroyed as well as created and rotated (ADR 0037).
@@ -141,6 +155,13 @@ describe('compose secrets', () => {
       provided = path.join(dir, 'provided');
       mkdirSync(provided);
       initSecrets(new SecretsStore(dir, false), provided);
+      // data-certs-init writes the data stores' certificates into the same volumes, after it.
+      const certs = service('data-certs-init');
+      execFileSync('sh', [path.join(ROOT, 'scripts', 'data-store-certs.sh')], {
+        env: { ...process.env, SECRETS_DIR: dir, CA_DIR: path.join(dir, 'ca') },
+        stdio: 'ignore',
+      });
+      expect(certs.environment!.SECRETS_DIR).toBe(service('secrets-init').environment!.SECRETS_DIR);
     });
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -234,7 +255,10 @@ describe('compose secrets', () => {
     test('when the health check runs, then it is the healthcheck user, its password in REDISCLI_AUTH rather than an argument (ASVS 13.2.2)', () => {
       const [kind, script] = service('redis').healthcheck!.test!;
       expect(kind).toBe('CMD-SHELL');
-      expect(script).toMatch(/^REDISCLI_AUTH="\$\(cat \S+\)" redis-cli --user healthcheck ping /);
+      // Over TLS with the healthcheck user's own client certificate (ASVS 13.2.1, ADR 0035).
+      expect(script).toMatch(
+        /^REDISCLI_AUTH="\$\(cat \S+\)" redis-cli --tls .*--cert \S+\/healthcheck\.crt --key \S+\/healthcheck\.key --user healthcheck ping /,
+      );
       expect(script).not.toMatch(/ -a |--pass|--askpass/);
       const acl = readFileSync(generatedFile(service('redis'), redisAclFile()), 'utf8');
       expect(acl).toMatch(/^user healthcheck reset on #[0-9a-f]{64} \+ping$/m);

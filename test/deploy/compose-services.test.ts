@@ -11,7 +11,7 @@ const services = compose.services;
 const service = (name: string): ComposeService => requireService(compose, name);
 const app = service('app');
 const LONG_RUNNING = ['nginx', 'app', 'postgres', 'redis', 'certbot'];
-const ONE_SHOT = ['secrets-init', 'certs-init', 'migrate'];
+const ONE_SHOT = ['secrets-init', 'data-certs-init', 'certs-init', 'migrate'];
 /** The development mail catcher: only with `--profile mail`, never part of a plain `up`. */
 const MAIL_PROFILE = { 'mail-catcher-certs': 'one-shot', mailpit: 'long-running' } as const;
 
@@ -76,9 +76,21 @@ describe('compose start order', () => {
         postgres: 'service_healthy',
         redis: 'service_healthy',
       },
-      migrate: { 'secrets-init': 'service_completed_successfully', postgres: 'service_healthy' },
-      postgres: { 'secrets-init': 'service_completed_successfully' },
-      redis: { 'secrets-init': 'service_completed_successfully' },
+      migrate: {
+        'secrets-init': 'service_completed_successfully',
+        'data-certs-init': 'service_completed_successfully',
+        postgres: 'service_healthy',
+      },
+      // The certificates are issued into the volumes secrets-init prepares, before anyone reads them.
+      'data-certs-init': { 'secrets-init': 'service_completed_successfully' },
+      postgres: {
+        'secrets-init': 'service_completed_successfully',
+        'data-certs-init': 'service_completed_successfully',
+      },
+      redis: {
+        'secrets-init': 'service_completed_successfully',
+        'data-certs-init': 'service_completed_successfully',
+      },
       nginx: { 'certs-init': 'service_completed_successfully', app: 'service_healthy' },
       mailpit: { 'mail-catcher-certs': 'service_completed_successfully' },
     };

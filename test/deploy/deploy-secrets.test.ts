@@ -87,12 +87,12 @@ describe('deploy-secrets init', () => {
     }
   });
 
-  test('when its files are read, then the URLs carry the passwords the servers are given, and the app accepts them in production', () => {
+  test('when its files are read, then the Redis URL carries the password Redis is given, the database URL none (a certificate logs in, ADR 0035), and the app accepts them in production', () => {
     const files = snapshot(dir);
     const appPassword = files['postgres/app_password']!.trim();
     const redisPassword = new URL(files['app/redis_url']!.trim()).password;
-    expect(files['app/database_url']!.trim()).toBe(`postgres://app:${appPassword}@postgres:5432/app`);
-    expect(files['app/redis_url']!.trim()).toBe(`redis://app:${redisPassword}@redis:6379`);
+    expect(files['app/database_url']!.trim()).toBe('postgres://app@postgres:5432/app?sslmode=verify-full');
+    expect(files['app/redis_url']!.trim()).toBe(`rediss://app:${redisPassword}@redis:6379`);
     // users.acl knows the app's Redis password by its SHA-256 only.
     expect(files['redis/users.acl']).toContain(`#${sha256(redisPassword)}`);
     // Five different passwords, long and random.
@@ -256,17 +256,17 @@ describe('deploy-secrets rotations', () => {
     expect(statSync(store.file('app', 'session_secret')).mode & 0o777).toBe(0o600);
   });
 
-  test('when the database or Redis password is rotated, then the server`s copy and the app`s URL change together', () => {
+  test('when the database or Redis password is rotated, then the server`s copy changes, and the app`s Redis URL with it', () => {
     const before = snapshot(dir);
     rotateDatabasePassword(store);
     const appPassword = store.read('postgres', 'app_password')!;
     expect(appPassword).not.toBe(before['postgres/app_password']!.trim());
-    expect(store.read('app', 'database_url')).toBe(`postgres://app:${appPassword}@postgres:5432/app`);
+    expect(store.read('app', 'database_url')).toBe('postgres://app@postgres:5432/app?sslmode=verify-full');
 
     rotateRedisPassword(store);
     const redisPassword = new URL(store.read('app', 'redis_url')!).password;
     expect(store.read('app', 'redis_url')).not.toBe(before['app/redis_url']!.trim());
-    expect(store.read('app', 'redis_url')).toBe(`redis://app:${redisPassword}@redis:6379`);
+    expect(store.read('app', 'redis_url')).toBe(`rediss://app:${redisPassword}@redis:6379`);
     expect(store.read('redis', 'users.acl')).toContain(`#${sha256(redisPassword)}`);
     // Everything else is as it was.
     const after = snapshot(dir);
@@ -294,7 +294,7 @@ describe('deploy-secrets init on volumes from before the Redis ACL', () => {
     const result = await runScript('scripts/deploy-secrets.ts', { SECRETS_DIR: dir });
 
     expect(result).toMatchObject({ code: 0, stdout: expect.stringContaining('removed redis/redis.conf') });
-    expect(store.read('app', 'redis_url')).toBe(`redis://app:${legacy}@redis:6379`);
+    expect(store.read('app', 'redis_url')).toBe(`rediss://app:${legacy}@redis:6379`);
     expect(readdirSync(path.join(dir, 'redis')).sort()).toEqual(FILES.redis);
     expect(store.read('redis', 'users.acl')).toContain(`#${sha256(legacy)}`);
   });

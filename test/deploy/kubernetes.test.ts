@@ -230,8 +230,16 @@ describeWithTool(
     describe('the app`s environment and secrets', () => {
       const config = () => generated(production, 'ConfigMap', 'app-config').data as Record<string, string>;
 
-      test('when the environment is compared with compose`s, then it is the same but for the host name and HSTS from the app', () => {
-        const { PUBLIC_URL: composeUrl, ...composeRest } = composeApp.environment!;
+      test('when the environment is compared with compose`s, then it is the same but for the host name, HSTS from the app and the compose stack`s own data-store certificates', () => {
+        const { PUBLIC_URL: composeUrl, ...composeEnv } = composeApp.environment!;
+        // The compose stack's private CA for its own Postgres and Redis (ADR 0035); a cluster's stores
+        // are external, with the provider's CA and accounts (docs/deploy.md).
+        const composeRest = Object.fromEntries(
+          Object.entries(composeEnv).filter(
+            ([key]) => !/^(DATABASE|REDIS)_(CA|CLIENT_CERT|CLIENT_KEY)_FILE$/.test(key),
+          ),
+        );
+        expect(Object.keys(composeEnv).length - Object.keys(composeRest).length).toBe(6);
         const { PUBLIC_URL: url, HSTS_ENABLED: hsts, ...rest } = config();
         expect(rest).toEqual(composeRest);
         expect(composeUrl).toBe('https://localhost');

@@ -110,7 +110,11 @@ describeWithTool(
     const smtp = useSmtpServer();
     const t = useTestApp(() => {
       // The app's REDIS_URL as compose gives it, with the compose host name swapped for this server.
+      // Plain here: this file is about the ACL; the certificate in front of it is tested in
+      // test/lib/data-store-mtls.test.ts and on the running stack (test/compose/stack.test.ts).
       const url = new URL(secret('app', 'redis_url'));
+      expect(url.protocol).toBe('rediss:');
+      url.protocol = 'redis:';
       url.host = `127.0.0.1:${redis.port}`;
       return mailingThrough(smtp, {
         REDIS_URL: url.toString(),

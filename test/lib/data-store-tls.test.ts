@@ -1,17 +1,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadConfig, type AppConfig } from '../../config/config';
-import { createDb } from '../../src/lib/db';
-import { createRedisClient } from '../../src/lib/redis';
-import { createCapturedLogger } from '../support/captured-logger';
 import { describeResult } from '../support/commands';
+import { configWith, pingOverConfig, queryOverConfig } from '../support/data-store-clients';
 import { postgresBinDir, startTlsPostgres, type PrivatePostgres } from '../support/private-postgres';
 import { createPrivateRedis, type PrivateRedis } from '../support/private-redis';
 import { runScript } from '../support/run-script';
 import { killServers, serverEnv, startServer } from '../support/server-process';
 import { createTestPki, type TestPki } from '../support/test-pki';
-import { TEST_SESSION_SECRET } from '../support/test-app';
 import { describeWithTool } from '../support/tools';
 
 /**
@@ -27,9 +23,6 @@ import { describeWithTool } from '../support/tools';
  */
 const UNKNOWN_CA = expect.stringMatching(/^(UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN)$/);
 const WRONG_NAME = 'ERR_TLS_CERT_ALTNAME_INVALID';
-
-const configWith = (env: Record<string, string>): AppConfig =>
-  loadConfig({ NODE_ENV: 'test', SESSION_SECRET: TEST_SESSION_SECRET, ...env });
 
 describeWithTool('redis-server', 'apt-get install redis-server', 'TLS to the data stores', () => {
   describeWithTool(
@@ -63,32 +56,6 @@ describeWithTool('redis-server', 'apt-get install redis-server', 'TLS to the dat
 
       const postgresUrl = (host: string, query: string, database = 'postgres') =>
         `postgres://postgres@${host}:${postgres!.port}/${database}?${query}`;
-
-      /** Runs `SELECT ssl FROM pg_stat_ssl` for this connection through createDb, as the app would. */
-      async function queryOverConfig(config: AppConfig): Promise<unknown> {
-        const { logger } = createCapturedLogger();
-        const db = createDb({ url: config.databaseUrl, tls: config.databaseTls, logger });
-        try {
-          return await db.query('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()');
-        } finally {
-          await db.close();
-        }
-      }
-
-      /** Connects as the app would and resolves with PING's answer, or rejects with the first error. */
-      async function pingOverConfig(config: AppConfig): Promise<string> {
-        const { logger } = createCapturedLogger();
-        const client = createRedisClient({ url: config.redisUrl, tls: config.redisTls, logger });
-        // node-redis retries a failed connection forever (the app's reconnect strategy): the first
-        // error is the answer here.
-        const failed = new Promise<never>((_resolve, reject) => client.once('error', reject));
-        try {
-          await Promise.race([client.connect(), failed]);
-          return await client.ping();
-        } finally {
-          client.destroy();
-        }
-      }
 
       test('when DATABASE_URL asks for verify-full and DATABASE_CA_FILE names the server CA, then queries run over TLS', async () => {
         const config = configWith({

@@ -47,11 +47,12 @@ const asServerUser = (command: string, args: string[]): [string, string[]] =>
  * Starts Postgres in `dir` (which it takes over: as root, `dir` is given to the postgres user) on a free
  * loopback port, with TLS only: pg_hba.conf has `hostssl` lines and no `host` one, so a plain
  * connection is refused too. Everyone may connect as `postgres` without a password (`trust`): the
- * test is about the server's certificate, not about logging in.
+ * test is about the server's certificate, not about logging in. With `clientCaFile`, the login is the
+ * client certificate instead (`cert`), as in the compose stack (ADR 0035).
  */
 export async function startTlsPostgres(
   dir: string,
-  tls: { certFile: string; keyFile: string },
+  tls: { certFile: string; keyFile: string; clientCaFile?: string },
 ): Promise<PrivatePostgres> {
   const bin = postgresBinDir();
   if (bin === undefined) throw new Error('no Postgres server installed (pg_config --bindir)');
@@ -72,10 +73,13 @@ export async function startTlsPostgres(
     { timeoutMs: 60_000 },
   );
   if (initdb.code !== 0) throw new Error(`initdb failed: ${describeResult(initdb)}`);
+  // With clientCaFile, `cert` instead of `trust`: a client certificate from that CA whose CN is the role.
+  const method = tls.clientCaFile === undefined ? 'trust' : 'cert';
   await writeFile(
     path.join(data, 'pg_hba.conf'),
-    'hostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n',
+    `hostssl all all 127.0.0.1/32 ${method}\nhostssl all all ::1/128 ${method}\n`,
   );
+  const clientCa = tls.clientCaFile === undefined ? [] : ['-c', `ssl_ca_file=${tls.clientCaFile}`];
 
   const port = await freePort();
   const server = startBackground(
@@ -83,6 +87,7 @@ export async function startTlsPostgres(
       ...['-D', data, '-p', String(port), '-c', 'listen_addresses=127.0.0.1'],
       ...['-c', 'unix_socket_directories=', '-c', 'fsync=off', '-c', 'ssl=on'],
       ...['-c', `ssl_cert_file=${tls.certFile}`, '-c', `ssl_key_file=${tls.keyFile}`],
+      ...clientCa,
     ]),
   );
   try {

@@ -20,11 +20,15 @@ export interface PrivateRedis {
   thaw(): void;
 }
 
-/** A server certificate and key: the server then speaks TLS only, and asks clients for no certificate. */
+/**
+ * A server certificate and key: the server then speaks TLS only, and asks clients for no certificate
+ * unless `authClients` (then one that `caFile` signed is required, as in the compose stack).
+ */
 export interface RedisTlsFiles {
   certFile: string;
   keyFile: string;
   caFile: string;
+  authClients?: boolean;
 }
 
 /**
@@ -47,7 +51,8 @@ export async function createPrivateRedis({
     tls === undefined
       ? ['--port', String(port)]
       : [
-          ...['--port', '0', '--tls-port', String(port), '--tls-auth-clients', 'no'],
+          ...['--port', '0', '--tls-port', String(port)],
+          ...['--tls-auth-clients', tls.authClients === true ? 'yes' : 'no'],
           ...[
             '--tls-cert-file',
             tls.certFile,

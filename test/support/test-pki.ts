@@ -12,6 +12,14 @@ export interface TestPki {
   /** The server's certificate, for `localhost` only (no IP address): connecting by 127.0.0.1 is a wrong name. */
   serverCertFile: string;
   serverKeyFile: string;
+  /**
+   * A client certificate whose CN is `cn` (the account it stands for, as Postgres's `cert` method reads
+   * it), signed by the test CA or by the other one, which the servers do not trust.
+   */
+  clientCertificate(
+    cn: string,
+    signer?: 'test-ca' | 'other-ca',
+  ): Promise<{ certFile: string; keyFile: string }>;
 }
 
 const openssl = (args: string[]) => promisify(execFile)('openssl', args, { timeout: 10_000 });
@@ -28,28 +36,56 @@ async function createCa(dir: string, name: string): Promise<{ cert: string; key:
   return { cert, key };
 }
 
+/** A certificate for `cn`, signed by `ca`, with the given extensions; the key is written beside it. */
+async function issue(
+  dir: string,
+  ca: { cert: string; key: string },
+  name: string,
+  cn: string,
+  extensions: string,
+): Promise<{ certFile: string; keyFile: string }> {
+  const keyFile = path.join(dir, `${name}-key.pem`);
+  const csr = path.join(dir, `${name}.csr`);
+  const certFile = path.join(dir, `${name}.pem`);
+  const extFile = path.join(dir, `${name}.ext`);
+  await writeFile(extFile, extensions);
+  await openssl([
+    ...['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'],
+    ...['-subj', `/CN=${cn}`, '-keyout', keyFile, '-out', csr],
+  ]);
+  await openssl([
+    ...['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial'],
+    ...['-days', '1', '-extfile', extFile, '-out', certFile],
+  ]);
+  return { certFile, keyFile };
+}
+
 /**
  * Two CAs and a server certificate for `localhost` signed by the first, valid one day, written to `dir`.
  * The keys are unencrypted and mode 0600 (Postgres refuses a key others can read).
  */
 export async function createTestPki(dir: string): Promise<TestPki> {
   const [ca, other] = await Promise.all([createCa(dir, 'test-ca'), createCa(dir, 'other-ca')]);
-  const serverKeyFile = path.join(dir, 'server-key.pem');
-  const csr = path.join(dir, 'server.csr');
-  const serverCertFile = path.join(dir, 'server.pem');
-  const extensions = path.join(dir, 'server.ext');
   // Only the name: a client that connects by address sees a certificate that is not for it.
-  await writeFile(
-    extensions,
+  const server = await issue(
+    dir,
+    ca,
+    'server',
+    'localhost',
     'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n',
   );
-  await openssl([
-    ...['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'],
-    ...['-subj', '/CN=localhost', '-keyout', serverKeyFile, '-out', csr],
-  ]);
-  await openssl([
-    ...['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial'],
-    ...['-days', '1', '-extfile', extensions, '-out', serverCertFile],
-  ]);
-  return { caFile: ca.cert, otherCaFile: other.cert, serverCertFile, serverKeyFile };
+  return {
+    caFile: ca.cert,
+    otherCaFile: other.cert,
+    serverCertFile: server.certFile,
+    serverKeyFile: server.keyFile,
+    clientCertificate: (cn, signer = 'test-ca') =>
+      issue(
+        dir,
+        signer === 'test-ca' ? ca : other,
+        `client-${signer}-${cn}`,
+        cn,
+        'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n',
+      ),
+  };
 }
