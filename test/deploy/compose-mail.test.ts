@@ -6,6 +6,7 @@ import { parse } from 'yaml';
 import { loadConfig } from '../../config/config';
 import { runCommand } from '../support/commands';
 import { loadCompose, parseVolume, requireService, type ComposeService } from '../support/compose';
+import { mfaKey } from '../support/mfa';
 import { ROOT } from '../support/run-script';
 import { describeWithTool } from '../support/tools';
 
@@ -152,6 +153,7 @@ describe('docker/compose/mail-catcher.yml', () => {
       session_secret: 'x'.repeat(64),
       database_url: 'postgres://app:x@postgres:5432/app',
       redis_url: 'redis://:x@redis:6379',
+      mfa_encryption_keys: mfaKey('compose-1'),
     };
     const config = loadConfig({ ...app.environment!, MAIL_FROM: 'no-reply@example.com' }, (file) => {
       return `${files[path.basename(file)]!}\n`;
