@@ -663,6 +663,50 @@ describe('restarts', () => {
     expect((await api('GET', '/api/auth/me', { cookie: await loginWithCode() })).status).toBe(200);
   });
 
+  test('when docs/deploy.md`s MFA key backup and rotation run, then the copy is the ring, the old key still opens the admin`s factor, and the guide`s query counts its row', async () => {
+    const guide = readFileSync(path.join(ROOT, 'docs', 'deploy.md'), 'utf8');
+    const line = (pattern: RegExp) => {
+      const found = pattern.exec(guide)?.[0];
+      expect({ pattern: String(pattern), found: found !== undefined }).toEqual({
+        pattern: String(pattern),
+        found: true,
+      });
+      return found!;
+    };
+    const backup = await project.shell(
+      line(/^\(umask 077; docker compose run .*mfa_encryption_keys > mfa-key\.txt\)$/m),
+    );
+    expect(backup.code).toBe(0);
+    expect(readFileSync(path.join(project.dir, 'mfa-key.txt'), 'utf8').trim()).toBe(
+      secrets.mfaEncryptionKeys,
+    );
+
+    const rotate = await project.shell(
+      line(/^docker compose run --rm secrets-init .+ rotate-mfa-key$/m),
+      {},
+      300_000,
+    );
+    expect(rotate.code).toBe(0);
+    const ring = (await readVolume(secretsVolume('app'), 'cat /v/mfa_encryption_keys')).trim().split(',');
+    expect(ring).toHaveLength(2);
+    expect(ring[1]).toBe(secrets.mfaEncryptionKeys);
+    const newId = ring[0]!.split(':')[0]!;
+    expect(rotate.stdout).toContain(newId);
+    await project.mustCompose(['up', '--detach', '--wait', '--force-recreate', 'app']);
+    await connect();
+
+    // The admin's row is still under the old key, so the guide's query says "not yet" (1, not 0)...
+    const count = await project.shell(
+      line(/^docker compose exec -T postgres psql .*\\\n.*<the first id>.*$/m).replace(
+        '<the first id>',
+        newId,
+      ),
+    );
+    expect({ code: count.code, count: count.stdout.trim() }).toEqual({ code: 0, count: '1' });
+    // ...and the old key, second in the ring now, still opens it: the admin signs in with a code.
+    expect((await api('GET', '/api/auth/me', { cookie: await loginWithCode() })).status).toBe(200);
+  });
+
   test('when the stack goes down with its volumes, then it starts clean: no users, new secrets, a new certificate', async () => {
     const served = fingerprintOf(certificate);
     await project.mustCompose(['down', '--volumes']);
