@@ -304,7 +304,7 @@ export function rotateMfaKey(store: SecretsStore): string[] {
   return [
     `app/mfa_encryption_keys: the new key ${mfaKeyIds([entry])[0]} seals, ${kept.length} older one(s) still open their rows`,
     'next: docker compose up -d --force-recreate app; once no TOTP secret uses an older key',
-    '(docs/deploy.md, "Rotating the MFA key"), run retire-mfa-keys and recreate app again',
+    '(docs/deploy.md, "Rotating secrets"), run retire-mfa-keys and recreate app again',
   ];
 }
 
