@@ -26,6 +26,8 @@ import { redisAcl } from './redis-acl';
  *                               role's, set by docker/postgres/initdb/10-app-role.sh)
  *   redis/     redis (999)      users.acl (`--aclfile`: the Redis users, scripts/redis-acl.ts),
  *                               healthcheck_password, admin_password
+ *   app/mfa_encryption_keys     the key ring that encrypts TOTP secrets (MFA_ENCRYPTION_KEYS_FILE): made
+ *                               once, only ever extended or trimmed by the two mfa commands below
  * The data stores' certificates are made beside these by scripts/data-store-certs.sh (ADR 0035): the
  * app logs in to Postgres with its certificate, so database_url holds no password, and app_password is
  * a role password that no pg_hba.conf line accepts from the network.
@@ -42,6 +44,8 @@ import { redisAcl } from './redis-acl';
  *   deploy-secrets.js retire-session-secrets    keep only the newest session secret
  *   deploy-secrets.js rotate-database-password  new password for the `app` role (then apply it: docs/deploy.md)
  *   deploy-secrets.js rotate-redis-password     new password for the app's Redis user (then restart redis and app)
+ *   deploy-secrets.js rotate-mfa-key            prepend a new TOTP encryption key (the old ones still open their rows)
+ *   deploy-secrets.js retire-mfa-keys           keep only the first key (once no row names another: docs/deploy.md)
  * SECRETS_DIR (default /secrets) is where the three volumes are mounted; PROVIDED_SECRETS_DIR (unset:
  * none provided) where the operator's files are; REDIS_KEY_PREFIX (unset: the app's default) the
  * prefix the app's Redis user is limited to.
@@ -227,6 +231,7 @@ export function initSecrets(store: SecretsStore, providedDir?: string): string[]
   store.write('app', 'redis_url', redisUrl(redisPassword));
   writeRedisAcl(store, redisPassword, report);
   store.ensure('app', 'session_secret', randomSessionSecret, report);
+  ensureMfaKeys(store, report);
   report.push('wrote app/database_url, app/redis_url, redis/users.acl');
   copyProvidedSecrets(store, providedDir, report);
   return report;
@@ -274,12 +279,66 @@ export function rotateRedisPassword(store: SecretsStore): string[] {
   ];
 }
 
+/**
+ * A new entry of MFA_ENCRYPTION_KEYS: 32 random bytes (AES-256) in base64, under an id that says when
+ * it was made (`2026-11-30-142855`, UTC; config/config.ts and user_totp.key_id's CHECK allow 1-32
+ * characters of a-z 0-9 -), so `SELECT key_id, count(*) FROM user_totp GROUP BY 1` reads
+ * as a history of rotations. Two keys made in the same second get `-2`, `-3`: an id is never reused,
+ * or a row sealed under the old key would be opened with the new one and fail.
+ */
+export function newMfaKey(takenIds: readonly string[], now = new Date()): string {
+  const stamp = now.toISOString().slice(0, 19).replace('T', '-').replaceAll(':', '');
+  let id = stamp;
+  for (let n = 2; takenIds.includes(id); n++) id = `${stamp}-${n}`;
+  return `${id}:${randomBytes(32).toString('base64')}`;
+}
+
+/** The entries of app/mfa_encryption_keys, first (the one that seals) first; [] when there is none. */
+function readMfaKeys(store: SecretsStore): string[] {
+  const current = store.read('app', 'mfa_encryption_keys');
+  return current ? current.split(',').map((entry) => entry.trim()) : [];
+}
+
+const mfaKeyIds = (entries: readonly string[]) => entries.map((entry) => entry.split(':')[0]!);
+
+/**
+ * The TOTP key ring, created once and then kept byte for byte: a new key in its place would leave every
+ * stored TOTP secret unreadable (each row names the key that sealed it, ADR 0033).
+ */
+function ensureMfaKeys(store: SecretsStore, report: string[]): void {
+  store.ensure('app', 'mfa_encryption_keys', () => newMfaKey([]), report);
+}
+
+export function rotateMfaKey(store: SecretsStore): string[] {
+  const kept = readMfaKeys(store);
+  const entry = newMfaKey(mfaKeyIds(kept));
+  store.write('app', 'mfa_encryption_keys', [entry, ...kept].join(','));
+  return [
+    `app/mfa_encryption_keys: the new key ${mfaKeyIds([entry])[0]} seals, ${kept.length} older one(s) still open their rows`,
+    'next: docker compose up -d --force-recreate app; once no TOTP secret uses an older key',
+    '(docs/deploy.md, "Rotating secrets"), run retire-mfa-keys and recreate app again',
+  ];
+}
+
+export function retireMfaKeys(store: SecretsStore): string[] {
+  const kept = readMfaKeys(store);
+  if (kept.length === 0) throw new Error('app/mfa_encryption_keys does not exist: run init first');
+  store.write('app', 'mfa_encryption_keys', kept[0]!);
+  return [
+    `app/mfa_encryption_keys: only ${mfaKeyIds(kept)[0]} is left (${kept.length - 1} retired)`,
+    'a TOTP secret sealed under a retired key can no longer be checked: its user needs a recovery code',
+    'next: docker compose up -d --force-recreate app',
+  ];
+}
+
 const COMMANDS: Record<string, (store: SecretsStore) => string[]> = {
   init: (store) => initSecrets(store, process.env.PROVIDED_SECRETS_DIR),
   'rotate-session-secret': rotateSessionSecret,
   'retire-session-secrets': retireSessionSecrets,
   'rotate-database-password': rotateDatabasePassword,
   'rotate-redis-password': rotateRedisPassword,
+  'rotate-mfa-key': rotateMfaKey,
+  'retire-mfa-keys': retireMfaKeys,
 };
 
 function main(): void {

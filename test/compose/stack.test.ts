@@ -1,8 +1,10 @@
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { createSecretBox } from '../../src/mfa/secret-box';
 import { ComposeProject, serviceOf, type DockerContainer } from '../support/compose-project';
 import { log } from './docker-setup';
+import { awayFromStepEdge, codeAt, enrolTotpThrough, type PostAsUser } from '../support/mfa';
 import { requestEdge, type EdgeAnswer as Answer } from '../support/nginx-edge';
 import { ROOT } from '../support/run-script';
 
@@ -23,6 +25,8 @@ let http80 = 0;
 /** The certificate nginx serves (self-signed for localhost): the one CA the client trusts. */
 let certificate = '';
 let adminCookie = '';
+/** The admin's TOTP secret, as their authenticator app holds it once they have enrolled. */
+let adminTotpSecret = '';
 const secrets: Record<string, string> = {};
 
 const ERASE_LINE = `${String.fromCharCode(27)}[2K`;
@@ -49,6 +53,48 @@ const cookieFrom = (a: Answer): string | undefined =>
 async function login(email = ADMIN_EMAIL, password = ADMIN_PASSWORD): Promise<Answer> {
   return api('POST', '/api/auth/login', { body: { email, password } });
 }
+
+/** The last TOTP time step the admin's sign-ins used (the app refuses a step twice: replay). */
+let lastCodeStep = 0;
+const stepNow = () => Math.floor(Date.now() / 30_000);
+
+/** The admin's whole sign-in once they have a second factor: password (202), then a code (200). */
+async function loginWithCode(): Promise<string> {
+  const password = await login();
+  expect(password.status).toBe(202);
+  expect(json(password)).toEqual({ mfaRequired: true });
+  // One step ahead of now, within the window the app accepts, and after every step used before: two
+  // sign-ins within 30 s would otherwise send the same step, which the app rightly refuses.
+  while (stepNow() + 1 <= lastCodeStep) await new Promise((resolve) => setTimeout(resolve, 1000));
+  await awayFromStepEdge();
+  lastCodeStep = stepNow() + 1;
+  const code = await api('POST', '/api/auth/login/mfa', {
+    cookie: cookieFrom(password),
+    body: { code: await codeAt(adminTotpSecret, 1) },
+  });
+  expect({ status: code.status, body: code.status === 200 ? 'signed in' : code.body }).toEqual({
+    status: 200,
+    body: 'signed in',
+  });
+  return cookieFrom(code)!;
+}
+
+/** psql as the superuser, inside the postgres container (its local socket): one value per line. */
+const sql = async (query: string) =>
+  (
+    await project.mustCompose([
+      'exec',
+      '-T',
+      'postgres',
+      'psql',
+      '-U',
+      'postgres',
+      '-d',
+      'app',
+      '-tAc',
+      query,
+    ])
+  ).trim();
 
 /** After a start: the published ports (new ones after every `up`) and the served certificate. */
 async function connect(): Promise<void> {
@@ -99,6 +145,7 @@ async function readSecrets(): Promise<Record<string, string>> {
     redisPassword: new URL((await file('app', 'redis_url')).trim()).password,
     redisHealthcheckPassword: (await file('redis', 'healthcheck_password')).trim(),
     redisAdminPassword: (await file('redis', 'admin_password')).trim(),
+    mfaEncryptionKeys: (await file('app', 'mfa_encryption_keys')).trim(),
   };
   for (const value of Object.values(found)) expect(value.length).toBeGreaterThanOrEqual(32);
   // The app logs in to Postgres with its certificate (ADR 0035): its URL carries no password.
@@ -220,6 +267,52 @@ describe('docker compose up, as a new user runs it', () => {
     });
   });
 
+  // ASVS 5.0 6.3.3: admins need a second factor, on by default once secrets-init has made the key.
+  test('when the admin has no second factor yet, then admin actions answer 403 mfa_required; once enrolled through nginx, they work, and the next sign-in asks for a code', async () => {
+    const refused = await api('GET', '/api/users', { cookie: adminCookie });
+    expect(refused.status).toBe(403);
+    expect(json(refused)).toMatchObject({ error: { code: 'mfa_required' } });
+
+    // As the admin would with an authenticator app: the otpauth:// URI's secret gives the codes.
+    const post: PostAsUser = async (at, body) => {
+      const answer = await api('POST', at, { cookie: adminCookie, body });
+      return { status: answer.status, body: json(answer) };
+    };
+    await awayFromStepEdge();
+    const enrolled = await enrolTotpThrough(post, ADMIN_PASSWORD);
+    adminTotpSecret = enrolled.secret;
+    expect(enrolled.recoveryCodes.length).toBeGreaterThan(0);
+    expect((await api('GET', '/api/users', { cookie: adminCookie })).status).toBe(200);
+
+    expect((await api('POST', '/api/auth/logout', { cookie: adminCookie })).status).toBe(204);
+    expect((await api('GET', '/api/auth/me', { cookie: adminCookie })).status).toBe(401);
+    adminCookie = await loginWithCode();
+    expect(json(await api('GET', '/api/auth/me', { cookie: adminCookie }))).toMatchObject({
+      email: ADMIN_EMAIL,
+      role: 'admin',
+    });
+    expect((await api('GET', '/api/users', { cookie: adminCookie })).status).toBe(200);
+  });
+
+  // ASVS 5.0 11.3.2: the TOTP secret at rest is ciphertext under the key secrets-init generated.
+  test('when Postgres is read, then the admin`s TOTP secret is ciphertext under the generated key`s id, and only that key opens it', async () => {
+    const [userId, keyId, hex] = (
+      await sql(
+        `SELECT u.id || ' ' || t.key_id || ' ' || encode(t.secret_ciphertext, 'hex') FROM user_totp t JOIN users u ON u.id = t.user_id WHERE u.email = '${ADMIN_EMAIL}' AND t.confirmed_at IS NOT NULL`,
+      )
+    ).split(' ');
+    const ring = (await readVolume(secretsVolume('app'), 'cat /v/mfa_encryption_keys')).trim();
+    const [generatedId, generatedKey] = ring.split(':');
+    expect(keyId).toBe(generatedId);
+    const ciphertext = Buffer.from(hex!, 'hex');
+    for (const clear of [adminTotpSecret, Buffer.from(adminTotpSecret, 'utf8').toString('hex')])
+      expect(ciphertext.toString('latin1')).not.toContain(clear);
+    const open = (key: Buffer) =>
+      createSecretBox([{ id: keyId!, key }]).open(userId!, { keyId: keyId!, ciphertext });
+    expect(open(Buffer.from(generatedKey!, 'base64'))).toBe(adminTotpSecret);
+    expect(() => open(randomBytes(32))).toThrow();
+  });
+
   test('when someone tries to sign up, then the production stack has no public registration', async () => {
     const attempt = await api('POST', '/api/auth/register', {
       body: {
@@ -263,11 +356,12 @@ describe('docker compose up, as a new user runs it', () => {
 describe('secrets', () => {
   test('when the stack has started, then each secret exists, long and random, once', async () => {
     Object.assign(secrets, await readSecrets());
-    expect(new Set(Object.values(secrets)).size).toBe(6);
+    expect(new Set(Object.values(secrets)).size).toBe(7);
   });
 
   test('when compose`s view, the containers, the image history and every log are searched, then no secret value is in them', async () => {
-    const values = [...Object.values(secrets), ADMIN_PASSWORD];
+    // The MFA key alone too, without its id: a log line could carry the key and not the entry.
+    const values = [...Object.values(secrets), secrets.mfaEncryptionKeys!.split(':')[1]!, ADMIN_PASSWORD];
     const places: Record<string, string> = {
       'docker compose config': await project.mustCompose(['config']),
       'docker inspect (every container)': JSON.stringify(await all()),
@@ -647,9 +741,54 @@ describe('restarts', () => {
     await project.mustCompose(['down']);
     await up();
     expect(fingerprintOf(certificate)).toBe(served);
+    // The MFA key ring included: the admin's TOTP secret still opens, so the code still signs in.
     expect(await readSecrets()).toEqual(secrets);
     expect((await api('GET', '/api/auth/me', { cookie: adminCookie })).status).toBe(200);
-    expect((await login()).status).toBe(200);
+    expect((await api('GET', '/api/auth/me', { cookie: await loginWithCode() })).status).toBe(200);
+  });
+
+  test('when docs/deploy.md`s MFA key backup and rotation run, then the copy is the ring, the old key still opens the admin`s factor, and the guide`s query counts its row', async () => {
+    const guide = readFileSync(path.join(ROOT, 'docs', 'deploy.md'), 'utf8');
+    const line = (pattern: RegExp) => {
+      const found = pattern.exec(guide)?.[0];
+      expect({ pattern: String(pattern), found: found !== undefined }).toEqual({
+        pattern: String(pattern),
+        found: true,
+      });
+      return found!;
+    };
+    const backup = await project.shell(
+      line(/^\(umask 077; docker compose run .*mfa_encryption_keys > mfa-key\.txt\)$/m),
+    );
+    expect(backup.code).toBe(0);
+    expect(readFileSync(path.join(project.dir, 'mfa-key.txt'), 'utf8').trim()).toBe(
+      secrets.mfaEncryptionKeys,
+    );
+
+    const rotate = await project.shell(
+      line(/^docker compose run --rm secrets-init .+ rotate-mfa-key$/m),
+      {},
+      300_000,
+    );
+    expect(rotate.code).toBe(0);
+    const ring = (await readVolume(secretsVolume('app'), 'cat /v/mfa_encryption_keys')).trim().split(',');
+    expect(ring).toHaveLength(2);
+    expect(ring[1]).toBe(secrets.mfaEncryptionKeys);
+    const newId = ring[0]!.split(':')[0]!;
+    expect(rotate.stdout).toContain(newId);
+    await project.mustCompose(['up', '--detach', '--wait', '--force-recreate', 'app']);
+    await connect();
+
+    // The admin's row is still under the old key, so the guide's query says "not yet" (1, not 0)...
+    const count = await project.shell(
+      line(/^docker compose exec -T postgres psql .*\\\n.*<the first id>.*$/m).replace(
+        '<the first id>',
+        newId,
+      ),
+    );
+    expect({ code: count.code, count: count.stdout.trim() }).toEqual({ code: 0, count: '1' });
+    // ...and the old key, second in the ring now, still opens it: the admin signs in with a code.
+    expect((await api('GET', '/api/auth/me', { cookie: await loginWithCode() })).status).toBe(200);
   });
 
   test('when the stack goes down with its volumes, then it starts clean: no users, new secrets, a new certificate', async () => {

@@ -6,6 +6,7 @@ import { parse } from 'yaml';
 import { loadConfig } from '../../config/config';
 import { runCommand } from '../support/commands';
 import { loadCompose, parseVolume, requireService, type ComposeService } from '../support/compose';
+import { mfaKey } from '../support/mfa';
 import { ROOT } from '../support/run-script';
 import { describeWithTool } from '../support/tools';
 
@@ -158,6 +159,7 @@ describe('docker/compose/mail-catcher.yml', () => {
       'postgres-client.key': '-----BEGIN PRIVATE KEY-----',
       'redis-client.crt': '-----BEGIN CERTIFICATE-----',
       'redis-client.key': '-----BEGIN PRIVATE KEY-----',
+      mfa_encryption_keys: mfaKey('compose-1'),
     };
     const config = loadConfig({ ...app.environment!, MAIL_FROM: 'no-reply@example.com' }, (file) => {
       return `${files[path.basename(file)]!}\n`;

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../config/config';
@@ -45,7 +45,7 @@ const redisHealthcheckPasswordFile = () =>
 describe('compose secrets', () => {
   test('when the app`s environment is read, then every secret is a *_FILE path, never a value', () => {
     const env = app.environment!;
-    for (const name of ['DATABASE_URL', 'REDIS_URL', 'SESSION_SECRET', 'SMTP_URL']) {
+    for (const name of ['DATABASE_URL', 'REDIS_URL', 'SESSION_SECRET', 'SMTP_URL', 'MFA_ENCRYPTION_KEYS']) {
       expect(env[name]).toBeUndefined();
       expect(env[`${name}_FILE`]).toMatch(/^\/run\/secrets\//);
     }
@@ -196,6 +196,25 @@ describe('compose secrets', () => {
       for (const host of [DATABASE.host, REDIS.host]) {
         expect(service(host).networks!.some((n) => app.networks!.includes(n))).toBe(true);
       }
+    });
+
+    // ASVS 5.0 11.3.2, 13.3.2: the TOTP key ring, generated on the server, read by the app alone.
+    test('when the app reads the generated MFA key ring, then second factors can be enrolled and admins must have one; the file is private to the app`s volume', () => {
+      const file = app.environment!.MFA_ENCRYPTION_KEYS_FILE!;
+      expect(volumeHolding(app, file).volume).toBe('app-secrets');
+      const readers = Object.entries(services)
+        .filter(
+          ([name, s]) =>
+            name !== 'secrets-init' &&
+            (s.volumes ?? []).map(parseVolume).some((m) => m.source === 'app-secrets'),
+        )
+        .map(([name]) => name);
+      // migrate runs the same config (the seed), with the same environment.
+      expect(readers.sort()).toEqual(['app', 'migrate']);
+      expect(statSync(generatedFile(app, file)).mode & 0o777).toBe(0o600);
+      const config = loadConfig(app.environment!, (f) => readFileSync(generatedFile(app, f), 'utf8'));
+      expect(config.mfaKeys).toHaveLength(1);
+      expect(config.requireMfaForAdmins).toBe(true);
     });
 
     test('when a domain is set, then the public URL follows it', () => {

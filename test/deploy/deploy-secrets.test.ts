@@ -14,8 +14,11 @@ import path from 'node:path';
 import { loadConfig } from '../../config/config';
 import {
   OWNERS,
+  newMfaKey,
+  retireMfaKeys,
   retireSessionSecrets,
   rotateDatabasePassword,
+  rotateMfaKey,
   rotateRedisPassword,
   rotateSessionSecret,
   SecretsStore,
@@ -30,7 +33,7 @@ import { runScript } from '../support/run-script';
 
 type Volume = keyof typeof OWNERS;
 const FILES: Record<Volume, string[]> = {
-  app: ['database_url', 'redis_url', 'session_secret', 'smtp_url'],
+  app: ['database_url', 'mfa_encryption_keys', 'redis_url', 'session_secret', 'smtp_url'],
   postgres: ['app_password', 'superuser_password'],
   redis: ['admin_password', 'healthcheck_password', 'users.acl'],
 };
@@ -44,7 +47,13 @@ const PRODUCTION_WITH_FILES = {
   DATABASE_URL_FILE: 'app/database_url',
   REDIS_URL_FILE: 'app/redis_url',
   SESSION_SECRET_FILE: 'app/session_secret',
+  MFA_ENCRYPTION_KEYS_FILE: 'app/mfa_encryption_keys',
 };
+/** The app's configuration in production with the files in `dir`. */
+const productionConfig = (dir: string) =>
+  loadConfig(PRODUCTION_WITH_FILES, (file) => readFileSync(path.join(dir, file), 'utf8'));
+/** An id that says when the key was made (UTC, to the second), within what config/config.ts accepts. */
+const DATED_KEY_ID = /^\d{4}-\d{2}-\d{2}-\d{6}(-\d+)?$/;
 
 function snapshot(dir: string): Record<string, string> {
   return Object.fromEntries(
@@ -106,9 +115,23 @@ describe('deploy-secrets init', () => {
     expect(new Set(passwords).size).toBe(5);
     for (const password of passwords) expect(password).toMatch(/^[A-Za-z0-9_-]{43}$/);
 
-    const config = loadConfig(PRODUCTION_WITH_FILES, (file) => readFileSync(path.join(dir, file), 'utf8'));
+    const config = productionConfig(dir);
     expect(config.session.secrets).toHaveLength(1);
     expect(config.session.secrets[0]!.length).toBeGreaterThanOrEqual(64);
+  });
+
+  // ASVS 5.0 11.3.2, 13.3.1: the key that encrypts TOTP secrets at rest, generated on the server.
+  test('when the app reads mfa_encryption_keys, then it holds one random 256-bit key under a dated id, and admins must enrol a second factor', () => {
+    const entry = readFileSync(path.join(dir, 'app/mfa_encryption_keys'), 'utf8');
+    expect(entry).toMatch(/^[a-z0-9-]{1,32}:[A-Za-z0-9+/]{43}=\n$/);
+    const config = productionConfig(dir);
+    expect(config.mfaKeys).toHaveLength(1);
+    const [key] = config.mfaKeys!;
+    expect(key!.id).toMatch(DATED_KEY_ID);
+    expect(key!.id.slice(0, 10)).toBe(new Date().toISOString().slice(0, 10));
+    expect(key!.key).toHaveLength(32);
+    expect(new Set(key!.key).size).toBeGreaterThan(8);
+    expect(config.requireMfaForAdmins).toBe(true);
   });
 
   test('when it reports, then it names files and never prints a secret', () => {
@@ -125,6 +148,14 @@ describe('deploy-secrets init', () => {
     const again = await runScript('scripts/deploy-secrets.ts', { SECRETS_DIR: dir });
     expect(again).toMatchObject({ code: 0, stdout: expect.stringMatching(/kept postgres\/app_password/) });
     expect(snapshot(dir)).toEqual(before);
+  });
+
+  test('when it runs again, then the MFA key ring is kept byte for byte: a new key would make every stored TOTP secret unreadable', async () => {
+    const file = path.join(dir, 'app/mfa_encryption_keys');
+    const before = readFileSync(file);
+    const again = await runScript('scripts/deploy-secrets.ts', { SECRETS_DIR: dir });
+    expect(again).toMatchObject({ code: 0, stdout: expect.stringContaining('kept app/mfa_encryption_keys') });
+    expect(readFileSync(file).equals(before)).toBe(true);
   });
 });
 
@@ -256,6 +287,40 @@ describe('deploy-secrets rotations', () => {
     expect(statSync(store.file('app', 'session_secret')).mode & 0o777).toBe(0o600);
   });
 
+  test('when the MFA key is rotated, then a new dated key seals and the old ones still open their rows, until they are retired', () => {
+    const original = store.read('app', 'mfa_encryption_keys')!;
+    const report = [...rotateMfaKey(store), ...rotateMfaKey(store)].join('\n');
+    expect(report).toContain('1 older one(s) still open');
+    expect(report).toContain('2 older one(s) still open');
+    const ring = productionConfig(dir).mfaKeys!;
+    expect(ring).toHaveLength(3);
+    expect(ring.map((k) => k.id)).toEqual([...new Set(ring.map((k) => k.id))]);
+    for (const k of ring) expect(k.id).toMatch(DATED_KEY_ID);
+    expect(store.read('app', 'mfa_encryption_keys')!.split(',')[2]).toBe(original);
+    expect(new Set(ring.map((k) => k.key.toString('hex'))).size).toBe(3);
+    // Nothing of a key reaches the output.
+    for (const k of ring) expect(report).not.toContain(k.key.toString('base64'));
+
+    const first = store.read('app', 'mfa_encryption_keys')!.split(',')[0];
+    retireMfaKeys(store);
+    expect(store.read('app', 'mfa_encryption_keys')).toBe(first);
+    expect(productionConfig(dir).mfaKeys!.map((k) => k.id)).toEqual([ring[0]!.id]);
+    expect(statSync(store.file('app', 'mfa_encryption_keys')).mode & 0o777).toBe(0o600);
+  });
+
+  test('when two keys are made in the same second, then their ids still differ', () => {
+    const now = new Date('2026-11-30T14:28:55.123Z');
+    const first = newMfaKey([], now).split(':')[0]!;
+    expect(first).toBe('2026-11-30-142855');
+    expect(newMfaKey([first], now).split(':')[0]).toBe('2026-11-30-142855-2');
+    expect(newMfaKey([first, `${first}-2`], now).split(':')[0]).toBe('2026-11-30-142855-3');
+  });
+
+  test('when retire-mfa-keys runs before any key exists, then it fails and says so', () => {
+    store.remove('app', 'mfa_encryption_keys');
+    expect(() => retireMfaKeys(store)).toThrow('app/mfa_encryption_keys does not exist: run init first');
+  });
+
   test('when the database or Redis password is rotated, then the server`s copy changes, and the app`s Redis URL with it', () => {
     const before = snapshot(dir);
     rotateDatabasePassword(store);
@@ -273,6 +338,7 @@ describe('deploy-secrets rotations', () => {
     for (const name of [
       'postgres/superuser_password',
       'app/session_secret',
+      'app/mfa_encryption_keys',
       'redis/healthcheck_password',
       'redis/admin_password',
     ])

@@ -141,11 +141,11 @@ describeWithTool(
         }
       })();
       // No secret file at all: the store's overlay must not need one.
-      for (const file of ['database_url', 'redis_url', 'session_secret', 'smtp_url'])
+      for (const file of ['database_url', 'redis_url', 'session_secret', 'smtp_url', 'mfa_encryption_keys'])
         rmSync(path.join(dir, 'overlays', 'production', 'secrets', file));
       withStore = kustomizeBuild(overlayWith(dir, 'store', useTheStore));
       // The store's name and kind and the entry's path, changed by the patch deploy/kubernetes/README.md
-      // shows, with its `replace` of data/0's key repeated for the three others as it says.
+      // shows, with its `replace` of data/0's key repeated for the four others as it says.
       storePatched = kustomizeBuild(
         overlayWith(dir, 'store-patched', (k) => {
           useTheStore(k);
@@ -153,7 +153,7 @@ describeWithTool(
           const keyOp = /- op: replace\n\s*path: \/spec\/data\/0\/remoteRef\/key\n.*$/m.exec(
             readmePatch.patch,
           )![0];
-          const others = [1, 2, 3].map((i) => keyOp.replace('/data/0/', `/data/${i}/`));
+          const others = [1, 2, 3, 4].map((i) => keyOp.replace('/data/0/', `/data/${i}/`));
           k.patches = [
             ...(k.patches ?? []),
             { ...readmePatch, patch: [readmePatch.patch, ...others].join('\n') },
@@ -181,7 +181,9 @@ describeWithTool(
         (d: any) => d.secretKey !== 'session_secret',
       );
       expect(secretsNotFromTheStore(production, missing)).toEqual([
-        expect.stringMatching(/app-secrets: the store writes \[database_url, redis_url, smtp_url\]/),
+        expect.stringMatching(
+          /app-secrets: the store writes \[database_url, mfa_encryption_keys, redis_url, smtp_url\]/,
+        ),
       ]);
       const renamed = withStore.map((o) => structuredClone(o)) as any[];
       externalSecret(renamed).spec.target.name = 'other';
@@ -241,7 +243,7 @@ describeWithTool(
       const { spec } = externalSecret(storePatched);
       expect(spec.secretStoreRef).toEqual({ kind: 'ClusterSecretStore', name: 'vault' });
       expect(spec.data.map((d: any) => d.remoteRef.key)).toEqual(
-        Array(4).fill('prod/express-hardened-starter'),
+        Array(5).fill('prod/express-hardened-starter'),
       );
       expect(spec.data.map((d: any) => d.remoteRef.property)).toEqual(spec.data.map((d: any) => d.secretKey));
       expect(secretsNotFromTheStore(production, storePatched)).toEqual([]);

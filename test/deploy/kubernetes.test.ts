@@ -56,7 +56,14 @@ const selected = (objects: KubeObject[], selector: Record<string, string>): stri
     .filter((o) => matches(selector, podOf(o).metadata.labels))
     .map((o) => `${o.kind} ${o.metadata.name}`);
 
-const SECRET_NAMES = ['DATABASE_URL', 'REDIS_URL', 'SESSION_SECRET', 'SMTP_URL', 'ADMIN_PASSWORD'];
+const SECRET_NAMES = [
+  'DATABASE_URL',
+  'REDIS_URL',
+  'SESSION_SECRET',
+  'SMTP_URL',
+  'MFA_ENCRYPTION_KEYS',
+  'ADMIN_PASSWORD',
+];
 
 describeWithTool(
   KUSTOMIZE?.[0] ?? 'kustomize',
@@ -275,7 +282,14 @@ describeWithTool(
         const ignored = (file: string) =>
           spawnSync('git', ['check-ignore', '-q', '--no-index', path.join(secrets, file)], { cwd: ROOT })
             .status === 0;
-        for (const file of ['database_url', 'redis_url', 'session_secret', 'smtp_url', 'anything'])
+        for (const file of [
+          'database_url',
+          'redis_url',
+          'session_secret',
+          'smtp_url',
+          'mfa_encryption_keys',
+          'anything',
+        ])
           expect(ignored(file)).toBe(true);
         expect(ignored('README.md')).toBe(false);
       });

@@ -35,6 +35,10 @@ export function copyWithStandInSecrets(extra: Record<string, string> = {}): stri
   writeFileSync(path.join(secrets, 'redis_url'), 'rediss://default:stand-in@redis.example:6379\n');
   writeFileSync(path.join(secrets, 'session_secret'), 'stand-in-session-secret-of-at-least-32-chars\n');
   writeFileSync(path.join(secrets, 'smtp_url'), '');
+  // A short id: kustomize wraps a Secret's base64 past 70 characters, which the API server reads
+  // (Go's decoder skips newlines) but the schema check's `byte` format refuses.
+  const standInKey = Buffer.from(Array.from({ length: 32 }, (_, i) => i)).toString('base64');
+  writeFileSync(path.join(secrets, 'mfa_encryption_keys'), `k1:${standInKey}\n`);
   for (const [file, content] of Object.entries(extra)) {
     mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
     writeFileSync(path.join(dir, file), content);

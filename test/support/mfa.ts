@@ -44,22 +44,46 @@ export const startEnrolment = (t: TestApp, cookie: string, currentPassword: stri
 export const confirmEnrolment = (t: TestApp, cookie: string, code: string): Test =>
   request(t.app).post('/api/auth/mfa/enrolment/confirm').set('Cookie', cookie).send({ code });
 
-/** Enrols TOTP for the signed-in `cookie` over the API, confirming with the code `steps` from now. */
-export async function enrolTotp(
-  t: TestApp,
-  cookie: string,
+/**
+ * A JSON POST as the signed-in user, by whatever client reaches the app: supertest in-process, or an
+ * HTTPS request through the edge (test/compose). The answer's body is parsed.
+ */
+export type PostAsUser = (
+  path: string,
+  body: Record<string, string>,
+) => Promise<{ status: number; body: Record<string, unknown> }>;
+
+/**
+ * Enrols TOTP over the API as an authenticator app user does: start with the current password, read
+ * the secret from the otpauth:// URI, confirm with the code `steps` from now.
+ */
+export async function enrolTotpThrough(
+  post: PostAsUser,
   currentPassword: string,
   steps = 0,
 ): Promise<Enrolled> {
-  const start = await startEnrolment(t, cookie, currentPassword);
+  const start = await post('/api/auth/mfa/enrolment', { currentPassword });
   if (start.status !== 201)
     throw new Error(`enrolment failed: ${start.status} ${JSON.stringify(start.body)}`);
   const secret = secretOf(start.body.otpauthUri as string);
-  const confirm = await confirmEnrolment(t, cookie, await codeAt(secret, steps));
+  const confirm = await post('/api/auth/mfa/enrolment/confirm', { code: await codeAt(secret, steps) });
   if (confirm.status !== 200)
     throw new Error(`confirm failed: ${confirm.status} ${JSON.stringify(confirm.body)}`);
   return { secret, recoveryCodes: confirm.body.recoveryCodes as string[] };
 }
+
+/** Enrols TOTP for the signed-in `cookie` over the API of an in-process app, confirming `steps` from now. */
+export const enrolTotp = (
+  t: TestApp,
+  cookie: string,
+  currentPassword: string,
+  steps = 0,
+): Promise<Enrolled> =>
+  enrolTotpThrough(
+    (path, body) => request(t.app).post(path).set('Cookie', cookie).send(body),
+    currentPassword,
+    steps,
+  );
 
 /** The password step: 202 and the cookie of the session that waits for the code. */
 export async function passwordStep(
