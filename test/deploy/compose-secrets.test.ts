@@ -205,7 +205,9 @@ describe('compose secrets', () => {
       const readers = Object.entries(services)
         .filter(
           ([name, s]) =>
+            // The two init services write the volume (the key, the client certificates) and run no app.
             name !== 'secrets-init' &&
+            name !== 'data-certs-init' &&
             (s.volumes ?? []).map(parseVolume).some((m) => m.source === 'app-secrets'),
         )
         .map(([name]) => name);
