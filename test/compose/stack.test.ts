@@ -5,6 +5,7 @@ import { createSecretBox } from '../../src/mfa/secret-box';
 import { ComposeProject, serviceOf, type DockerContainer } from '../support/compose-project';
 import { log } from './docker-setup';
 import { awayFromStepEdge, codeAt, enrolTotpThrough, type PostAsUser } from '../support/mfa';
+import { describeLogShipping } from './log-shipping';
 import { requestEdge, type EdgeAnswer as Answer } from '../support/nginx-edge';
 import { ROOT } from '../support/run-script';
 
@@ -100,13 +101,7 @@ const sql = async (query: string) =>
 async function connect(): Promise<void> {
   https443 = await project.port('nginx', 443);
   http80 = await project.port('nginx', 80);
-  certificate = await project.mustCompose([
-    'exec',
-    '-T',
-    'nginx',
-    'cat',
-    '/etc/letsencrypt/live/localhost/fullchain.pem',
-  ]);
+  certificate = await project.nginxCertificate();
   await project.until('nginx answers over https', async () => (await api('GET', '/healthz')).status === 200);
 }
 
@@ -803,6 +798,10 @@ describe('restarts', () => {
     expect((await api('GET', '/api/auth/me', { cookie: adminCookie })).status).toBe(401);
   });
 });
+
+// Last: log shipping (ASVS 16.4.3): the overlay recreates every container with Docker`s syslog driver,
+// against a real syslog receiver (test/compose/log-shipping.ts).
+describeLogShipping(project);
 
 describe('clean up', () => {
   test('when the project is taken down, then no container, network, volume or app image of it is left', async () => {

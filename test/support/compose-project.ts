@@ -119,6 +119,17 @@ export class ComposeProject {
     return (await this.inspect([ids[0]!]))[0]!;
   }
 
+  /** The certificate nginx serves for `serverName` (PEM), read from its container. */
+  nginxCertificate(serverName = 'localhost'): Promise<string> {
+    return this.mustCompose([
+      'exec',
+      '-T',
+      'nginx',
+      'cat',
+      `/etc/letsencrypt/live/${serverName}/fullchain.pem`,
+    ]);
+  }
+
   /** The host port nginx's container port is published on. */
   async port(service: string, containerPort: number): Promise<number> {
     const out = await this.mustCompose(['port', service, String(containerPort)]);

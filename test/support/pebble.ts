@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import https from 'node:https';
-import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { startBackground, type BackgroundProcess } from './commands';
+import { isListening } from './ports';
 
 /**
  * Pebble, Let's Encrypt's ACME test server, with pebble-challtestsrv as its DNS server, both on
@@ -163,17 +163,6 @@ function httpsGet(url: string, ca: string): Promise<string> {
         this.destroy(new Error(`${url} timed out`));
       })
       .on('error', reject);
-  });
-}
-
-function isListening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
   });
 }
 

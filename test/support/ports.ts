@@ -14,3 +14,15 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/** True when something accepts a TCP connection on 127.0.0.1:port (closed again at once). */
+export function isListening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
