@@ -545,7 +545,11 @@ const MFA_KEY_ID = /^[a-z0-9-]{1,32}$/;
  * that is not exactly 256 bits (AES-256-GCM takes nothing else) and a repeated id; production also
  * refuses a key whose bytes are all alike (an example's `AAAA…=`), which anyone can guess. Unset: null, and no one can enrol (src/mfa).
  */
-function mfaKeyRing(value: string | undefined, isProduction: boolean, problems: string[]): MfaKey[] | null {
+export function mfaKeyRing(
+  value: string | undefined,
+  isProduction: boolean,
+  problems: string[],
+): MfaKey[] | null {
   if (value === undefined) return null;
   const keys: MfaKey[] = [];
   value.split(',').forEach((raw, index) => {

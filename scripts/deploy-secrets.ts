@@ -11,6 +11,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
+import { mfaKeyRing } from '../config/config';
 import { redisAcl } from './redis-acl';
 
 /**
@@ -306,6 +307,18 @@ const mfaKeyIds = (entries: readonly string[]) => entries.map((entry) => entry.s
  * stored TOTP secret unreadable (each row names the key that sealed it, ADR 0033).
  */
 function ensureMfaKeys(store: SecretsStore, report: string[]): void {
+  // A file that is there but holds no ring (a restore from an empty or cut copy) is not "missing": a new
+  // key in its place would hide the loss of every enrolled factor until users fail to sign in.
+  if (existsSync(store.file('app', 'mfa_encryption_keys'))) {
+    const problems: string[] = [];
+    const ring = mfaKeyRing(store.read('app', 'mfa_encryption_keys') || undefined, true, problems);
+    if (!ring || problems.length > 0) {
+      throw new Error(
+        'app/mfa_encryption_keys exists but holds no valid key ring: restore it from your copy ' +
+          '(docs/deploy.md, Backups), or delete it to start a new ring (every enrolled factor is then lost)',
+      );
+    }
+  }
   store.ensure('app', 'mfa_encryption_keys', () => newMfaKey([]), report);
 }
 

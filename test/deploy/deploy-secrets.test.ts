@@ -157,6 +157,26 @@ describe('deploy-secrets init', () => {
     expect(again).toMatchObject({ code: 0, stdout: expect.stringContaining('kept app/mfa_encryption_keys') });
     expect(readFileSync(file).equals(before)).toBe(true);
   });
+
+  test.each([
+    ['empty', ''],
+    ['not a key ring', 'half-a-copied-line'],
+  ])(
+    'when mfa_encryption_keys is there but %s (a failed restore), then init stops and says so instead of making a new key',
+    async (_what, content) => {
+      const file = path.join(dir, 'app/mfa_encryption_keys');
+      const saved = readFileSync(file);
+      writeFileSync(file, content);
+      try {
+        const again = await runScript('scripts/deploy-secrets.ts', { SECRETS_DIR: dir });
+        expect(again.code).not.toBe(0);
+        expect(again.stderr).toContain('app/mfa_encryption_keys exists but holds no valid key ring');
+        expect(readFileSync(file, 'utf8')).toBe(content);
+      } finally {
+        writeFileSync(file, saved);
+      }
+    },
+  );
 });
 
 describe('deploy-secrets init with provided secrets', () => {
