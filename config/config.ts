@@ -496,10 +496,10 @@ function redisSentinel(e: z.infer<typeof envSchema>, problems: string[]): RedisS
     problems.push('REDIS_URL and REDIS_SENTINELS are both set: give one (the sentinels name the master)');
   if (e.REDIS_CA_FILE !== undefined)
     problems.push('REDIS_CA_FILE is set with REDIS_SENTINELS: TLS through Sentinel is not supported');
-  if (e.REDIS_CLIENT_CERT_FILE !== undefined || e.REDIS_CLIENT_KEY_FILE !== undefined)
-    problems.push(
-      'REDIS_CLIENT_CERT_FILE is set with REDIS_SENTINELS: TLS through Sentinel is not supported',
-    );
+  for (const name of ['REDIS_CLIENT_CERT_FILE', 'REDIS_CLIENT_KEY_FILE'] as const) {
+    if (e[name] !== undefined)
+      problems.push(`${name} is set with REDIS_SENTINELS: TLS through Sentinel is not supported`);
+  }
   if (e.REDIS_MASTER_NAME === undefined)
     problems.push('REDIS_MASTER_NAME is required with REDIS_SENTINELS (the name in `sentinel monitor`)');
   const nodes: { host: string; port: number }[] = [];

@@ -82,4 +82,14 @@ describe('Redis through Sentinel', () => {
       'REDIS_CA_FILE is set with REDIS_SENTINELS: TLS through Sentinel is not supported',
     ]);
   });
+
+  test.each(['REDIS_CLIENT_CERT_FILE', 'REDIS_CLIENT_KEY_FILE'])(
+    'when %s comes with sentinels, then it is refused by its own name',
+    (name) => {
+      const problems = problemsOf({ ...WITHOUT_REDIS, ...SENTINELS, [name]: '/run/client.pem' }, () => '');
+      expect(problems).toContain(
+        `${name} is set with REDIS_SENTINELS: TLS through Sentinel is not supported`,
+      );
+    },
+  );
 });
