@@ -36,13 +36,16 @@ export interface Enrolled {
   recoveryCodes: string[];
 }
 
+/** The enrolment's two API steps: start (201, the otpauth URI) and confirm (200, the recovery codes). */
+const ENROLMENT = { start: '/api/auth/mfa/enrolment', confirm: '/api/auth/mfa/enrolment/confirm' };
+
 /** Starts (or restarts) an enrolment over the API: 201 with the otpauth URI, the secret and the QR code. */
 export const startEnrolment = (t: TestApp, cookie: string, currentPassword: string): Test =>
-  request(t.app).post('/api/auth/mfa/enrolment').set('Cookie', cookie).send({ currentPassword });
+  request(t.app).post(ENROLMENT.start).set('Cookie', cookie).send({ currentPassword });
 
 /** Confirms the waiting enrolment with its first code over the API: 200 with the recovery codes. */
 export const confirmEnrolment = (t: TestApp, cookie: string, code: string): Test =>
-  request(t.app).post('/api/auth/mfa/enrolment/confirm').set('Cookie', cookie).send({ code });
+  request(t.app).post(ENROLMENT.confirm).set('Cookie', cookie).send({ code });
 
 /**
  * A JSON POST as the signed-in user, by whatever client reaches the app: supertest in-process, or an
@@ -62,11 +65,11 @@ export async function enrolTotpThrough(
   currentPassword: string,
   steps = 0,
 ): Promise<Enrolled> {
-  const start = await post('/api/auth/mfa/enrolment', { currentPassword });
+  const start = await post(ENROLMENT.start, { currentPassword });
   if (start.status !== 201)
     throw new Error(`enrolment failed: ${start.status} ${JSON.stringify(start.body)}`);
   const secret = secretOf(start.body.otpauthUri as string);
-  const confirm = await post('/api/auth/mfa/enrolment/confirm', { code: await codeAt(secret, steps) });
+  const confirm = await post(ENROLMENT.confirm, { code: await codeAt(secret, steps) });
   if (confirm.status !== 200)
     throw new Error(`confirm failed: ${confirm.status} ${JSON.stringify(confirm.body)}`);
   return { secret, recoveryCodes: confirm.body.recoveryCodes as string[] };
