@@ -666,10 +666,14 @@ describe('data store certificates renewed and replaced', () => {
       guideLine(/^docker compose run --rm .*data-certs-init -c 'rm \/ca\/ca\.crt'$/m),
     );
     expect(remove.code).toBe(0);
+    const started = Date.now();
     const recreate = await project.shell(
       guideLine(/^docker compose up -d --force-recreate postgres redis app$/m),
       {},
       600_000,
+    );
+    log(
+      `data stores' CA replaced: the guide's recreate took ${((Date.now() - started) / 1000).toFixed(0)} s`,
     );
     expect({ code: recreate.code, output: recreate.code === 0 ? '' : recreate.stderr }).toEqual({
       code: 0,
