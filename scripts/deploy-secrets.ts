@@ -29,9 +29,9 @@ import { redisAcl } from './redis-acl';
  *                               healthcheck_password, admin_password
  *   app/mfa_encryption_keys     the key ring that encrypts TOTP secrets (MFA_ENCRYPTION_KEYS_FILE): made
  *                               once, only ever extended or trimmed by the two mfa commands below
- * The data stores' certificates are made beside these by scripts/data-store-certs.sh (ADR 0035): the
- * app logs in to Postgres with its certificate, so database_url holds no password, and app_password is
- * a role password that no pg_hba.conf line accepts from the network.
+ * The data stores' certificates are made by scripts/data-store-certs.sh in volumes of their own (*-tls,
+ * ADR 0035), never in these: the app logs in to Postgres with its certificate, so database_url holds no
+ * password, and app_password is a role password that no pg_hba.conf line accepts from the network.
  * A password lives in one place and what needs it is derived from it on every run:
  * the app's Redis password lives in redis_url, and users.acl is rendered from it and the
  * two others (as SHA-256 hashes: the redis volume holds no password of the app's). What exists is
@@ -218,6 +218,35 @@ function writeRedisAcl(store: SecretsStore, appPassword: string, report: string[
 }
 
 /**
+ * The certificates and keys an earlier version issued into these volumes, before they moved to the
+ * *-tls volumes (ADR 0035), with the temporary names a run cut short could leave. Nothing reads them
+ * any more, and these volumes are this service's: it removes them.
+ */
+const CERTIFICATES_OF_BEFORE = {
+  app: ['ca.crt', 'postgres-client.crt', 'postgres-client.key', 'redis-client.crt', 'redis-client.key'],
+  postgres: ['ca.crt', 'server.crt', 'server.key'],
+  redis: [
+    'ca.crt',
+    'server.crt',
+    'server.key',
+    'healthcheck.crt',
+    'healthcheck.key',
+    'admin.crt',
+    'admin.key',
+  ],
+} as const satisfies Record<keyof typeof OWNERS, readonly string[]>;
+
+function removeCertificatesOfBefore(store: SecretsStore, report: string[]): void {
+  for (const [volume, files] of Object.entries(CERTIFICATES_OF_BEFORE) as [
+    keyof typeof OWNERS,
+    readonly string[],
+  ][])
+    for (const name of files.flatMap((file) => [file, `.${file}.new`]))
+      if (store.remove(volume, name))
+        report.push(`removed ${volume}/${name} (now in the ${volume}-tls volume)`);
+}
+
+/**
  * Creates what is missing, (re)derives the URLs and copies the provided secrets. Returns one line per
  * file, never a value.
  */
@@ -235,6 +264,7 @@ export function initSecrets(store: SecretsStore, providedDir?: string): string[]
   ensureMfaKeys(store, report);
   report.push('wrote app/database_url, app/redis_url, redis/users.acl');
   copyProvidedSecrets(store, providedDir, report);
+  removeCertificatesOfBefore(store, report);
   return report;
 }
 

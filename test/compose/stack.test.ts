@@ -18,6 +18,8 @@ import { ROOT } from '../support/run-script';
 
 const project = new ComposeProject();
 const secretsVolume = (name: string) => `${project.name}_${name}-secrets`;
+/** data-certs-init's volume for a consumer's certificates and keys (ADR 0035). */
+const tlsVolume = (name: string) => `${project.name}_${name}-tls`;
 const ADMIN_EMAIL = `admin-${randomBytes(3).toString('hex')}@example.com`;
 const ADMIN_PASSWORD = `wander ${randomBytes(6).toString('hex')} orchard`;
 const IMAGES = process.env.TEST_IMAGES ?? 'unknown';
@@ -160,8 +162,17 @@ const inRedis = (line: string) => project.mustCompose(['exec', '-T', 'redis', 's
 const inPostgres = (line: string) => project.compose(['exec', '-T', 'postgres', 'sh', '-c', line]);
 /** redis-cli over TLS presenting `user`'s client certificate (ADR 0035): admin and healthcheck have one. */
 const redisCli = (user: string) =>
-  `redis-cli --tls --cacert /run/secrets/redis/ca.crt --cert /run/secrets/redis/${user}.crt --key /run/secrets/redis/${user}.key`;
+  `redis-cli --tls --cacert /run/tls/redis/ca.crt --cert /run/tls/redis/${user}.crt --key /run/tls/redis/${user}.key`;
 const fingerprintOf = (pem: string) => new X509Certificate(pem).fingerprint256;
+/** The one line of docs/deploy.md that `pattern` matches: the command a reader of the guide runs. */
+function guideLine(pattern: RegExp): string {
+  const found = pattern.exec(readFileSync(path.join(ROOT, 'docs', 'deploy.md'), 'utf8'))?.[0];
+  expect({ pattern: String(pattern), found: found !== undefined }).toEqual({
+    pattern: String(pattern),
+    found: true,
+  });
+  return found!;
+}
 
 afterAll(async () => {
   // The last test removes everything and checks it; this is for a run that stopped before it.
@@ -386,27 +397,34 @@ describe('secrets', () => {
     for (const name of volumes) expect(name).toMatch(new RegExp(`^${project.name}_[a-z-]+$`));
   });
 
-  test('when mounts are inspected, then each secrets volume is mounted by its consumers only, read-only but for secrets-init', async () => {
+  test('when mounts are inspected, then each secrets volume is mounted by its consumers only, read-only but for secrets-init, and each tls volume likewise but for data-certs-init', async () => {
     const mounts: Record<string, string[]> = {};
     for (const c of await all()) {
-      for (const m of c.Mounts.filter((m) => m.Type === 'volume' && m.Name?.endsWith('-secrets'))) {
+      for (const m of c.Mounts.filter(
+        (m) => m.Type === 'volume' && /-(secrets|tls)$|_data-ca$/.test(m.Name!),
+      )) {
         (mounts[m.Name!] ??= []).push(`${serviceOf(c)}${m.RW ? ' rw' : ''}`);
       }
     }
     for (const list of Object.values(mounts)) list.sort();
     expect(mounts).toEqual({
-      [secretsVolume('app')]: ['app', 'data-certs-init rw', 'migrate', 'secrets-init rw'],
-      [secretsVolume('postgres')]: ['data-certs-init rw', 'postgres', 'secrets-init rw'],
-      [secretsVolume('redis')]: ['data-certs-init rw', 'redis', 'secrets-init rw'],
+      [secretsVolume('app')]: ['app', 'migrate', 'secrets-init rw'],
+      [secretsVolume('postgres')]: ['postgres', 'secrets-init rw'],
+      [secretsVolume('redis')]: ['redis', 'secrets-init rw'],
+      [tlsVolume('app')]: ['app', 'data-certs-init rw', 'migrate'],
+      [tlsVolume('postgres')]: ['data-certs-init rw', 'postgres'],
+      [tlsVolume('redis')]: ['data-certs-init rw', 'redis'],
+      [`${project.name}_data-ca`]: ['data-certs-init rw'],
     });
   });
 
   test('when the volumes are listed, then each is 0700 with 0600 files, owned by its consumer`s user', async () => {
     const owners = { app: '1000:1000', postgres: '999:999', redis: '999:999' };
-    for (const [volume, owner] of Object.entries(owners)) {
-      const listing = (await readVolume(secretsVolume(volume), 'stat -c "%a %u:%g %n" /v /v/*'))
-        .trim()
-        .split('\n');
+    for (const [volume, owner] of Object.entries(owners).flatMap(([v, o]) => [
+      [secretsVolume(v), o],
+      [tlsVolume(v), o],
+    ])) {
+      const listing = (await readVolume(volume!, 'stat -c "%a %u:%g %n" /v /v/*')).trim().split('\n');
       expect(listing.length).toBeGreaterThan(1);
       for (const line of listing) {
         const [mode, who, file] = line.split(' ');
@@ -570,7 +588,7 @@ describe('data stores over mutual TLS', () => {
       inPostgres(
         `PGPASSWORD="$(cat /run/secrets/postgres/${password})" psql -X -At "host=postgres dbname=app ${conninfo}" -c 'SELECT 1'`,
       );
-    const verified = 'sslmode=verify-full sslrootcert=/run/secrets/postgres/ca.crt';
+    const verified = 'sslmode=verify-full sslrootcert=/run/tls/postgres/ca.crt';
     const noCertificate = await psql('app_password', `user=app ${verified}`);
     expect({ code: noCertificate.code, stderr: noCertificate.stderr }).toEqual({
       code: 2,
@@ -593,13 +611,86 @@ describe('data stores over mutual TLS', () => {
     // The same password and user with the certificate: PONG, so what is refused below is the missing certificate.
     expect(await inRedis(`${auth} ${redisCli('admin')} -h redis --user admin PING`)).toMatch(/^PONG/);
     const noCertificate = await inRedis(
-      `${auth} redis-cli --tls --cacert /run/secrets/redis/ca.crt -h redis --user admin PING 2>&1 || true`,
+      `${auth} redis-cli --tls --cacert /run/tls/redis/ca.crt -h redis --user admin PING 2>&1 || true`,
     );
     expect(noCertificate).not.toMatch(/PONG/);
     expect(noCertificate).toMatch(/error|reset|closed|SSL/i);
     const plain = await inRedis(`${auth} redis-cli -h redis --user admin PING 2>&1 || true`);
     expect(plain).not.toMatch(/PONG/);
     expect(plain).toMatch(/error|reset|closed/i);
+  });
+});
+
+// ADR 0035: what data-certs-init renews or replaces on an `up` must not stop the next `up`, and the
+// guide's commands must bring every service onto the new certificates.
+describe('data store certificates renewed and replaced', () => {
+  const caFingerprint = async () =>
+    fingerprintOf(await readVolume(`${project.name}_data-ca`, 'cat /v/ca.crt'));
+  const dataCertsInit = (variable: string) =>
+    project.mustCompose(['run', '--rm', '--no-deps', '-e', variable, 'data-certs-init']);
+  /** Postgres (the user's lookup) and Redis (the rate limits) answer through nginx: the first step of a sign-in. */
+  const passwordStepWorks = async () => {
+    await connect();
+    expect((await login()).status).toBe(202);
+  };
+
+  test('when the CA nears its end, then an `up` renews its certificate for the same key and the stack keeps working without a restart', async () => {
+    const before = await caFingerprint();
+    // Every CA has less than 4000 days left: this run renews it, as the default 400 days will one day.
+    expect(await dataCertsInit('CA_RENEW_DAYS=4000')).toMatch(/renewed the CA certificate/);
+    expect(await caFingerprint()).not.toBe(before);
+    // migrate (on every up) trusts the renewed CA certificate; postgres still holds the old one.
+    await project.mustCompose(['up', '--detach', '--wait'], { timeoutMs: 300_000 });
+    await passwordStepWorks();
+  });
+
+  test('when every certificate is within its renewal window, then an `up` issues them again and still works, and the guide`s restart loads them', async () => {
+    expect(await dataCertsInit('RENEW_DAYS=400')).toMatch(/issued postgres\/server\.crt/);
+    await project.mustCompose(['up', '--detach', '--wait'], { timeoutMs: 300_000 });
+    await passwordStepWorks();
+    const restart = await project.shell(
+      guideLine(/^docker compose restart postgres redis app$/m),
+      {},
+      300_000,
+    );
+    expect(restart.code).toBe(0);
+    await project.until(
+      'the app is healthy again',
+      async () => (await project.container('app')).State.Health?.Status === 'healthy',
+    );
+    await passwordStepWorks();
+  });
+
+  test('when the guide`s commands replace the CA, then every service runs on the new one and the admin signs in through nginx', async () => {
+    const before = await caFingerprint();
+    const remove = await project.shell(
+      guideLine(/^docker compose run --rm .*data-certs-init -c 'rm \/ca\/ca\.crt'$/m),
+    );
+    expect(remove.code).toBe(0);
+    const started = Date.now();
+    const recreate = await project.shell(
+      guideLine(/^docker compose up -d --force-recreate postgres redis app$/m),
+      {},
+      600_000,
+    );
+    log(
+      `data stores' CA replaced: the guide's recreate took ${((Date.now() - started) / 1000).toFixed(0)} s`,
+    );
+    expect({ code: recreate.code, output: recreate.code === 0 ? '' : recreate.stderr }).toEqual({
+      code: 0,
+      output: '',
+    });
+    expect(await caFingerprint()).not.toBe(before);
+    await connect();
+    await project.until(
+      'nginx serves the recreated app',
+      async () => (await api('GET', '/api/auth/me', { cookie: adminCookie })).status === 200,
+    );
+    // A whole sign-in, second factor included: Postgres and Redis both under the new CA.
+    expect((await api('GET', '/api/auth/me', { cookie: await loginWithCode() })).status).toBe(200);
+    // What the app presents now chains to the new CA only: the old one is gone everywhere.
+    const appCa = fingerprintOf(await readVolume(tlsVolume('app'), 'cat /v/ca.crt'));
+    expect(appCa).toBe(await caFingerprint());
   });
 });
 
@@ -744,15 +835,7 @@ describe('restarts', () => {
   });
 
   test('when docs/deploy.md`s MFA key backup and rotation run, then the copy is the ring, the old key still opens the admin`s factor, and the guide`s query counts its row', async () => {
-    const guide = readFileSync(path.join(ROOT, 'docs', 'deploy.md'), 'utf8');
-    const line = (pattern: RegExp) => {
-      const found = pattern.exec(guide)?.[0];
-      expect({ pattern: String(pattern), found: found !== undefined }).toEqual({
-        pattern: String(pattern),
-        found: true,
-      });
-      return found!;
-    };
+    const line = guideLine;
     // The guide's directory is replaced by one of the test's; the copy never passes through the output.
     const keysDir = mkdtempSync(path.join(tmpdir(), 'stack-keys-'));
     const backup = await project.shell(

@@ -40,9 +40,9 @@ describe('the data stores demand client certificates (ASVS 13.2.1)', () => {
     const command = (postgres.command as string[]).join(' ');
     for (const setting of [
       'ssl=on',
-      'ssl_cert_file=/run/secrets/postgres/server.crt',
-      'ssl_key_file=/run/secrets/postgres/server.key',
-      'ssl_ca_file=/run/secrets/postgres/ca.crt',
+      'ssl_cert_file=/run/tls/postgres/server.crt',
+      'ssl_key_file=/run/tls/postgres/server.key',
+      'ssl_ca_file=/run/tls/postgres/ca.crt',
       'hba_file=/etc/postgresql/pg_hba.conf',
     ])
       expect(command).toContain(`-c ${setting}`);
@@ -58,18 +58,18 @@ describe('the data stores demand client certificates (ASVS 13.2.1)', () => {
     expect(command).toContain('--port 0 ');
     expect(command).toContain('--tls-port 6379 ');
     expect(command).toContain('--tls-auth-clients yes');
-    expect(command).toContain('--tls-ca-cert-file /run/secrets/redis/ca.crt');
+    expect(command).toContain('--tls-ca-cert-file /run/tls/redis/ca.crt');
   });
 
   test('when the app`s environment is read, then it presents a client certificate to each store and verifies each server with the stack`s CA', () => {
     const env = service('app').environment!;
     expect(env).toMatchObject({
-      DATABASE_CA_FILE: '/run/secrets/app/ca.crt',
-      DATABASE_CLIENT_CERT_FILE: '/run/secrets/app/postgres-client.crt',
-      DATABASE_CLIENT_KEY_FILE: '/run/secrets/app/postgres-client.key',
-      REDIS_CA_FILE: '/run/secrets/app/ca.crt',
-      REDIS_CLIENT_CERT_FILE: '/run/secrets/app/redis-client.crt',
-      REDIS_CLIENT_KEY_FILE: '/run/secrets/app/redis-client.key',
+      DATABASE_CA_FILE: '/run/tls/app/ca.crt',
+      DATABASE_CLIENT_CERT_FILE: '/run/tls/app/postgres-client.crt',
+      DATABASE_CLIENT_KEY_FILE: '/run/tls/app/postgres-client.key',
+      REDIS_CA_FILE: '/run/tls/app/ca.crt',
+      REDIS_CLIENT_CERT_FILE: '/run/tls/app/redis-client.crt',
+      REDIS_CLIENT_KEY_FILE: '/run/tls/app/redis-client.key',
     });
     // migrate logs in as the same role, with the same settings.
     expect(service('migrate').environment).toEqual(env);

@@ -34,6 +34,26 @@ function volumeHolding(s: ComposeService, file: string): { volume: string; rest:
   throw new Error(`${file} is on no volume`);
 }
 
+/** secrets-init's volumes and data-certs-init's (but data-ca), each with the service that reads it. */
+const SECRETS_VOLUMES: Record<string, string> = {
+  'app-secrets': 'app',
+  'postgres-secrets': 'postgres',
+  'redis-secrets': 'redis',
+};
+const TLS_VOLUMES: Record<string, string> = {
+  'app-tls': 'app',
+  'postgres-tls': 'postgres',
+  'redis-tls': 'redis',
+};
+/** migrate runs the app's image as the app's role, with its environment: it reads what the app reads. */
+const consumersOf = (owner: string) => [owner, ...(owner === 'app' ? ['migrate'] : [])];
+/** The named volumes a service mounts (bind mounts left out). */
+const volumesOf = (name: string) =>
+  (service(name).volumes ?? [])
+    .map(parseVolume)
+    .map((m) => m.source)
+    .filter((v) => !v.startsWith('./'));
+
 /** The ACL file redis-server is started with (`--aclfile`), and the password file its health check reads. */
 const redisAclFile = () => {
   const command = service('redis').command as string[];
@@ -74,51 +94,55 @@ describe('compose secrets', () => {
   });
 
   // ASVS 5.0 13.3.2: each volume only for its consumer, read-only.
-  test('when a service reads a secrets volume, then it is its own and mounted read-only; only secrets-init and data-certs-init write them', () => {
-    const owners: Record<string, string> = {
-      'app-secrets': 'app',
-      'postgres-secrets': 'postgres',
-      'redis-secrets': 'redis',
-    };
+  test('when a service reads a secrets volume, then it is its own and mounted read-only; only secrets-init writes them', () => {
     for (const [name, s] of Object.entries(services)) {
       for (const mount of (s.volumes ?? []).map(parseVolume)) {
-        const owner = owners[mount.source];
-        if (!owner || name === 'secrets-init' || name === 'data-certs-init') continue;
+        const owner = SECRETS_VOLUMES[mount.source];
+        if (!owner || name === 'secrets-init') continue;
         expect({ name, volume: mount.source, readOnly: mount.readOnly }).toEqual({
           name,
           volume: mount.source,
           readOnly: true,
         });
-        expect([owner, ...(owner === 'app' ? ['migrate'] : [])]).toContain(name);
+        expect(consumersOf(owner)).toContain(name);
       }
     }
-    const initVolumes = (service('secrets-init').volumes ?? []).map(parseVolume).map((m) => m.source);
-    expect(initVolumes.filter((v) => !v.startsWith('./')).sort()).toEqual(Object.keys(owners).sort());
-    // The CA's key is in a volume of its own that nothing else mounts.
-    const certVolumes = (service('data-certs-init').volumes ?? []).map(parseVolume).map((m) => m.source);
-    expect(certVolumes.filter((v) => !v.startsWith('./')).sort()).toEqual(
-      ['data-ca', ...Object.keys(owners)].sort(),
-    );
-    for (const [name, s] of Object.entries(services))
-      if (name !== 'data-certs-init')
-        expect({
+    expect(volumesOf('secrets-init').sort()).toEqual(Object.keys(SECRETS_VOLUMES).sort());
+  });
+
+  // ASVS 5.0 13.3.2 (ADR 0035): the certificates service, a third-party image run as root, sees no secret
+  // of secrets-init's; each tls volume is written by it alone and read by its one consumer.
+  test('when the data stores` certificates are mounted, then data-certs-init writes them in tls volumes of their own and mounts no secrets volume; each consumer mounts its own, read-only', () => {
+    expect(volumesOf('data-certs-init').sort()).toEqual(['data-ca', ...Object.keys(TLS_VOLUMES)].sort());
+    for (const volume of volumesOf('data-certs-init'))
+      expect({ volume, secretsInit: volume in SECRETS_VOLUMES }).toEqual({ volume, secretsInit: false });
+    const owners: Record<string, string> = { ...TLS_VOLUMES, 'data-ca': 'data-certs-init' };
+    for (const [name, s] of Object.entries(services)) {
+      if (name === 'data-certs-init') continue;
+      for (const mount of (s.volumes ?? []).map(parseVolume)) {
+        const owner = owners[mount.source];
+        if (!owner) continue;
+        expect({ name, volume: mount.source, readOnly: mount.readOnly, ownConsumer: true }).toEqual({
           name,
-          mountsCa: (s.volumes ?? []).some((v) => parseVolume(v).source === 'data-ca'),
-        }).toEqual({
-          name,
-          mountsCa: false,
+          volume: mount.source,
+          readOnly: true,
+          ownConsumer: consumersOf(owner).includes(name),
         });
+      }
+    }
+    // Each consumer does mount its own (the app and migrate share the app's, as they share its identity).
+    for (const [volume, owner] of Object.entries(TLS_VOLUMES))
+      for (const name of consumersOf(owner)) expect(volumesOf(name)).toContain(volume);
   });
 
   // ASVS 13.3.1: a secret can be destroyed as well as created and rotated (ADR 0037).
-  test('when docs/deploy.md destroys the secrets, then it removes exactly the volumes secrets-init writes, under the project`s name, and no data volume', () => {
+  test('when docs/deploy.md destroys the secrets, then it removes exactly the volumes secrets-init and data-certs-init write (the CA key included), under the project`s name, and no data volume', () => {
     const guide = readFileSync(path.join(ROOT, 'docs', 'deploy.md'), 'utf8');
     const section = guide.slice(guide.indexOf('## Destroying secrets'), guide.indexOf('## Upgrades'));
     const removed = /^docker volume rm (.+)$/m.exec(section)?.[1]?.split(' ') ?? [];
-    const written = (service('secrets-init').volumes ?? [])
-      .map(parseVolume)
-      .filter((m) => !m.source.startsWith('./'))
-      .map((m) => `${compose.name}_${m.source}`);
+    const written = [...volumesOf('secrets-init'), ...volumesOf('data-certs-init')].map(
+      (v) => `${compose.name}_${v}`,
+    );
     expect(compose.name).toBe('express-hardened-starter');
     expect(removed.sort()).toEqual(written.sort());
     expect(section).toMatch(/^rm -f secrets\/smtp_url$/m);
@@ -147,6 +171,8 @@ describe('compose secrets', () => {
   });
 
   describe('with the secrets secrets-init generates', () => {
+    /** The folder each init service's script writes into here, as into its volumes. */
+    const WRITERS = { 'secrets-init': 'secrets', 'data-certs-init': 'tls' } as const;
     let dir: string;
     /** The operator's ./secrets, empty until a test provides something. */
     let provided: string;
@@ -154,25 +180,32 @@ describe('compose secrets', () => {
       dir = mkdtempSync(path.join(tmpdir(), 'compose-secrets-'));
       provided = path.join(dir, 'provided');
       mkdirSync(provided);
-      initSecrets(new SecretsStore(dir, false), provided);
-      // data-certs-init writes the data stores' certificates into the same volumes, after it.
-      const certs = service('data-certs-init');
+      initSecrets(new SecretsStore(path.join(dir, WRITERS['secrets-init']), false), provided);
+      // data-certs-init writes the data stores' certificates into volumes of their own.
+      for (const owner of Object.values(TLS_VOLUMES))
+        mkdirSync(path.join(dir, WRITERS['data-certs-init'], owner), { recursive: true });
       execFileSync('sh', [path.join(ROOT, 'scripts', 'data-store-certs.sh')], {
-        env: { ...process.env, SECRETS_DIR: dir, CA_DIR: path.join(dir, 'ca') },
+        env: {
+          ...process.env,
+          TLS_DIR: path.join(dir, WRITERS['data-certs-init']),
+          CA_DIR: path.join(dir, 'ca'),
+        },
         stdio: 'ignore',
       });
-      expect(certs.environment!.SECRETS_DIR).toBe(service('secrets-init').environment!.SECRETS_DIR);
     });
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-    /** Where secrets-init writes the file that `consumer` reads at `file`, through the same volume. */
+    /** Where secrets-init or data-certs-init writes the file that `consumer` reads at `file`, through the same volume. */
     function generatedFile(consumer: ComposeService, file: string): string {
       const { volume, rest } = volumeHolding(consumer, file);
-      const init = service('secrets-init');
-      const mount = (init.volumes ?? []).map(parseVolume).find((m) => m.source === volume);
-      expect(mount).toBeDefined();
-      const secretsDir = init.environment!.SECRETS_DIR!;
-      return path.join(dir, path.relative(secretsDir, `${mount!.target}${rest}`));
+      for (const [writer, folder] of Object.entries(WRITERS)) {
+        const init = service(writer);
+        const mount = (init.volumes ?? []).map(parseVolume).find((m) => m.source === volume);
+        if (!mount) continue;
+        const root = init.environment![writer === 'secrets-init' ? 'SECRETS_DIR' : 'TLS_DIR']!;
+        return path.join(dir, folder, path.relative(root, `${mount.target}${rest}`));
+      }
+      throw new Error(`neither init service writes ${volume}`);
     }
 
     test('when the app`s configuration is loaded with them, then it passes every production check', () => {
@@ -205,9 +238,8 @@ describe('compose secrets', () => {
       const readers = Object.entries(services)
         .filter(
           ([name, s]) =>
-            // The two init services write the volume (the key, the client certificates) and run no app.
+            // secrets-init writes the volume (the key) and runs no app.
             name !== 'secrets-init' &&
-            name !== 'data-certs-init' &&
             (s.volumes ?? []).map(parseVolume).some((m) => m.source === 'app-secrets'),
         )
         .map(([name]) => name);
@@ -230,7 +262,7 @@ describe('compose secrets', () => {
     test('when the operator provides smtp_url and MAIL_FROM, then the app sends through that server, and removing the file turns mail off again', () => {
       const password = 'provided-smtp-password-0123456789';
       writeFileSync(path.join(provided, 'smtp_url'), `smtps://mailer:${password}@smtp.example.com\n`);
-      initSecrets(new SecretsStore(dir, false), provided);
+      initSecrets(new SecretsStore(path.join(dir, WRITERS['secrets-init']), false), provided);
       const withMail = loadCompose({ MAIL_FROM: 'Example <no-reply@example.com>' }).services.app!;
       const load = () =>
         loadConfig(withMail.environment!, (file) => readFileSync(generatedFile(app, file), 'utf8'));
@@ -244,7 +276,7 @@ describe('compose secrets', () => {
       expect(JSON.stringify(withMail)).not.toContain(password);
 
       rmSync(path.join(provided, 'smtp_url'));
-      initSecrets(new SecretsStore(dir, false), provided);
+      initSecrets(new SecretsStore(path.join(dir, WRITERS['secrets-init']), false), provided);
       expect(load().mail).toEqual({ transport: 'off' });
     });
 

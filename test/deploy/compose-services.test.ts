@@ -81,8 +81,6 @@ describe('compose start order', () => {
         'data-certs-init': 'service_completed_successfully',
         postgres: 'service_healthy',
       },
-      // The certificates are issued into the volumes secrets-init prepares, before anyone reads them.
-      'data-certs-init': { 'secrets-init': 'service_completed_successfully' },
       postgres: {
         'secrets-init': 'service_completed_successfully',
         'data-certs-init': 'service_completed_successfully',

@@ -1,6 +1,6 @@
-import { execFileSync } from 'node:child_process';
-import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { X509Certificate, createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ROOT } from '../support/run-script';
@@ -8,7 +8,8 @@ import { ROOT } from '../support/run-script';
 /**
  * ASVS 13.2.1: scripts/data-store-certs.sh, which data-certs-init runs on every `up` (docker-compose.yml,
  * ADR 0035): the stack's private CA, a server certificate for each data store under the name it is
- * reached by, and a client certificate for each account that connects, each key in its consumer's folder.
+ * reached by, and a client certificate for each account that connects, each key in its consumer's folder
+ * (its own tls volume).
  */
 
 const SCRIPT = path.join(ROOT, 'scripts', 'data-store-certs.sh');
@@ -33,8 +34,10 @@ describe('the data stores` certificates (ASVS 13.2.1)', () => {
   const caDir = () => path.join(dir, 'ca');
   const run = (env: Record<string, string> = {}) =>
     execFileSync('sh', [SCRIPT], {
-      env: { ...process.env, SECRETS_DIR: secrets(), CA_DIR: caDir(), ...env },
+      env: { ...process.env, TLS_DIR: secrets(), CA_DIR: caDir(), ...env },
       encoding: 'utf8',
+      // openssl's progress lines on stderr are not the test's output.
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
   const cert = (volume: string, name: string) =>
     new X509Certificate(readFileSync(path.join(secrets(), volume, `${name}.crt`)));
@@ -105,10 +108,11 @@ describe('the data stores` certificates (ASVS 13.2.1)', () => {
   test('when a certificate is within the renewal window, then that one is issued again with a new key, and the others are kept', () => {
     run();
     const before = fingerprints();
-    const oldKey = readFileSync(path.join(secrets(), 'app', 'redis-client.key'), 'utf8');
     // Issued for 30 days: inside the 60-day window at the next run.
     rmSync(path.join(secrets(), 'app', 'redis-client.crt'));
     run({ LEAF_DAYS: '30' });
+    // The key of that 30-day certificate: the renewal below must replace it, not only the certificate.
+    const oldKey = readFileSync(path.join(secrets(), 'app', 'redis-client.key'), 'utf8');
     expect(run()).toMatch(/issued app\/redis-client\.crt/);
     const after = fingerprints();
     expect(after['app/redis-client.crt']).not.toBe(before['app/redis-client.crt']);
@@ -127,11 +131,71 @@ describe('the data stores` certificates (ASVS 13.2.1)', () => {
     expect(cert('postgres', 'server').verify(ca().publicKey)).toBe(true);
   });
 
-  test('when a consumer`s folder is missing (secrets-init has not run), then it stops and issues nothing', () => {
+  // Finding B of the CA review: a CA replaced near its end must not break running servers (ADR 0035).
+  test('when the CA nears its end, then its certificate is issued again for the same key, every certificate is kept, and old and new CA certificates each verify what the other signed', () => {
+    run();
+    const before = fingerprints();
+    const oldCa = ca();
+    const oldKey = readFileSync(path.join(caDir(), 'ca.key'), 'utf8');
+    // Every CA has less than 4000 days left: this run renews it, as the default 400 days will.
+    expect(run({ CA_RENEW_DAYS: '4000' })).toMatch(/renewed the CA certificate/);
+    expect(ca().fingerprint256).not.toBe(oldCa.fingerprint256);
+    expect(ca().subject).toBe(oldCa.subject);
+    expect(readFileSync(path.join(caDir(), 'ca.key'), 'utf8')).toBe(oldKey);
+    // Every leaf is kept (only the published ca.crt copies change), and still chains to the new CA.
+    const leaves = (all: Record<string, string | undefined>) =>
+      Object.entries(all).filter(([name]) => !name.endsWith('/ca.crt'));
+    expect(leaves(fingerprints())).toEqual(leaves(before));
+    expect(cert('postgres', 'server').verify(ca().publicKey)).toBe(true);
+    // A leaf issued after the renewal, as a server still holding the old CA certificate sees it.
+    run({ RENEW_DAYS: '400' });
+    const renewed = cert('app', 'postgres-client');
+    expect(renewed.fingerprint256).not.toBe(before['app/postgres-client.crt']);
+    const verifies = (caFile: string, leaf: string) =>
+      spawnSync('openssl', ['verify', '-CAfile', caFile, leaf]).status === 0;
+    writeFileSync(path.join(dir, 'old-ca.crt'), oldCa.toString());
+    expect(verifies(path.join(dir, 'old-ca.crt'), path.join(secrets(), 'app', 'postgres-client.crt'))).toBe(
+      true,
+    );
+  });
+
+  test('when ca.key does not belong to ca.crt, then it stops, says why on stderr, and leaves no temporary file', () => {
+    run();
+    const before = fingerprints();
+    const other = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
+    writeFileSync(path.join(caDir(), 'ca.key'), other.export({ format: 'pem', type: 'pkcs8' }));
+    const result = spawnSync('sh', [SCRIPT], {
+      env: { ...process.env, TLS_DIR: secrets(), CA_DIR: caDir() },
+      encoding: 'utf8',
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/ca\.key does not belong to \S+ca\.crt/);
+    expect(result.stdout).not.toMatch(/kept the CA/);
+    expect(fingerprints()).toEqual(before);
+  });
+
+  test('when openssl fails half-way, then its error is shown and no temporary key is left in the volume', () => {
+    run();
+    // The certificate cannot be written (a directory holds its temporary name), after the new key was.
+    rmSync(path.join(secrets(), 'app', 'redis-client.crt'));
+    mkdirSync(path.join(secrets(), 'app', '.redis-client.crt.new'));
+    const result = spawnSync('sh', [SCRIPT], {
+      env: { ...process.env, TLS_DIR: secrets(), CA_DIR: caDir() },
+      encoding: 'utf8',
+    });
+    expect(result.status).not.toBe(0);
+    // openssl's own reason, no longer sent to /dev/null.
+    expect(result.stderr).toMatch(/Can't open "[^"]*redis-client\.crt\.new" for writing/);
+    expect(readdirSync(path.join(secrets(), 'app')).filter((f) => f.startsWith('.'))).toEqual([
+      '.redis-client.crt.new',
+    ]);
+  });
+
+  test('when a consumer`s folder is missing (its volume is not mounted), then it stops and issues nothing', () => {
     rmSync(path.join(secrets(), 'redis'), { recursive: true });
     expect(() =>
       execFileSync('sh', [SCRIPT], {
-        env: { ...process.env, SECRETS_DIR: secrets(), CA_DIR: caDir() },
+        env: { ...process.env, TLS_DIR: secrets(), CA_DIR: caDir() },
         stdio: 'pipe',
       }),
     ).toThrow(/redis is missing/);

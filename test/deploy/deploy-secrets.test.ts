@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   mkdirSync,
@@ -23,7 +24,7 @@ import {
   rotateSessionSecret,
   SecretsStore,
 } from '../../scripts/deploy-secrets';
-import { runScript } from '../support/run-script';
+import { ROOT, runScript } from '../support/run-script';
 
 /**
  * scripts/deploy-secrets.ts, the compose stack's secrets-init: the real entry point on empty
@@ -383,6 +384,26 @@ describe('deploy-secrets init on volumes from before the Redis ACL', () => {
     expect(store.read('app', 'redis_url')).toBe(`rediss://app:${legacy}@redis:6379`);
     expect(readdirSync(path.join(dir, 'redis')).sort()).toEqual(FILES.redis);
     expect(store.read('redis', 'users.acl')).toContain(`#${sha256(legacy)}`);
+  });
+
+  test('when the certificates of the layout before the *-tls volumes are there, then they and their temporary files are removed, and the secrets kept', async () => {
+    // The layout data-store-certs.sh wrote before (ADR 0035): its files beside secrets-init's.
+    expect(await runScript('scripts/deploy-secrets.ts', { SECRETS_DIR: dir })).toMatchObject({ code: 0 });
+    const secrets = snapshot(dir);
+    execFileSync('sh', [path.join(ROOT, 'scripts', 'data-store-certs.sh')], {
+      env: { ...process.env, TLS_DIR: dir, CA_DIR: path.join(dir, 'ca') },
+      stdio: 'ignore',
+    });
+    writeFileSync(path.join(dir, 'app', '.redis-client.key.new'), 'half a key');
+    expect(readdirSync(path.join(dir, 'redis'))).toContain('server.key');
+
+    const result = await runScript('scripts/deploy-secrets.ts', { SECRETS_DIR: dir });
+
+    expect(result).toMatchObject({ code: 0, stdout: expect.stringContaining('removed redis/server.key') });
+    expect(result.stdout).toContain('removed app/.redis-client.key.new');
+    for (const volume of Object.keys(FILES) as Volume[])
+      expect(readdirSync(path.join(dir, volume)).sort()).toEqual(FILES[volume]);
+    expect(snapshot(dir)).toEqual(secrets);
   });
 
   test('when secrets-init is given REDIS_KEY_PREFIX, then the app user is limited to that prefix; an invalid one stops it', async () => {
