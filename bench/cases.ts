@@ -25,6 +25,7 @@ export interface SignedIn {
   appCookie: string;
   naiveCookie: string;
   userId: string;
+  /** The login cases' account: another user than the signed-in one, whose session they never end. */
   email: string;
   password: string;
 }
