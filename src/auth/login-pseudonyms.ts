@@ -1,5 +1,5 @@
-import { createHmac } from 'node:crypto';
 import type { AppConfig } from '../../config/config';
+import { keyedNamer } from '../lib/keyed-names';
 
 /**
  * Names for what a failed login typed, for the log and for Redis, that do not hold what was typed
@@ -14,10 +14,7 @@ import type { AppConfig } from '../../config/config';
  * SESSION_SECRET gives every value a new name (ADR 0039 says what that costs).
  */
 export function createLoginPseudonyms(config: AppConfig) {
-  const key = createHmac('sha256', config.session.secrets[0]!).update('login-pseudonym').digest();
-  // 128 bits: no two values an attacker can type collide by chance, and the name stays short.
-  const nameOf = (text: string) =>
-    createHmac('sha256', key).update(text).digest().subarray(0, 16).toString('base64url');
+  const nameOf = keyedNamer(config.session.secrets[0]!, 'login-pseudonym');
 
   return {
     /** The email a login typed (trimmed and lowercased), as failure events name it. */

@@ -4,6 +4,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import session from 'express-session';
 import type { AppConfig } from '../../config/config';
 import { cookieAttributes } from '../http/cookies';
+import { keyedNamer } from '../lib/keyed-names';
 import type { RedisClient } from '../lib/redis';
 import type { User } from '../users/user';
 import { logSecurityEvent } from '../http/security-events';
@@ -215,9 +216,8 @@ export interface IndexedSession {
 export function createSessionIndex(config: AppConfig, redis: RedisClient) {
   const indexKey = (userId: string) => indexKeyOf(config, userId);
   const sessionKey = (sid: string) => sessionPrefixOf(config) + sid;
-  // The key of the public handles: HMAC-SHA256(first session secret, label), the same one-step
-  // derivation as the CSRF key (src/web/csrf.ts), so it is never the key that signs cookies.
-  const handleKey = createHmac('sha256', config.session.secrets[0]!).update('session-handle').digest();
+  // The public handles' names, under a key of their own (src/lib/keyed-names.ts).
+  const handleName = keyedNamer(config.session.secrets[0]!, 'session-handle');
 
   return {
     /** SESSION_MAX_PER_USER, for what reports the limit acting. */
@@ -247,9 +247,7 @@ export function createSessionIndex(config: AppConfig, redis: RedisClient) {
      * id, cut to 128 bits: nobody without the server's secret can compute it or get the id back from
      * it, and it needs no storage of its own (sessions started before it existed have one too).
      */
-    handleOf(sid: string): string {
-      return createHmac('sha256', handleKey).update(sid).digest().subarray(0, 16).toString('base64url');
-    },
+    handleOf: (sid: string): string => handleName(sid),
 
     /** The ids the user's index lists, oldest sign-in first. */
     sidsOf: (userId: string): Promise<string[]> => redis.zRange(indexKey(userId), 0, -1),
