@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Case } from './cases';
+import { measureCpuUse, type CpuUse } from './cpu-use';
 import { runWrk, type LoadRequest, type WrkResult } from './wrk';
 
 /** The attack: this many connections of wrong passwords, each request from an address of its own. */
@@ -30,6 +31,10 @@ export interface FloodResult {
   reads: { requestsPerS: number; unloadedRequestsPerS: number; share: number; p99Ms: number };
   healthz: { probes: number; p50Ms: number; p99Ms: number; maxMs: number; failed: number };
   rssMb: { before: number; max: number };
+  /** Where the CPU went while the reads ran: each CPU's busy share, the server's threads by role. */
+  cpu: CpuUse;
+  /** CPU seconds each wrk used over its own run (the flood's ran longer than the reads'). */
+  wrkCpuS: { flood: number; reads: number };
   /** Each target of FLOOD_TARGETS: met or not, with the figure. */
   targets: { name: string; met: boolean; figure: string }[];
   /** Answers or errors that must not happen (a 500, a reset connection): the bench fails on these. */
@@ -110,6 +115,7 @@ export async function runFlood(options: {
   try {
     const flood = runWrk(load(loginFailure, FLOOD_CONNECTIONS, options.clientOffset), FLOOD_S);
     await sleep(RAMP_S * 1000);
+    const window = measureCpuUse(server.child.pid!);
     const [reads, probes] = await Promise.all([
       runWrk(load(read, read.connections), MEASURED_S),
       probe(
@@ -118,6 +124,7 @@ export async function runFlood(options: {
         performance.now() + MEASURED_S * 1000,
       ),
     ]);
+    const cpu = window.end();
     const login = await flood;
     max = Math.max(max, rssMb(server.child) ?? max);
 
@@ -163,6 +170,8 @@ export async function runFlood(options: {
         failed: probes.failed,
       },
       rssMb: { before, max },
+      cpu,
+      wrkCpuS: { flood: login.cpuS, reads: reads.cpuS },
       targets: [
         {
           name: `signed-in reads keep ≥ ${t.readsShareMin * 100} % of their unloaded req/s`,

@@ -6,7 +6,7 @@ import path from 'node:path';
 export const ROOT = path.resolve(__dirname, '..');
 
 /** The unit of the CPU times in /proc/PID/stat (`getconf CLK_TCK`: 100 on Linux). */
-const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+export const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
 
 /**
  * On two or more CPUs the servers run on CPU 1 and the load generator on CPU 0, so neither steals the

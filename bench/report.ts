@@ -53,6 +53,19 @@ function detailTable(rows: Row[]): string {
   return lines.join('\n');
 }
 
+/** Where the CPU went while the reads ran under the flood, or nothing where /proc cannot tell. */
+function cpuSentence(f: Report['flood']): string {
+  const cpus = Object.entries(f.cpu.cpus);
+  if (cpus.length === 0) return '';
+  const busy = cpus.map(([cpu, share]) => `${cpu} ${percent(share)}`).join(', ');
+  const s = f.cpu.server;
+  return (
+    `While the reads ran the CPUs were busy: ${busy}; the server's event loop used ${percent(s.main)} of a ` +
+    `core, its thread pool (argon2) ${percent(s.pool)}, its other threads (V8) ${percent(s.other)}; ` +
+    `wrk used ${f.wrkCpuS.flood.toFixed(1)} CPU s for the flood and ${f.wrkCpuS.reads.toFixed(1)} for the reads.`
+  );
+}
+
 function floodSection(report: Report): string {
   const f = report.flood;
   const statuses = Object.entries(f.login.statuses)
@@ -68,7 +81,7 @@ function floodSection(report: Report): string {
       `req/s (${statuses}), p50 ${ms(f.login.p50Ms)} ms. Reads: ${integer(f.reads.requestsPerS)} req/s ` +
       `against ${integer(f.reads.unloadedRequestsPerS)} unloaded. \`/healthz\`: ${f.healthz.probes} probes, ` +
       `p50 ${ms(f.healthz.p50Ms)} ms, max ${ms(f.healthz.maxMs)} ms. RSS ${Math.round(f.rssMb.before)} MB ` +
-      `before, ${Math.round(f.rssMb.max)} MB at most.`,
+      `before, ${Math.round(f.rssMb.max)} MB at most. ${cpuSentence(f)}`,
     ['| Target | Figure | |', '| --- | --: | --- |', ...targets].join('\n'),
   ].join('\n\n');
 }

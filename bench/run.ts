@@ -32,6 +32,12 @@ const DURATION_S = setting('BENCH_DURATION_S', 5);
 const ROUNDS = setting('BENCH_ROUNDS', 3);
 const WARMUP_S = setting('BENCH_WARMUP_S', 2);
 const RESULTS = path.join(__dirname, 'results');
+/**
+ * `BENCH_ONLY=flood`: the unloaded signed-in read and the login flood, nothing else, printed and not
+ * written to the results (a quick check while working on the flood's figures).
+ */
+const ONLY_FLOOD = process.env.BENCH_ONLY === 'flood';
+if (process.env.BENCH_ONLY !== undefined && !ONLY_FLOOD) throw new Error('BENCH_ONLY takes only `flood`');
 
 const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
@@ -78,7 +84,8 @@ async function main(): Promise<number> {
     undo.push(fleet.removeCgroups, stopAll);
     const admin = await createClient({ url: redis.url }).connect();
     undo.push(() => admin.close());
-    const cases = benchCases(await signIn(fleet, rows[0]!.id));
+    const allCases = benchCases(await signIn(fleet, rows[0]!.id));
+    const cases = ONLY_FLOOD ? allCases.filter((c) => c.id === 'me') : allCases;
 
     say('counting Redis and SQL work per request');
     const work = new Map<string, WorkPerRequest>();
@@ -103,8 +110,21 @@ async function main(): Promise<number> {
       }
     }
 
-    const caseOf = (id: string) => cases.find((c) => c.id === id)!;
+    const caseOf = (id: string) => allCases.find((c) => c.id === id)!;
     const unloadedReadsPerS = median(rounds.get('me')!.map((r) => r.requestsPerS));
+    if (ONLY_FLOOD) {
+      await runWrk(loadOf(caseOf('login-fail'), fleet, 0), WARMUP_S);
+      const flood = await runFlood({
+        server: fleet.load.app,
+        loginFailure: caseOf('login-fail'),
+        read: caseOf('me'),
+        healthz: caseOf('healthz'),
+        unloadedReadsPerS,
+        clientOffset: (ROUNDS + 1) * 500_000,
+      });
+      process.stdout.write(`${JSON.stringify(flood, null, 2)}\n`);
+      return flood.failures.length > 0 ? 1 : 0;
+    }
     say(`memory: ${MEMORY_READS.toLocaleString('en-US')} signed-in reads, sampled along the way`);
     const memory = await runMemory({
       server: fleet.load.app,
