@@ -168,6 +168,11 @@ export interface AppConfig {
     readonly maxWaitMs: number;
     /** The nice value of libuv's worker threads, where argon2 runs (0: left as they are). */
     readonly threadNice: number;
+    /**
+     * How long a request refused because the line is full waits before its 503 leaves (0: at once).
+     * It computes nothing meanwhile; it keeps a flood's connections from coming straight back (ADR 0042).
+     */
+    readonly refusalDelayMs: number;
   };
   /**
    * The Prometheus listener (src/metrics): its own port, never the app's, so the proxy in front of the
@@ -312,6 +317,7 @@ const envSchema = z.object({
   HASH_QUEUE_MAX: intInRange(0, 10_000).optional(),
   HASH_QUEUE_WAIT_MS: intInRange(1, 60_000).default(750),
   HASH_THREAD_NICE: intInRange(0, 19).default(10),
+  HASH_REFUSAL_DELAY_MS: intInRange(0, 5_000).default(100),
   // 0 (the default): no metrics listener and no recording. Loopback unless told otherwise: in a
   // container it must be the container's own address, for the scraper on the private network only.
   METRICS_PORT: intInRange(0, 65535).default(0),
@@ -738,6 +744,7 @@ function hashingLimits(e: z.infer<typeof envSchema>, env: Env, warnings: string[
     queueMax: e.HASH_QUEUE_MAX ?? 16 * concurrency,
     maxWaitMs: e.HASH_QUEUE_WAIT_MS,
     threadNice: e.HASH_THREAD_NICE,
+    refusalDelayMs: e.HASH_REFUSAL_DELAY_MS,
   };
 }
 

@@ -243,6 +243,7 @@ export function buildApp(deps: AppDeps): Express {
       exposeStack: config.env === 'development',
       renderPage: createErrorPageRenderer(views),
       onRateLimited: metrics?.rateLimited,
+      busyRefusalDelayMs: config.hashing.refusalDelayMs,
     }),
   );
   // Every route exists now: the request metrics learn their templates (the static files by mount).

@@ -426,7 +426,11 @@ export class ServiceBusyError extends AppError {
   /** A turn comes within milliseconds once the burst passes: the shortest wait Retry-After can say. */
   readonly retryAfterS = 1;
 
-  constructor(event?: RefusalEvent & { name: 'hash.busy' }) {
+  constructor(
+    /** queue_full: refused on arrival, nothing waited; wait_exceeded: waited its longest for a turn. */
+    readonly reason: 'queue_full' | 'wait_exceeded',
+    event?: RefusalEvent & { name: 'hash.busy' },
+  ) {
     super(503, 'service_busy', 'The service is busy. Try again in a moment.');
     this.events = event ? [event] : [];
   }

@@ -83,11 +83,14 @@ export function createErrorHandler({
   exposeStack,
   renderPage,
   onRateLimited,
+  busyRefusalDelayMs = 0,
 }: {
   exposeStack: boolean;
   renderPage?: ErrorPageRenderer;
   /** Told of every 429 (the metrics count them; the log has the first refusals of each limit only). */
   onRateLimited?: () => void;
+  /** How long a 503 `service_busy` refused on arrival waits before it leaves (HASH_REFUSAL_DELAY_MS). */
+  busyRefusalDelayMs?: number;
 }): ErrorRequestHandler {
   return (err: unknown, req, res, next) => {
     if (res.headersSent) return next(err);
@@ -123,12 +126,17 @@ export function createErrorHandler({
     if (known instanceof MethodNotAllowedError) res.setHeader('Allow', known.allow.join(', '));
     if (known) {
       logRefusal(req, known);
-      return send(res, known.status, {
-        code: known.code,
-        message: known.message,
-        requestId,
-        details: known.details,
-      });
+      const answer = () =>
+        send(res, known.status, {
+          code: known.code,
+          message: known.message,
+          requestId,
+          details: known.details,
+        });
+      if (known instanceof ServiceBusyError && known.reason === 'queue_full' && busyRefusalDelayMs > 0) {
+        return answerLater(res, busyRefusalDelayMs, answer);
+      }
+      return answer();
     }
 
     req.log.error({ err }, 'unhandled error');
@@ -140,6 +148,23 @@ export function createErrorHandler({
       ...(exposeStack && err instanceof Error ? { stack: err.stack } : {}),
     });
   };
+}
+
+/**
+ * Answers after `delayMs`, spending nothing meanwhile (a timer; no place in the hashing line, no
+ * hash). Why (ADR 0042): a client refused because the password line is full would otherwise come
+ * straight back, so a flood of N connections takes as many event-loop turns as the server can give,
+ * every one of them taken from the reads and probes of everyone else. Held for `delayMs`, each
+ * connection sends at most one attempt per `delayMs` while the line stays full. A client that goes
+ * away meanwhile is let go (the timer is cleared); nothing is written to a closed response.
+ */
+function answerLater(res: Response, delayMs: number, answer: () => void): void {
+  const timer = setTimeout(() => {
+    res.off('close', cancel);
+    if (!res.destroyed && !res.headersSent) answer();
+  }, delayMs);
+  const cancel = () => clearTimeout(timer);
+  res.once('close', cancel);
 }
 
 export const notFound: RequestHandler = (_req, _res, next) => {

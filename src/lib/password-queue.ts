@@ -32,7 +32,8 @@ export interface QueueStats {
  * request), file reads and DNS lookups wait behind the hashes, and a real user's login waits behind
  * the whole backlog for as long as the flood lasts. With it, at most `concurrency` hashes run (memory
  * at most concurrency x 19 MiB), at most `queueMax` more are admitted to wait, none waits longer than
- * `maxWaitMs`, and everything beyond is refused at once with 503 `service_busy`, without hashing.
+ * `maxWaitMs`, and everything beyond is refused with 503 `service_busy` without hashing or waiting for
+ * a turn (the error handler sends it after HASH_REFUSAL_DELAY_MS, ADR 0042).
  *
  * Places and turns are counted apart. A place is taken when a request starts its password step (a login
  * takes it before the throttle and the database lookup, so a refusal costs neither) and held until the
@@ -65,7 +66,10 @@ export function createPasswordQueue(
     const first = !inBurst;
     inBurst = true;
     onRefused(reason);
-    return new ServiceBusyError(first ? { name: 'hash.busy', fields: { reason, ...limits } } : undefined);
+    return new ServiceBusyError(
+      reason,
+      first ? { name: 'hash.busy', fields: { reason, ...limits } } : undefined,
+    );
   }
 
   function takeTurn(): Promise<void> {

@@ -240,7 +240,14 @@ describe('password hashing at capacity', () => {
 describe('password hashing: a wait beyond HASH_QUEUE_WAIT_MS', () => {
   const held = createHeldHasher();
   const t = useTestApp(
-    { TRUST_PROXY: '1', HASH_CONCURRENCY: '1', HASH_QUEUE_MAX: '2', HASH_QUEUE_WAIT_MS: '50' },
+    {
+      TRUST_PROXY: '1',
+      HASH_CONCURRENCY: '1',
+      HASH_QUEUE_MAX: '2',
+      HASH_QUEUE_WAIT_MS: '50',
+      // Only a refusal on arrival is delayed: one that waited its turn out leaves at once, long before this.
+      HASH_REFUSAL_DELAY_MS: '5000',
+    },
     { passwords: held.hasher },
   );
   afterEach(() => held.release());
@@ -252,7 +259,9 @@ describe('password hashing: a wait beyond HASH_QUEUE_WAIT_MS', () => {
 
     // One takes the only slot and is held there; the two admitted behind it wait past the bound.
     const burst = burstOfLogins(t, [email, email, email]);
+    const sentAt = Date.now();
     await until(() => burst.answered.length === 2 && held.calls.length === 1, 'two refusals from the line');
+    expect(Date.now() - sentAt).toBeLessThan(4000);
     const refusedInLine = [...burst.answered];
     held.release();
     const answers = await burst.all();
@@ -272,5 +281,77 @@ describe('password hashing: a wait beyond HASH_QUEUE_WAIT_MS', () => {
     expect(eventsNamed(t, 'hash.busy').slice(before)).toEqual([
       expect.objectContaining({ level: 'warn', reason: 'wait_exceeded', maxWaitMs: 50 }),
     ]);
+  });
+});
+
+describe('password hashing: a refusal on arrival leaves after HASH_REFUSAL_DELAY_MS (ADR 0042)', () => {
+  const DELAY_MS = 400;
+  const held = createHeldHasher();
+  const t = useTestApp(
+    {
+      TRUST_PROXY: '1',
+      HASH_CONCURRENCY: '1',
+      HASH_QUEUE_MAX: '0',
+      HASH_QUEUE_WAIT_MS: '60000',
+      HASH_REFUSAL_DELAY_MS: String(DELAY_MS),
+    },
+    { passwords: held.hasher },
+  );
+  afterEach(() => held.release());
+
+  /** Takes the only hashing slot with a held login; resolves once its hash waits at the gate. */
+  async function fillTheLine(email: string): Promise<Burst> {
+    held.hold();
+    const holder = burstOfLogins(t, [email]);
+    await until(() => held.calls.length === 1, 'the held hash');
+    return holder;
+  }
+
+  test('when the line is full, then a login by the API or the form gets its 503 no sooner than the delay, unhashed, and the held login is answered as usual', async () => {
+    const { email } = await createUser(t);
+    const holder = await fillTheLine(email);
+
+    const started = Date.now();
+    const [api, form] = await Promise.all([
+      request(t.app).post('/api/auth/login').set(fromIp(uniqueIp())).send({ email, password: WRONG }),
+      request(t.app).post('/login').set(fromIp(uniqueIp())).type('form').send({ email, password: WRONG }),
+    ]);
+    const elapsed = Date.now() - started;
+    held.release();
+    const [held401] = await holder.all();
+
+    expectBusy(api);
+    expect(form.status).toBe(503);
+    expect(form.headers['retry-after']).toBe('1');
+    // Timers may fire a millisecond early by the wall clock, never a whole tick.
+    expect(elapsed).toBeGreaterThanOrEqual(DELAY_MS - 5);
+    expect(held.calls).toEqual(['verify']);
+    expect(held401!.status).toBe(401);
+  });
+
+  test('when a refused client goes away during the delay, then nothing is written for it, no error is logged and the app keeps answering', async () => {
+    const { email } = await createUser(t);
+    const holder = await fillTheLine(email);
+    const errors = () => t.logs.filter((l) => l.level === 'error' || l.level === 'fatal');
+    const errorsBefore = errors().length;
+
+    // supertest aborts the request (and its socket) when the timeout passes.
+    const gaveUp = await request(t.app)
+      .post('/api/auth/login')
+      .set(fromIp(uniqueIp()))
+      .timeout(50)
+      .send({ email, password: WRONG })
+      .then(
+        () => 'answered',
+        (error: { timeout?: number }) => (error.timeout ? 'gave up' : String(error)),
+      );
+    await new Promise((resolve) => setTimeout(resolve, DELAY_MS + 100));
+    held.release();
+    await holder.all();
+
+    expect(gaveUp).toBe('gave up');
+    expect(errors().slice(errorsBefore)).toEqual([]);
+    const after = await request(t.app).get('/healthz');
+    expect(after.status).toBe(200);
   });
 });

@@ -109,6 +109,8 @@ describe('loadConfig', () => {
     ['HASH_QUEUE_WAIT_MS', '0'],
     ['HASH_THREAD_NICE', '20'],
     ['HASH_THREAD_NICE', '-5'],
+    ['HASH_REFUSAL_DELAY_MS', '-1'],
+    ['HASH_REFUSAL_DELAY_MS', '5001'],
   ])('when %s is %p, then the variable is named in the error', (name, value) => {
     expect(problemsOf({ PUBLIC_URL: 'http://localhost:3000', [name]: value })).toEqual([
       expect.stringMatching(new RegExp(`^${name}:`)),
@@ -128,6 +130,8 @@ describe('loadConfig', () => {
       maxWaitMs: 750,
       // The hashing threads yield to the event loop by default (src/lib/thread-pool.ts).
       threadNice: 10,
+      // A refusal on arrival leaves 100 ms later (ADR 0042).
+      refusalDelayMs: 100,
     });
     // libuv's default pool of 4 threads caps it at 3, whatever the cores.
     expect(defaultPool.concurrency).toBe(Math.max(1, Math.min(cores - 1, 3)));
@@ -140,11 +144,18 @@ describe('loadConfig', () => {
       HASH_QUEUE_MAX: '0',
       HASH_QUEUE_WAIT_MS: '50',
       HASH_THREAD_NICE: '0',
+      HASH_REFUSAL_DELAY_MS: '0',
     });
     const whole = loadConfig({ HASH_CONCURRENCY: '4' });
     const raised = loadConfig({ HASH_CONCURRENCY: '4', UV_THREADPOOL_SIZE: '8' });
 
-    expect(given.hashing).toEqual({ concurrency: 3, queueMax: 0, maxWaitMs: 50, threadNice: 0 });
+    expect(given.hashing).toEqual({
+      concurrency: 3,
+      queueMax: 0,
+      maxWaitMs: 50,
+      threadNice: 0,
+      refusalDelayMs: 0,
+    });
     expect(given.warnings.join('\n')).not.toMatch(/HASH_CONCURRENCY/);
     expect(whole.hashing).toMatchObject({ concurrency: 4, queueMax: 64 });
     expect(whole.warnings.join('\n')).toMatch(/HASH_CONCURRENCY 4 .*UV_THREADPOOL_SIZE 4/);
