@@ -112,9 +112,9 @@ async function main(): Promise<number> {
 
     const caseOf = (id: string) => allCases.find((c) => c.id === id)!;
     const unloadedReadsPerS = median(rounds.get('me')!.map((r) => r.requestsPerS));
-    if (ONLY_FLOOD) {
-      await runWrk(loadOf(caseOf('login-fail'), fleet, 0), WARMUP_S);
-      const flood = await runFlood({
+    const floodNow = () => {
+      say(`login flood: ${FLOOD_CONNECTIONS} connections of wrong passwords for ${FLOOD_S} s`);
+      return runFlood({
         server: fleet.load.app,
         loginFailure: caseOf('login-fail'),
         read: caseOf('me'),
@@ -122,6 +122,10 @@ async function main(): Promise<number> {
         unloadedReadsPerS,
         clientOffset: (ROUNDS + 1) * 500_000,
       });
+    };
+    if (ONLY_FLOOD) {
+      await runWrk(loadOf(caseOf('login-fail'), fleet, 0), WARMUP_S);
+      const flood = await floodNow();
       process.stdout.write(`${JSON.stringify(flood, null, 2)}\n`);
       return flood.failures.length > 0 ? 1 : 0;
     }
@@ -132,15 +136,7 @@ async function main(): Promise<number> {
       readsPerS: unloadedReadsPerS,
       memoryFile: fleet.memoryFile,
     });
-    say(`login flood: ${FLOOD_CONNECTIONS} connections of wrong passwords for ${FLOOD_S} s`);
-    const flood = await runFlood({
-      server: fleet.load.app,
-      loginFailure: caseOf('login-fail'),
-      read: caseOf('me'),
-      healthz: caseOf('healthz'),
-      unloadedReadsPerS,
-      clientOffset: (ROUNDS + 1) * 500_000,
-    });
+    const flood = await floodNow();
 
     const summary = summarize(cases.map((c) => ({ c, work: work.get(c.id)!, rounds: rounds.get(c.id)! })));
     const headroom = headroomOf(summary);
