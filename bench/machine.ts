@@ -36,7 +36,7 @@ export function describeMachine(versions: { redis: string; postgres: string; wrk
     postgres: versions.postgres,
     loadGenerator: versions.wrk,
     pinning: PINNED
-      ? `wrk on CPU ${LOAD_CPU}, each server on CPU ${SERVER_CPU} (taskset); the bench's Redis on CPU ${LOAD_CPU}, Postgres not pinned`
+      ? `wrk on CPU ${LOAD_CPU}, each server on CPU ${SERVER_CPU} (taskset); the bench's Redis and its own process (the /healthz probe) on CPU ${LOAD_CPU}, Postgres not pinned`
       : 'none (fewer than 2 CPUs or no taskset): wrk and the server share the CPUs',
   };
 }

@@ -9,7 +9,7 @@ import { headroomOf } from './headroom';
 import { FLOOD_CONNECTIONS, FLOOD_S, runFlood } from './flood';
 import { describeMachine } from './machine';
 import { MEMORY_READS, runMemory } from './memory';
-import { cpuSeconds, PINNED, stopAll } from './processes';
+import { cpuSeconds, LOAD_CPU, PINNED, run, stopAll } from './processes';
 import { writeReport } from './report';
 import { migrateAndSeed, productionEnv, signIn, startFleet, userEmail, type Fleet } from './setup';
 import { median, summarize, type Report, type Round } from './summary';
@@ -30,14 +30,21 @@ const setting = (name: string, fallback: number): number => {
 };
 const DURATION_S = setting('BENCH_DURATION_S', 5);
 const ROUNDS = setting('BENCH_ROUNDS', 3);
-const WARMUP_S = setting('BENCH_WARMUP_S', 2);
+/**
+ * Load before the measured rounds, per case: the app's JIT kept speeding its signed-in read up for
+ * about 13 s of load (from ~3,000 to ~3,900 req/s), so with a 2 s warm-up the first round
+ * measured code V8 had not optimized yet, more so for the app than for the smaller servers.
+ */
+const WARMUP_S = setting('BENCH_WARMUP_S', 10);
 const RESULTS = path.join(__dirname, 'results');
 /**
- * `BENCH_ONLY=flood`: the unloaded signed-in read and the login flood, nothing else, printed and not
- * written to the results (a quick check while working on the flood's figures).
+ * `BENCH_ONLY=me,naive-read,flood` (case ids of bench/cases.ts, and `flood`): those and nothing else,
+ * printed and not written to the results, a quick check while working on one figure. The flood needs
+ * the unloaded signed-in read, so `flood` runs `me` too.
  */
-const ONLY_FLOOD = process.env.BENCH_ONLY === 'flood';
-if (process.env.BENCH_ONLY !== undefined && !ONLY_FLOOD) throw new Error('BENCH_ONLY takes only `flood`');
+const ONLY = process.env.BENCH_ONLY?.split(',').map((id) => id.trim());
+/** `BENCH_PROFILE=dir`: the loaded app writes a V8 CPU profile there when it stops (node --cpu-prof). */
+const PROFILE_DIR = process.env.BENCH_PROFILE;
 
 const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
@@ -52,9 +59,32 @@ const loadOf = (c: Case, fleet: Fleet, round: number): LoadRequest => ({
   clientOffset: round * 500_000,
 });
 
+/** Below this 1-minute load average the machine counts as quiet (the report warns above it). */
+const QUIET_LOAD = 0.5;
+const QUIET_WAIT_S = 300;
+
+/**
+ * Waits, up to QUIET_WAIT_S, for the 1-minute load average to fall below QUIET_LOAD: right after a
+ * build or a test run it takes a few minutes to decay, and a run started meanwhile shares the CPUs with
+ * whatever ran. Returns the load average it starts with.
+ */
+async function waitForQuiet(): Promise<number> {
+  const deadline = Date.now() + QUIET_WAIT_S * 1000;
+  let load = os.loadavg()[0]!;
+  if (load >= QUIET_LOAD) say(`waiting for a quiet machine (load average ${load.toFixed(2)})`);
+  while (load >= QUIET_LOAD && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    load = os.loadavg()[0]!;
+  }
+  return load;
+}
+
 async function main(): Promise<number> {
+  // The bench's own process probes /healthz and samples the server: it is load, so it keeps off the
+  // server's CPU like wrk (every thread of it, -a; threads started later inherit the affinity).
+  if (PINNED) run('taskset', ['-a', '-p', '-c', LOAD_CPU, String(process.pid)]);
   const wrk = wrkVersion();
-  const loadAtStart = os.loadavg()[0]!;
+  const loadAtStart = await waitForQuiet();
   const undo: (() => unknown)[] = [];
   try {
     say('building the app with tsc');
@@ -80,12 +110,15 @@ async function main(): Promise<number> {
     };
     undo.push(proxies.redis.close, proxies.postgres.close);
     say('starting the servers');
-    const fleet = await startFleet({ appDir: build.dir, env, proxies });
+    const fleet = await startFleet({ appDir: build.dir, env, proxies, profileDir: PROFILE_DIR });
     undo.push(fleet.removeCgroups, stopAll);
     const admin = await createClient({ url: redis.url }).connect();
     undo.push(() => admin.close());
     const allCases = benchCases(await signIn(fleet, rows[0]!.id));
-    const cases = ONLY_FLOOD ? allCases.filter((c) => c.id === 'me') : allCases;
+    const wanted = ONLY && new Set(ONLY.flatMap((id) => (id === 'flood' ? ['me'] : [id])));
+    const unknown = ONLY?.filter((id) => id !== 'flood' && !allCases.some((c) => c.id === id)) ?? [];
+    if (unknown.length > 0) throw new Error(`BENCH_ONLY: no case ${unknown.join(', ')}`);
+    const cases = wanted ? allCases.filter((c) => wanted.has(c.id)) : allCases;
 
     say('counting Redis and SQL work per request');
     const work = new Map<string, WorkPerRequest>();
@@ -123,7 +156,12 @@ async function main(): Promise<number> {
         clientOffset: (ROUNDS + 1) * 500_000,
       });
     };
-    if (ONLY_FLOOD) {
+    if (ONLY) {
+      for (const c of cases) {
+        const median_ = median(rounds.get(c.id)!.map((r) => r.requestsPerS));
+        process.stdout.write(`${c.id}: ${Math.round(median_)} req/s, ${JSON.stringify(work.get(c.id))}\n`);
+      }
+      if (!ONLY.includes('flood')) return 0;
       await runWrk(loadOf(caseOf('login-fail'), fleet, 0), WARMUP_S);
       const flood = await floodNow();
       process.stdout.write(`${JSON.stringify(flood, null, 2)}\n`);
@@ -152,7 +190,7 @@ async function main(): Promise<number> {
     }
     if (!headroom.ok)
       warnings.push(`these figures may not be the servers' own: ${headroom.doubts.join('; ')}.`);
-    if (loadAverage.start > 0.5) {
+    if (loadAverage.start >= QUIET_LOAD) {
       const load = loadAverage.start.toFixed(2);
       warnings.push(
         `the machine was not idle when the run started (load average ${load}): rerun on a quiet one.`,

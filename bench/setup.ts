@@ -75,8 +75,10 @@ export async function startFleet(options: {
   appDir: string;
   env: Record<string, string>;
   proxies: { redis: CountingProxy; postgres: CountingProxy };
+  /** Where the loaded app writes a V8 CPU profile when it stops, if anywhere. */
+  profileDir?: string;
 }): Promise<Fleet> {
-  const { appDir, env, proxies } = options;
+  const { appDir, env, proxies, profileDir } = options;
   const logs = path.join(appDir, 'logs');
   mkdirSync(logs, { recursive: true });
   const viaProxies = {
@@ -114,7 +116,10 @@ export async function startFleet(options: {
     start('naive', tsx('naive.ts'), {}),
     start('naive-counted', tsx('naive.ts'), viaProxies),
     // The loaded app carries the memory probe (a SIGUSR2 listener); the counted one needs none.
-    app('app', { BENCH_MEMORY_FILE: memoryFile }, MEMORY_PROBE_ARGS),
+    app('app', { BENCH_MEMORY_FILE: memoryFile }, [
+      ...MEMORY_PROBE_ARGS,
+      ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`] : []),
+    ]),
     app('app-counted', viaProxies),
   ]);
   const failed = starting.find((s) => s.status === 'rejected');
