@@ -317,7 +317,7 @@ const envSchema = z.object({
   HASH_QUEUE_MAX: intInRange(0, 10_000).optional(),
   HASH_QUEUE_WAIT_MS: intInRange(1, 60_000).default(750),
   HASH_THREAD_NICE: intInRange(0, 19).default(10),
-  HASH_REFUSAL_DELAY_MS: intInRange(0, 5_000).default(100),
+  HASH_REFUSAL_DELAY_MS: intInRange(0, 5_000).default(250),
   // 0 (the default): no metrics listener and no recording. Loopback unless told otherwise: in a
   // container it must be the container's own address, for the scraper on the private network only.
   METRICS_PORT: intInRange(0, 65535).default(0),

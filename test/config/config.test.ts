@@ -130,8 +130,8 @@ describe('loadConfig', () => {
       maxWaitMs: 750,
       // The hashing threads yield to the event loop by default (src/lib/thread-pool.ts).
       threadNice: 10,
-      // A refusal on arrival leaves 100 ms later (ADR 0042).
-      refusalDelayMs: 100,
+      // A refusal on arrival leaves 250 ms later (ADR 0042).
+      refusalDelayMs: 250,
     });
     // libuv's default pool of 4 threads caps it at 3, whatever the cores.
     expect(defaultPool.concurrency).toBe(Math.max(1, Math.min(cores - 1, 3)));
