@@ -6,7 +6,20 @@ import type { Logger } from './logger';
 
 /** What repositories see of Postgres: parameterized queries and transactions, nothing else. */
 export interface Queryable {
-  query<R extends QueryResultRow>(text: string, params?: readonly unknown[]): Promise<R[]>;
+  query<R extends QueryResultRow>(
+    text: string,
+    params?: readonly unknown[],
+    options?: QueryOptions,
+  ): Promise<R[]>;
+}
+
+export interface QueryOptions {
+  /**
+   * A statement the app runs on nearly every request: Postgres parses and plans it once per connection
+   * under this name instead of on every call (ADR 0043). A constant text only, one name per text.
+   * Honoured outside transactions; inside one the statement runs unnamed (see `prepared` below).
+   */
+  prepare?: string;
 }
 
 export interface Db extends Queryable {
@@ -77,8 +90,31 @@ export function createDb({
     return result.rows;
   };
 
+  /**
+   * A named statement (QueryOptions.prepare), with one way out: when a migration changed the type of a
+   * column the statement returns, Postgres refuses to run the plan a connection prepared before ("cached
+   * plan must not change result type", SQLSTATE 0A000). pg-pool ends a connection whose query failed, so
+   * that connection is gone; the query is run again unnamed, planned afresh, and the next connection
+   * prepares the statement anew. Each connection open during the migration costs one such retry.
+   */
+  const prepared = async <R extends QueryResultRow>(
+    name: string,
+    text: string,
+    params?: readonly unknown[],
+  ) => {
+    try {
+      const result = await pool.query<R>({ name, text, values: params as unknown[] | undefined });
+      return result.rows;
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== '0A000') throw error;
+      logger.warn({ statement: name }, 'prepared statement outdated by a migration; run unnamed');
+      return run<R>(pool, text, params);
+    }
+  };
+
   return {
-    query: (text, params) => run(pool, text, params),
+    query: (text, params, options) =>
+      options?.prepare ? prepared(options.prepare, text, params) : run(pool, text, params),
 
     async withTransaction(work) {
       const client = await pool.connect();

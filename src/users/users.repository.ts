@@ -127,8 +127,9 @@ export function createUsersRepository(db: Queryable) {
       return toUser(rows[0]!);
     },
 
+    /** Every signed-in request's lookup (loadSessionUser): prepared once per connection (ADR 0043). */
     async findById(id: string): Promise<User | null> {
-      const [row] = await db.query<UserRow>(FIND_BY_ID, [id]);
+      const [row] = await db.query<UserRow>(FIND_BY_ID, [id], { prepare: 'users_find_by_id' });
       return row ? toUser(row) : null;
     },
 
