@@ -27,7 +27,9 @@ const packageVersion = (name: string): string =>
 export function describeMachine(versions: { redis: string; postgres: string; wrk: string }): Machine {
   return {
     cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown',
-    logicalCpus: os.availableParallelism(),
+    // Every CPU of the machine: availableParallelism() would count only the CPUs this process may use,
+    // and the bench keeps itself on the load CPU.
+    logicalCpus: os.cpus().length,
     memoryGiB: Math.round(os.totalmem() / 2 ** 30),
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     node: process.version,
