@@ -92,6 +92,7 @@ export function createErrorHandler({
   /** How long a 503 `service_busy` refused on arrival waits before it leaves (HASH_REFUSAL_DELAY_MS). */
   busyRefusalDelayMs?: number;
 }): ErrorRequestHandler {
+  const delayed = createDelayedAnswers({ delayMs: busyRefusalDelayMs });
   return (err: unknown, req, res, next) => {
     if (res.headersSent) return next(err);
     const requestId = req.requestId;
@@ -133,8 +134,10 @@ export function createErrorHandler({
           requestId,
           details: known.details,
         });
-      if (known instanceof ServiceBusyError && known.reason === 'queue_full' && busyRefusalDelayMs > 0) {
-        return answerLater(res, busyRefusalDelayMs, answer);
+      if (known instanceof ServiceBusyError && known.reason === 'queue_full') {
+        return delayed.answerLater(res, answer, (error) =>
+          req.log.error({ err: error }, 'delayed answer failed'),
+        );
       }
       return answer();
     }
@@ -150,21 +153,64 @@ export function createErrorHandler({
   };
 }
 
+/** What holding an answer needs of a response: whether it can still be sent, and its end. */
+export interface HeldResponse {
+  readonly destroyed: boolean;
+  readonly headersSent: boolean;
+  once(event: 'close', listener: () => void): unknown;
+  off(event: 'close', listener: () => void): unknown;
+}
+
+/** The most refusals held at once; beyond, they are answered at once (createDelayedAnswers). */
+export const MAX_HELD_REFUSALS = 1024;
+
 /**
- * Answers after `delayMs`, spending nothing meanwhile (a timer; no place in the hashing line, no
+ * Sends answers after `delayMs`, spending nothing meanwhile (a timer; no place in the hashing line, no
  * hash). Why (ADR 0042): a client refused because the password line is full would otherwise come
  * straight back, so a flood of N connections takes as many event-loop turns as the server can give,
  * every one of them taken from the reads and probes of everyone else. Held for `delayMs`, each
- * connection sends at most one attempt per `delayMs` while the line stays full. A client that goes
- * away meanwhile is let go (the timer is cleared); nothing is written to a closed response.
+ * connection sends at most one attempt per `delayMs` while the line stays full.
+ *
+ * At most `maxHeld` wait at once: how many arrive in a delay depends on the sender, not on its
+ * connections (one connection can pipeline thousands of requests, an open-loop flood does not wait),
+ * and each held one keeps its request, response and timer. Beyond the cap an answer leaves at once,
+ * as without a delay. A client that goes away meanwhile is let go (the timer is cleared); nothing is
+ * written to a closed response, and an answer that throws is logged, not left to crash the process.
  */
-function answerLater(res: Response, delayMs: number, answer: () => void): void {
-  const timer = setTimeout(() => {
-    res.off('close', cancel);
-    if (!res.destroyed && !res.headersSent) answer();
-  }, delayMs);
-  const cancel = () => clearTimeout(timer);
-  res.once('close', cancel);
+export function createDelayedAnswers({
+  delayMs,
+  maxHeld = MAX_HELD_REFUSALS,
+}: {
+  delayMs: number;
+  maxHeld?: number;
+}) {
+  let held = 0;
+  return {
+    /** Answers held right now. */
+    held: () => held,
+    answerLater(res: HeldResponse, answer: () => void, onError: (error: unknown) => void): void {
+      if (delayMs <= 0 || held >= maxHeld) return answer();
+      held++;
+      const release = () => {
+        held--;
+        res.off('close', cancel);
+      };
+      const timer = setTimeout(() => {
+        release();
+        if (res.destroyed || res.headersSent) return;
+        try {
+          answer();
+        } catch (error) {
+          onError(error);
+        }
+      }, delayMs);
+      const cancel = () => {
+        clearTimeout(timer);
+        release();
+      };
+      res.once('close', cancel);
+    },
+  };
 }
 
 export const notFound: RequestHandler = (_req, _res, next) => {

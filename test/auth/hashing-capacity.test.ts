@@ -311,25 +311,36 @@ describe('password hashing: a refusal on arrival leaves after HASH_REFUSAL_DELAY
     const { email } = await createUser(t);
     const holder = await fillTheLine(email);
 
-    const started = Date.now();
+    const timed = async (send: () => Promise<Response>) => {
+      const started = Date.now();
+      const res = await send();
+      return { res, ms: Date.now() - started };
+    };
     const [api, form] = await Promise.all([
-      request(t.app).post('/api/auth/login').set(fromIp(uniqueIp())).send({ email, password: WRONG }),
-      request(t.app).post('/login').set(fromIp(uniqueIp())).type('form').send({ email, password: WRONG }),
+      timed(() =>
+        request(t.app).post('/api/auth/login').set(fromIp(uniqueIp())).send({ email, password: WRONG }),
+      ),
+      timed(() =>
+        request(t.app).post('/login').set(fromIp(uniqueIp())).type('form').send({ email, password: WRONG }),
+      ),
     ]);
-    const elapsed = Date.now() - started;
     held.release();
     const [held401] = await holder.all();
 
-    expectBusy(api);
-    expect(form.status).toBe(503);
-    expect(form.headers['retry-after']).toBe('1');
-    // Timers may fire a millisecond early by the wall clock, never a whole tick.
-    expect(elapsed).toBeGreaterThanOrEqual(DELAY_MS - 5);
+    expectBusy(api.res);
+    expect(form.res.status).toBe(503);
+    expect(form.res.headers['content-type']).toMatch(/^text\/html/);
+    expect(form.res.headers['retry-after']).toBe('1');
+    expect(form.res.text).toContain('Too busy right now');
+    // Each of them, not only the slower: timers may fire a millisecond early by the wall clock, never a tick.
+    expect(api.ms).toBeGreaterThanOrEqual(DELAY_MS - 5);
+    expect(form.ms).toBeGreaterThanOrEqual(DELAY_MS - 5);
     expect(held.calls).toEqual(['verify']);
     expect(held401!.status).toBe(401);
   });
 
-  test('when a refused client goes away during the delay, then nothing is written for it, no error is logged and the app keeps answering', async () => {
+  // The timer itself (cleared, nothing answered, its place freed): test/http/delayed-answers.test.ts.
+  test('when a refused client goes away during the delay, then no error is logged and the app keeps answering', async () => {
     const { email } = await createUser(t);
     const holder = await fillTheLine(email);
     const errors = () => t.logs.filter((l) => l.level === 'error' || l.level === 'fatal');
