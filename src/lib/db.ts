@@ -4,7 +4,11 @@ import type { DataStoreTls } from '../../config/config';
 import { tlsConnectionOptions } from './data-store-tls';
 import type { Logger } from './logger';
 
-/** What repositories see of Postgres: parameterized queries and transactions, nothing else. */
+/**
+ * What repositories see of Postgres: parameterized queries and transactions, nothing else. A wrapper
+ * (tracing, counting) passes `options` on: dropping it silently turns a prepared statement back into
+ * one parsed on every call.
+ */
 export interface Queryable {
   query<R extends QueryResultRow>(
     text: string,
@@ -16,8 +20,9 @@ export interface Queryable {
 export interface QueryOptions {
   /**
    * A statement the app runs on nearly every request: Postgres parses and plans it once per connection
-   * under this name instead of on every call (ADR 0043). A constant text only, one name per text.
-   * Honoured outside transactions; inside one the statement runs unnamed (see `prepared` below).
+   * under this name instead of on every call (ADR 0043). A constant SELECT only, one name per text
+   * (both checked: anything else throws). Honoured outside transactions; inside one the statement
+   * runs unnamed (see `prepared` below).
    */
   prepare?: string;
 }
@@ -96,17 +101,28 @@ export function createDb({
    * plan must not change result type", SQLSTATE 0A000). pg-pool ends a connection whose query failed, so
    * that connection is gone; the query is run again unnamed, planned afresh, and the next connection
    * prepares the statement anew. Each connection open during the migration costs one such retry.
+   * Only that refusal is retried (it comes before the statement runs, so nothing ran twice), and only
+   * a SELECT may be named, so a retry never repeats a write. A change to a parameter's column type
+   * is another error and fails that request, once per connection.
    */
+  const texts = new Map<string, string>();
   const prepared = async <R extends QueryResultRow>(
     name: string,
     text: string,
     params?: readonly unknown[],
   ) => {
+    // node-postgres itself notices a name reused with another text only on a connection that has
+    // parsed the first one: checked here on every call, so the mistake shows in the first test.
+    if (!/^\s*SELECT\b/i.test(text)) throw new Error(`prepared statement ${name}: only a SELECT is prepared`);
+    const known = texts.get(name) ?? (texts.set(name, text), text);
+    if (known !== text) throw new Error(`prepared statement ${name} is already another text`);
     try {
       const result = await pool.query<R>({ name, text, values: params as unknown[] | undefined });
       return result.rows;
     } catch (error) {
-      if ((error as { code?: unknown }).code !== '0A000') throw error;
+      const { code, routine } = error as { code?: unknown; routine?: unknown };
+      // Postgres's plan cache refusing a plan whose result type changed (plancache.c), nothing else.
+      if (code !== '0A000' || routine !== 'RevalidateCachedQuery') throw error;
       logger.warn({ statement: name }, 'prepared statement outdated by a migration; run unnamed');
       return run<R>(pool, text, params);
     }

@@ -134,9 +134,9 @@ describe('account tokens', () => {
   ])('when a token is malformed (%s), then it is refused before any query', async (_what, token) => {
     let queries = 0;
     const counting: Queryable = {
-      query: (text, params) => {
+      query: (text, params, options) => {
         queries++;
-        return t.db.query(text, params);
+        return t.db.query(text, params, options);
       },
     };
 

@@ -102,9 +102,9 @@ async function createCountingProxy(port: number) {
 function countingDb(db: Db) {
   let statements = 0;
   const counted = (q: Queryable): Queryable => ({
-    query: (text, params) => {
+    query: (text, params, options) => {
       statements += 1;
-      return q.query(text, params);
+      return q.query(text, params, options);
     },
   });
   const wrapped: Db = {

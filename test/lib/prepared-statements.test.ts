@@ -65,5 +65,24 @@ describe('prepared statements (ADR 0043)', () => {
     await expect(db.query('SELECT 1 / $1::int AS q', [0], { prepare: 'divide' })).rejects.toMatchObject({
       code: '22012',
     });
+    // A retry would have said so (and failed the same way).
+    expect(captured.logs.filter((l) => l.statement === 'divide')).toEqual([]);
+  });
+
+  test('when Postgres refuses a prepared statement as unsupported for another reason than an outdated plan, then it is not retried', async () => {
+    // Also SQLSTATE 0A000 (feature_not_supported), raised while parsing, not by the plan cache.
+    await expect(
+      db.query('SELECT count(*) AS n FROM users FOR UPDATE', [], { prepare: 'locked_count' }),
+    ).rejects.toMatchObject({ code: '0A000' });
+    expect(captured.logs.filter((l) => l.statement === 'locked_count')).toEqual([]);
+  });
+
+  test('when a statement other than a SELECT, or a name already given to another text, is to be prepared, then it is refused before it reaches Postgres', async () => {
+    await expect(db.query('DELETE FROM users WHERE id = $1', ['x'], { prepare: 'wipe' })).rejects.toThrow(
+      /only a SELECT/,
+    );
+    await db.query('SELECT 1 AS one', [], { prepare: 'one' });
+    await expect(db.query('SELECT 2 AS two', [], { prepare: 'one' })).rejects.toThrow(/another text/);
+    expect(await preparedNames()).toEqual(['one']);
   });
 });
