@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LOAD_CPU, PINNED, ROOT, SERVER_CPU } from './processes';
+import { AVAILABLE_CPUS, LOAD_CPU, PINNED, ROOT, SERVER_CPU } from './processes';
 
 export interface Machine {
   cpuModel: string;
@@ -27,9 +27,8 @@ const packageVersion = (name: string): string =>
 export function describeMachine(versions: { redis: string; postgres: string; wrk: string }): Machine {
   return {
     cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown',
-    // Every CPU of the machine: availableParallelism() would count only the CPUs this process may use,
-    // and the bench keeps itself on the load CPU.
-    logicalCpus: os.cpus().length,
+    // As the run started: the bench keeps itself on the load CPU afterwards.
+    logicalCpus: AVAILABLE_CPUS,
     memoryGiB: Math.round(os.totalmem() / 2 ** 30),
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     node: process.version,

@@ -12,8 +12,12 @@ export const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 
  * On two or more CPUs the servers run on CPU 1 and the load generator on CPU 0, so neither steals the
  * other's cycles: a load generator sharing the server's CPU measures itself as much as the server.
  */
-export const PINNED =
-  availableParallelism() >= 2 && spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
+/**
+ * The CPUs this run may use, read when the bench starts, before it pins itself to the load CPU
+ * (availableParallelism() follows the process's affinity and a container's cpuset).
+ */
+export const AVAILABLE_CPUS = availableParallelism();
+export const PINNED = AVAILABLE_CPUS >= 2 && spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
 export const SERVER_CPU = '1';
 export const LOAD_CPU = '0';
 

@@ -188,6 +188,10 @@ async function main(): Promise<number> {
           'V8 sized its heap from the whole machine, so the RSS figures overstate what the app needs.',
       );
     }
+    if (PROFILE_DIR)
+      warnings.push(
+        'the app ran with a CPU profiler attached (BENCH_PROFILE): its figures are lower than without.',
+      );
     if (!headroom.ok)
       warnings.push(`these figures may not be the servers' own: ${headroom.doubts.join('; ')}.`);
     if (loadAverage.start >= QUIET_LOAD) {
