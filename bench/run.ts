@@ -158,8 +158,8 @@ async function main(): Promise<number> {
     };
     if (ONLY) {
       for (const c of cases) {
-        const median_ = median(rounds.get(c.id)!.map((r) => r.requestsPerS));
-        process.stdout.write(`${c.id}: ${Math.round(median_)} req/s, ${JSON.stringify(work.get(c.id))}\n`);
+        const perS = median(rounds.get(c.id)!.map((r) => r.requestsPerS));
+        process.stdout.write(`${c.id}: ${Math.round(perS)} req/s, ${JSON.stringify(work.get(c.id))}\n`);
       }
       if (!ONLY.includes('flood')) return 0;
       await runWrk(loadOf(caseOf('login-fail'), fleet, 0), WARMUP_S);

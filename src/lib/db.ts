@@ -112,10 +112,16 @@ export function createDb({
     params?: readonly unknown[],
   ) => {
     // node-postgres itself notices a name reused with another text only on a connection that has
-    // parsed the first one: checked here on every call, so the mistake shows in the first test.
-    if (!/^\s*SELECT\b/i.test(text)) throw new Error(`prepared statement ${name}: only a SELECT is prepared`);
-    const known = texts.get(name) ?? (texts.set(name, text), text);
-    if (known !== text) throw new Error(`prepared statement ${name} is already another text`);
+    // parsed the first one: checked here on every call (a map lookup; the text is checked once, when
+    // its name is first seen), so the mistake shows in the first test.
+    const known = texts.get(name);
+    if (known === undefined) {
+      if (!/^\s*SELECT\b/i.test(text))
+        throw new Error(`prepared statement ${name}: only a SELECT is prepared`);
+      texts.set(name, text);
+    } else if (known !== text) {
+      throw new Error(`prepared statement ${name} is already another text`);
+    }
     try {
       const result = await pool.query<R>({ name, text, values: params as unknown[] | undefined });
       return result.rows;
