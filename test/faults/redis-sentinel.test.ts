@@ -113,13 +113,14 @@ describeWithTool(
         // reconnects for the next one.
         await waitFor(
           async () => (await oldMaster.info('replication').catch(() => '')).includes('role:slave'),
-          40_000,
+          // ~20 s on a quiet machine; a deadline that catches a hang, with room for a loaded CI machine.
+          90_000,
         );
       } finally {
         await oldMaster.close();
       }
       expect((await readMe(cookie)).status).toBe(200);
-    }, 60_000);
+    }, 120_000);
 
     // node-redis's Sentinel client gives up connecting after about 16 s without a sentinel, and
     // tears itself down: the app's client must keep trying, as the single-node client does.
