@@ -2,10 +2,11 @@ import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Case } from './cases';
+import { SMOKE } from './mode';
 import { runWrk } from './wrk';
 
-/** The check: after this many signed-in reads, memory has settled. */
-export const MEMORY_READS = 200_000;
+/** The check: after this many signed-in reads, memory has settled (a smoke run: a few). */
+export const MEMORY_READS = SMOKE ? 10_000 : 200_000;
 /** Growth over the second half of the reads below this share counts as settled. */
 export const SETTLED_GROWTH = 0.1;
 /** Samples along the way (one after each run of load). */

@@ -123,7 +123,7 @@ export function summaryMarkdown(report: Report): string {
     : `**Warning: these figures may not be the servers' own:** ${h.doubts.join('; ')}.`;
   const connections = [...new Set(report.rows.map((r) => r.connections))].sort((a, b) => b - a);
   return [
-    `Each row: the median of ${s.rounds} runs of ${s.durationS} s (after a ${s.warmupS} s warm-up), wrk with ` +
+    `Each row: ${s.rounds === 1 ? 'one run' : `the median of ${s.rounds} runs`} of ${s.durationS} s (after a ${s.warmupS} s warm-up), wrk with ` +
       `one thread and ${connections.join(' or ')} connections; ratios against bare Express and the naive ` +
       `assembly measured in the same run (${report.generatedAt.slice(0, 10)}).`,
     mainTable(report.rows),

@@ -1,3 +1,4 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createClient } from 'redis';
@@ -9,11 +10,12 @@ import { headroomOf } from './headroom';
 import { FLOOD_CONNECTIONS, FLOOD_S, runFlood } from './flood';
 import { describeMachine } from './machine';
 import { MEMORY_READS, runMemory } from './memory';
+import { SMOKE } from './mode';
 import { cpuSeconds, LOAD_CPU, PINNED, run, stopAll } from './processes';
 import { writeReport } from './report';
 import { migrateAndSeed, productionEnv, signIn, startFleet, userEmail, type Fleet } from './setup';
 import { median, summarize, type Report, type Round } from './summary';
-import { runWrk, wrkVersion, type LoadRequest } from './wrk';
+import { hasWrk, runWrk, wrkVersion, type LoadRequest } from './wrk';
 
 /**
  * `npm run bench`: req/s and latency of the app's main requests, next to bare node:http, bare Express
@@ -28,14 +30,14 @@ const setting = (name: string, fallback: number): number => {
   if (!(value > 0)) throw new Error(`${name} must be a positive number`);
   return value;
 };
-const DURATION_S = setting('BENCH_DURATION_S', 5);
-const ROUNDS = setting('BENCH_ROUNDS', 3);
+const DURATION_S = setting('BENCH_DURATION_S', SMOKE ? 2 : 5);
+const ROUNDS = setting('BENCH_ROUNDS', SMOKE ? 1 : 3);
 /**
  * Load before the measured rounds, per case: the app's JIT kept speeding its signed-in read up for
  * about 13 s of load (from ~3,000 to ~3,900 req/s), so with a 2 s warm-up the first round
  * measured code V8 had not optimized yet, more so for the app than for the smaller servers.
  */
-const WARMUP_S = setting('BENCH_WARMUP_S', 10);
+const WARMUP_S = setting('BENCH_WARMUP_S', SMOKE ? 1 : 10);
 const RESULTS = path.join(__dirname, 'results');
 /**
  * `BENCH_ONLY=me,naive-read,flood` (case ids of bench/cases.ts, and `flood`): those and nothing else,
@@ -80,13 +82,24 @@ async function waitForQuiet(): Promise<number> {
 }
 
 async function main(): Promise<number> {
+  if (SMOKE && !hasWrk()) {
+    const message = 'wrk is not installed (apt-get install wrk)';
+    // As for every test that needs an outside program (test/support/tools.ts): CI installs them all.
+    if (process.env.CI === 'true') throw new Error(`${message}: CI must provide it`);
+    say(`skipping the bench's smoke run: ${message}`);
+    return 0;
+  }
   // The bench's own process probes /healthz and samples the server: it is load, so it keeps off the
   // server's CPU like wrk (every thread of it, -a; threads started later inherit the affinity).
   if (PINNED) run('taskset', ['-a', '-p', '-c', LOAD_CPU, String(process.pid)]);
   const wrk = wrkVersion();
-  const loadAtStart = await waitForQuiet();
+  // A smoke run's figures are not read, so it does not wait for the machine to settle.
+  const loadAtStart = SMOKE ? os.loadavg()[0]! : await waitForQuiet();
   const undo: (() => unknown)[] = [];
   try {
+    // A smoke run's report is printed, and written only to a directory of its own, removed after it.
+    const resultsDir = SMOKE ? mkdtempSync(path.join(os.tmpdir(), 'bench-smoke-')) : RESULTS;
+    if (SMOKE) undo.push(() => rmSync(resultsDir, { recursive: true, force: true }));
     say('building the app with tsc');
     const build = buildApp();
     undo.push(build.remove);
@@ -128,7 +141,9 @@ async function main(): Promise<number> {
     }
     await fleet.stopCounted();
 
-    say(`warming up (${WARMUP_S} s per case), then ${ROUNDS} rounds of ${DURATION_S} s per case`);
+    say(
+      `warming up (${WARMUP_S} s per case), then ${ROUNDS} round${ROUNDS === 1 ? '' : 's'} of ${DURATION_S} s per case`,
+    );
     for (const c of cases) await runWrk(loadOf(c, fleet, 0), WARMUP_S);
     const rounds = new Map<string, Round[]>(cases.map((c) => [c.id, []]));
     for (let round = 1; round <= ROUNDS; round++) {
@@ -188,6 +203,10 @@ async function main(): Promise<number> {
           'V8 sized its heap from the whole machine, so the RSS figures overstate what the app needs.',
       );
     }
+    if (SMOKE)
+      warnings.push(
+        'a smoke run (npm run test:bench): seconds of load per case, figures not comparable with a full run.',
+      );
     if (PROFILE_DIR)
       warnings.push(
         'the app ran with a CPU profiler attached (BENCH_PROFILE): its figures are lower than without.',
@@ -220,11 +239,11 @@ async function main(): Promise<number> {
       memory,
       flood,
     };
-    process.stdout.write(await writeReport(report, RESULTS));
+    process.stdout.write(await writeReport(report, resultsDir));
     const failed = summary.filter((r) => !r.ok);
     for (const row of failed) say(`FAILED ${row.label}: ${row.failures.join('; ')}`);
     for (const failure of flood.failures) say(`FAILED login flood: ${failure}`);
-    say(`wrote ${path.relative(process.cwd(), RESULTS)}/latest.md and latest.json`);
+    if (!SMOKE) say(`wrote ${path.relative(process.cwd(), RESULTS)}/latest.md and latest.json`);
     return failed.length > 0 || flood.failures.length > 0 ? 1 : 0;
   } finally {
     for (const step of undo.reverse()) {

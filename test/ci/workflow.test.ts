@@ -50,6 +50,7 @@ describe('the CI workflow', () => {
         'npm run typecheck',
         'npm run build',
         'npx jest',
+        'npm run test:bench',
         'npm run test:edge',
       ]),
     );
