@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,7 +16,7 @@ import { cpuSeconds, LOAD_CPU, PINNED, run, stopAll } from './processes';
 import { writeReport } from './report';
 import { migrateAndSeed, productionEnv, signIn, startFleet, userEmail, type Fleet } from './setup';
 import { median, summarize, type Report, type Round } from './summary';
-import { hasWrk, runWrk, wrkVersion, type LoadRequest } from './wrk';
+import { runWrk, wrkVersion, type LoadRequest } from './wrk';
 
 /**
  * `npm run bench`: req/s and latency of the app's main requests, next to bare node:http, bare Express
@@ -47,6 +48,10 @@ const RESULTS = path.join(__dirname, 'results');
 const ONLY = process.env.BENCH_ONLY?.split(',').map((id) => id.trim());
 /** `BENCH_PROFILE=dir`: the loaded app writes a V8 CPU profile there when it stops (node --cpu-prof). */
 const PROFILE_DIR = process.env.BENCH_PROFILE;
+
+/** What a smoke run needs and the machine lacks: wrk, and redis-server for the bench's private Redis. */
+const missingTools = (): string[] =>
+  ['wrk', 'redis-server'].filter((tool) => spawnSync(tool, ['--version'], { stdio: 'ignore' }).error);
 
 const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
@@ -82,8 +87,9 @@ async function waitForQuiet(): Promise<number> {
 }
 
 async function main(): Promise<number> {
-  if (SMOKE && !hasWrk()) {
-    const message = 'wrk is not installed (apt-get install wrk)';
+  const missing = SMOKE ? missingTools() : [];
+  if (missing.length > 0) {
+    const message = `${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not installed (apt-get install wrk redis-server)`;
     // As for every test that needs an outside program (test/support/tools.ts): CI installs them all.
     if (process.env.CI === 'true') throw new Error(`${message}: CI must provide it`);
     say(`skipping the bench's smoke run: ${message}`);
@@ -154,7 +160,11 @@ async function main(): Promise<number> {
         const after = cpuSeconds(server);
         const serverCpuS = before === undefined || after === undefined ? undefined : after - before;
         rounds.get(c.id)!.push({ ...result, serverCpuS });
-        say(`round ${round} ${c.id}: ${Math.round(result.requestsPerS)} req/s`);
+        // The server's own CPU per request (all its threads): steadier than req/s between runs on a
+        // shared machine, where Postgres and other processes take the server's CPU some of the time.
+        const cpuUs =
+          serverCpuS === undefined ? '' : `, ${Math.round((serverCpuS / result.requests) * 1e6)} µs CPU/req`;
+        say(`round ${round} ${c.id}: ${Math.round(result.requestsPerS)} req/s${cpuUs}`);
       }
     }
 

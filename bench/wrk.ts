@@ -30,9 +30,6 @@ export interface WrkResult {
 }
 
 /** The wrk version line, or a message saying how to get wrk. */
-/** True when wrk can be run. */
-export const hasWrk = (): boolean => !spawnSync('wrk', ['-v'], { stdio: 'ignore' }).error;
-
 export function wrkVersion(): string {
   const probe = spawnSync('wrk', ['-v'], { encoding: 'utf8' });
   if (probe.error) {
