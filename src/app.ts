@@ -1,4 +1,4 @@
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import type { AppConfig } from '../config/config';
 import { createAuthRouter, UNVERIFIED_API_ROUTES } from './auth/auth.routes';
 import { createAuthService } from './auth/auth.service';
@@ -15,6 +15,7 @@ import { createUserSessions } from './auth/user-sessions';
 import { createUserSessionsRouter } from './auth/user-sessions.routes';
 import { createAccessLog, provideRequestLogger } from './http/access-log';
 import { createRequestLogContext } from './http/request-log-context';
+import { chain } from './http/chain';
 import { concurrently } from './http/concurrently';
 import { createErrorHandler, notFound } from './http/error-handler';
 import { crossOriginGuard } from './http/cross-origin';
@@ -144,43 +145,52 @@ export function buildApp(deps: AppDeps): Express {
   // zod schemas refuse.
   app.set('query parser', 'simple');
 
-  app.use(requestContext);
-  // From here on, code below the request logs with the request's id (http/request-log-context.ts).
-  app.use(logContext.middleware);
-  app.use(securityHeaders({ hsts: config.hstsEnabled }));
-  // Probes are neither rate limited, logged nor tied to sessions: an orchestrator polls them constantly.
-  // Answered before the access log, whose per-request loggers they would pay for without a line to show.
-  app.use(createHealthRouter({ db, redis, lifecycle }));
-  // A developer's terminal gets one short line per request; every other mode the full structured line.
-  app.use(createAccessLog({ logger, verbose: config.env !== 'development' }));
-  // TRACE echoes a request back, credentials included: refused on every path, probes and static
-  // files too, before any router could answer it (ASVS 13.4.4).
-  app.use(refuseTrace);
+  // What every request passes, probes included, as one layer of the router (http/chain.ts): the same
+  // order as separate app.use calls, for less work per request.
+  app.use(
+    chain(
+      requestContext,
+      // From here on, code below the request logs with the request's id (http/request-log-context.ts).
+      logContext.middleware,
+      securityHeaders({ hsts: config.hstsEnabled }),
+      // Probes are neither rate limited, logged nor tied to sessions: an orchestrator polls them
+      // constantly. Answered before the access log, whose per-request loggers they would pay for
+      // without a line to show.
+      createHealthRouter({ db, redis, lifecycle }),
+      // A developer's terminal gets one short line per request; every other mode the full structured line.
+      createAccessLog({ logger, verbose: config.env !== 'development' }),
+      // TRACE echoes a request back, credentials included: refused on every path, probes and static
+      // files too, before any router could answer it (ASVS 13.4.4).
+      refuseTrace,
+    ),
+  );
   // Pages (src/web): the stylesheet is served here, before the limiter, no-store and the session, so a
   // static file costs no Redis round trip and keeps its own Cache-Control.
   app.use(STATIC_MOUNT, createStaticHandler());
   // A login flood is refused here while the password line is full, before the limiter's round trip
   // and the body are spent on it (src/auth/login.ts).
   for (const path of LOGIN_PATHS) app.post(path, refuseLoginWhileHashingIsFull(passwords, metrics));
-  // The limiter's EVAL and the session's GET leave in one Redis write: one round trip, not two. A
-  // refused request still gets its 429 before the cross-origin guard and any route (http/concurrently.ts).
-  app.use(concurrently(limits.perClient, createSessionMiddleware(config, redis)));
-  app.use(crossOriginGuard(config.publicOrigin));
-
-  app.use(noStore);
-  app.use(loadSessionUser({ config, index: sessions, findUser: usersService.findById }));
+  // What every request past the static files passes, again as one layer (http/chain.ts).
+  const signedInChecks: RequestHandler[] = [
+    // The limiter's EVAL and the session's GET leave in one Redis write: one round trip, not two. A
+    // refused request still gets its 429 before the cross-origin guard and any route (http/concurrently.ts).
+    concurrently(limits.perClient, createSessionMiddleware(config, redis)),
+    crossOriginGuard(config.publicOrigin),
+    noStore,
+    loadSessionUser({ config, index: sessions, findUser: usersService.findById }),
+  ];
   // REQUIRE_VERIFIED_EMAIL: an unverified user may only verify, see who they are, sign in again and
   // sign out; every other route, API or page, refuses them (403 email_unverified), later ones included
   // (ADR 0017).
   if (config.requireVerifiedEmail) {
-    app.use(
+    signedInChecks.push(
       requireVerifiedEmail([...UNVERIFIED_API_ROUTES, ...UNVERIFIED_PAGES, ...UNVERIFIED_VERIFICATION_PAGES]),
     );
   }
   // REQUIRE_MFA_FOR_ADMINS: an admin without a second factor may do what an unverified user may, and
   // enrol one; every other route, admin routes first among them, refuses them (403 mfa_required).
   if (config.requireMfaForAdmins) {
-    app.use(
+    signedInChecks.push(
       requireMfaForAdmins([
         ...UNVERIFIED_API_ROUTES,
         ...UNVERIFIED_PAGES,
@@ -190,6 +200,7 @@ export function buildApp(deps: AppDeps): Express {
       ]),
     );
   }
+  app.use(chain(...signedInChecks));
 
   const api = express.Router();
   api.use(jsonBody);

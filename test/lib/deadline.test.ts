@@ -16,4 +16,19 @@ describe('withDeadline', () => {
     await expect(withDeadline(late(2000, 'too late'), 50, () => new Error('late'))).rejects.toThrow('late');
     expect(Date.now() - started).toBeLessThan(1500);
   });
+
+  test('when the work fails after the deadline, then that failure is ignored: no unhandled rejection', async () => {
+    const unhandled = jest.fn();
+    process.on('unhandledRejection', unhandled);
+    try {
+      let fail!: (error: Error) => void;
+      const work = new Promise<string>((_resolve, reject) => (fail = reject));
+      await expect(withDeadline(work, 10, () => new Error('late'))).rejects.toThrow('late');
+      fail(new Error('failed after the deadline'));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(unhandled).not.toHaveBeenCalled();
+    } finally {
+      process.off('unhandledRejection', unhandled);
+    }
+  });
 });
