@@ -153,10 +153,15 @@ export function buildApp(deps: AppDeps): Express {
       // From here on, code below the request logs with the request's id (http/request-log-context.ts).
       logContext.middleware,
       securityHeaders({ hsts: config.hstsEnabled }),
-      // Probes are neither rate limited, logged nor tied to sessions: an orchestrator polls them
-      // constantly. Answered before the access log, whose per-request loggers they would pay for
-      // without a line to show.
-      createHealthRouter({ db, redis, lifecycle }),
+    ),
+  );
+  // Probes are neither rate limited, logged nor tied to sessions: an orchestrator polls them constantly.
+  // Answered before the access log, whose per-request loggers they would pay for without a line to show.
+  // A layer of its own, never inside a chain: the request metrics and the API description find routes
+  // by walking the router's layers, and a router inside a chain is hidden from them.
+  app.use(createHealthRouter({ db, redis, lifecycle }));
+  app.use(
+    chain(
       // A developer's terminal gets one short line per request; every other mode the full structured line.
       createAccessLog({ logger, verbose: config.env !== 'development' }),
       // TRACE echoes a request back, credentials included: refused on every path, probes and static

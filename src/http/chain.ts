@@ -13,6 +13,9 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
  * an error passed to it, thrown or rejected leaves the chain for the error handlers, `'router'` leaves
  * the router, and `'route'` goes on with the following handler. A handler that answers and does not
  * call `next` ends the request there.
+ *
+ * Never put a router in a chain: what walks the app's layers to find its routes (the request metrics'
+ * route templates, the API description's check) would not see its routes.
  */
 export function chain(...handlers: RequestHandler[]): RequestHandler {
   return (req: Request, res: Response, done: NextFunction) => {
