@@ -98,6 +98,8 @@ export async function runMemory(options: {
     );
     const failed = Object.entries(run.statuses).filter(([s]) => s !== String(read.expectedStatus));
     if (failed.length > 0) throw new Error(`memory run: reads answered ${JSON.stringify(run.statuses)}`);
+    if (Object.values(run.errors).some((n) => n > 0))
+      throw new Error(`memory run: socket errors ${JSON.stringify(run.errors)}`);
     reads += run.requests;
     samples.push(await sampleOf(server.child, memoryFile, reads, samples.length + 1));
   }

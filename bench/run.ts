@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createClient } from 'redis';
@@ -53,6 +53,14 @@ const PROFILE_DIR = process.env.BENCH_PROFILE;
 const missingTools = (): string[] =>
   ['wrk', 'redis-server'].filter((tool) => spawnSync(tool, ['--version'], { stdio: 'ignore' }).error);
 
+/** The last lines of a log file, on the bench's output; nothing if there is none. */
+function printTail(file: string, lines = 40): void {
+  if (!existsSync(file)) return;
+  const tail = readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines);
+  say(`the last ${tail.length} lines of ${path.basename(file)}:`);
+  process.stderr.write(`${tail.join('\n')}\n`);
+}
+
 const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
 /** The load of one case in one round; each round numbers its unique clients from a fresh offset. */
@@ -102,6 +110,9 @@ async function main(): Promise<number> {
   // A smoke run's figures are not read, so it does not wait for the machine to settle.
   const loadAtStart = SMOKE ? os.loadavg()[0]! : await waitForQuiet();
   const undo: (() => unknown)[] = [];
+  /** Where the app's log is, once built; a failed smoke run prints its end before it is removed. */
+  let appLog: string | undefined;
+  let passed = false;
   try {
     // A smoke run's report is printed, and written only to a directory of its own, removed after it.
     const resultsDir = SMOKE ? mkdtempSync(path.join(os.tmpdir(), 'bench-smoke-')) : RESULTS;
@@ -109,6 +120,7 @@ async function main(): Promise<number> {
     say('building the app with tsc');
     const build = buildApp();
     undo.push(build.remove);
+    appLog = path.join(build.dir, 'logs', 'app.log');
     const redis = await startPrivateRedis();
     undo.push(() => stopPrivateRedis(redis));
     const db = await createDatabase();
@@ -254,8 +266,11 @@ async function main(): Promise<number> {
     for (const row of failed) say(`FAILED ${row.label}: ${row.failures.join('; ')}`);
     for (const failure of flood.failures) say(`FAILED login flood: ${failure}`);
     if (!SMOKE) say(`wrote ${path.relative(process.cwd(), RESULTS)}/latest.md and latest.json`);
-    return failed.length > 0 || flood.failures.length > 0 ? 1 : 0;
+    passed = failed.length === 0 && flood.failures.length === 0;
+    return passed ? 0 : 1;
   } finally {
+    // CI keeps nothing of the run's directory: the app's own account of a failure goes to the output.
+    if (SMOKE && !passed && appLog) printTail(appLog);
     for (const step of undo.reverse()) {
       await Promise.resolve()
         .then(step)

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
 import request from 'supertest';
 import { chain } from '../../src/http/chain';
@@ -5,8 +6,13 @@ import { chain } from '../../src/http/chain';
 /**
  * http/chain.ts: several middlewares as one router layer must behave as the same middlewares mounted
  * one by one. Each case mounts a chain between a layer before and a layer after, with an error handler
- * that names the error it got.
+ * that names the error it got and the steps that ran.
  */
+const steps = new WeakMap<object, string[]>();
+function stepsOf(req: object): string[] {
+  if (!steps.has(req)) steps.set(req, []);
+  return steps.get(req)!;
+}
 function appWith(middleware: RequestHandler) {
   const app = express();
   app.use((req, _res, next) => {
@@ -23,21 +29,23 @@ function appWith(middleware: RequestHandler) {
   }) as ErrorRequestHandler);
   return app;
 }
-const ran = new WeakMap<object, string[]>();
-function stepsOf(req: object): string[] {
-  if (!ran.has(req)) ran.set(req, []);
-  return ran.get(req)!;
-}
 const step =
   (name: string): RequestHandler =>
   (req, _res, next) => {
     stepsOf(req).push(name);
     next();
   };
+/** Calls next on a later turn, so what follows does not run inside this handler's call. */
+const later =
+  (name: string): RequestHandler =>
+  (req, _res, next) => {
+    stepsOf(req).push(name);
+    setImmediate(next);
+  };
 
 describe('chain', () => {
   test('when every middleware calls next, then they run in order and the request goes on to the next layer', async () => {
-    const res = await request(appWith(chain(step('a'), step('b'), step('c')))).get('/');
+    const res = await request(appWith(chain(step('a'), later('b'), step('c')))).get('/');
     expect(res.body).toEqual({ ran: ['before', 'a', 'b', 'c', 'after'] });
   });
 
@@ -56,10 +64,29 @@ describe('chain', () => {
       await Promise.resolve();
       throw new Error('rejected');
     };
-    const thrown = await request(appWith(chain(step('a'), throwing, step('c')))).get('/');
+    // `later` first: the throw happens on a turn of its own, where only the chain can catch it.
+    const thrown = await request(appWith(chain(later('a'), throwing, step('c')))).get('/');
     expect(thrown.body).toEqual({ error: 'thrown', ran: ['before', 'a'] });
-    const rejected = await request(appWith(chain(step('a'), rejecting, step('c')))).get('/');
+    const rejected = await request(appWith(chain(later('a'), rejecting, step('c')))).get('/');
     expect(rejected.body).toEqual({ error: 'rejected', ran: ['before', 'a'] });
+  });
+
+  test('when a falsy value is passed, thrown or rejected, then it is read as the router reads it: no error, or "Rejected promise"', async () => {
+    const passesFalse: RequestHandler = (req, _res, next) => {
+      stepsOf(req).push('false');
+      next(false as unknown as Error);
+    };
+    const throwsUndefined: RequestHandler = (req) => {
+      stepsOf(req).push('undefined');
+      throw undefined;
+    };
+    const rejectsEmpty: RequestHandler = () => Promise.reject('') as unknown as void;
+    const passed = await request(appWith(chain(later('a'), passesFalse, step('c')))).get('/');
+    expect(passed.body).toEqual({ ran: ['before', 'a', 'false', 'c', 'after'] });
+    const thrown = await request(appWith(chain(later('a'), throwsUndefined, step('c')))).get('/');
+    expect(thrown.body).toEqual({ ran: ['before', 'a', 'undefined', 'c', 'after'] });
+    const rejected = await request(appWith(chain(later('a'), rejectsEmpty, step('c')))).get('/');
+    expect(rejected.body).toEqual({ error: 'Rejected promise', ran: ['before', 'a'] });
   });
 
   test('when one answers without calling next, then that answer is the response and nothing after it runs', async () => {
@@ -84,13 +111,22 @@ describe('chain', () => {
     expect(left.body).toEqual({ ran: ['before', 'a', 'after'] });
   });
 
-  test('when a router is one of the middlewares, then its routes answer and a path it does not serve goes on', async () => {
-    const router = express.Router();
-    router.get('/probe', (_req, res) => {
-      res.json({ probe: true });
-    });
-    const app = appWith(chain(step('a'), router, step('c')));
-    expect((await request(app).get('/probe')).body).toEqual({ probe: true });
-    expect((await request(app).get('/other')).body).toEqual({ ran: ['before', 'a', 'c', 'after'] });
+  test('when a middleware runs the rest inside an AsyncLocalStorage, then every later middleware sees its store', async () => {
+    const storage = new AsyncLocalStorage<string>();
+    const context: RequestHandler = (_req, _res, next) => storage.run('request 1', next);
+    const reads: RequestHandler = (req, _res, next) => {
+      setImmediate(() => {
+        stepsOf(req).push(storage.getStore() ?? 'none');
+        next();
+      });
+    };
+    const res = await request(appWith(chain(context, later('a'), reads))).get('/');
+    expect(res.body).toEqual({ ran: ['before', 'a', 'request 1', 'after'] });
+  });
+
+  test('when a router or an error handler is given, then the chain is refused when it is built', () => {
+    expect(() => chain(step('a'), express.Router())).toThrow(/router must stay a layer of its own/);
+    const errorHandler = ((_error, _req, _res, next) => next()) as ErrorRequestHandler;
+    expect(() => chain(step('a'), errorHandler as unknown as RequestHandler)).toThrow(/error handler/);
   });
 });
