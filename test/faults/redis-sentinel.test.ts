@@ -115,7 +115,10 @@ describeWithTool(
           async () => (await oldMaster.info('replication').catch(() => '')).includes('role:slave'),
           // ~20 s on a quiet machine; a deadline that catches a hang, with room for a loaded CI machine.
           90_000,
-        );
+        ).catch(async (error: Error) => {
+          // Redis's own role switch did not happen: say what the sentinels saw, to tell why.
+          throw new Error(`${error.message}; the sentinels:\n${await sentinel.describe()}`);
+        });
       } finally {
         await oldMaster.close();
       }

@@ -18,7 +18,12 @@ export interface PrivateRedis {
   freeze(): void;
   /** SIGCONT after freeze(). */
   thaw(): void;
+  /** The last lines the server wrote (stdout and stderr, across restarts): for a failing test's message. */
+  recentOutput(): string;
 }
+
+/** How many lines of a server's output recentOutput() keeps. */
+const KEPT_LINES = 200;
 
 /**
  * A server certificate and key: the server then speaks TLS only, and asks clients for no certificate
@@ -47,6 +52,16 @@ export async function createPrivateRedis({
 } = {}): Promise<PrivateRedis> {
   const port = await freePort();
   let child: ChildProcess | undefined;
+  const kept: string[] = [];
+  const keep = (chunk: Buffer) => {
+    kept.push(
+      ...chunk
+        .toString()
+        .split('\n')
+        .filter((line) => line !== ''),
+    );
+    if (kept.length > KEPT_LINES) kept.splice(0, kept.length - KEPT_LINES);
+  };
   const listen =
     tls === undefined
       ? ['--port', String(port)]
@@ -73,6 +88,8 @@ export async function createPrivateRedis({
         : [...listen, ...serverArgs, ...args];
     const proc = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
+    proc.stdout!.on('data', keep);
+    proc.stderr!.on('data', keep);
     proc.once('exit', () => {
       if (child === proc) child = undefined;
     });
@@ -122,5 +139,6 @@ export async function createPrivateRedis({
     kill,
     freeze: () => signal('SIGSTOP'),
     thaw: () => signal('SIGCONT'),
+    recentOutput: () => kept.join('\n'),
   };
 }

@@ -21,6 +21,11 @@ export interface PrivateSentinel {
   readonly sentinelsEnv: string;
   /** The port the sentinels currently name as master (asks the first sentinel that answers). */
   currentMasterPort(): Promise<number>;
+  /**
+   * What each sentinel thinks of the master and its replicas, and the last lines each one logged: for
+   * the message of a test whose wait on Sentinel ran out.
+   */
+  describe(): Promise<string>;
   /** Kills every process and removes the directory. */
   stop(): Promise<void>;
 }
@@ -84,6 +89,7 @@ export async function startPrivateSentinel({
       replicationLink,
       sentinelsEnv: sentinels.map((s) => `127.0.0.1:${s.port}`).join(','),
       currentMasterPort: () => askMasterPort(sentinels, masterName),
+      describe: () => describeSentinels(sentinels, masterName),
       async stop() {
         await Promise.all(started.map((p) => p.kill()));
         rmSync(dir, { recursive: true, force: true });
@@ -131,4 +137,40 @@ async function askMasterPort(sentinels: readonly PrivateRedis[], masterName: str
     }
   }
   throw new Error('no sentinel answered');
+}
+
+/** Each sentinel's view (`SENTINEL MASTER` and `SENTINEL REPLICAS`, the fields that explain a wait) and log tail. */
+async function describeSentinels(sentinels: readonly PrivateRedis[], masterName: string): Promise<string> {
+  const fields = [
+    ...['ip', 'port', 'flags', 'role-reported', 'role-reported-time', 'info-refresh'],
+    ...['last-ok-ping-reply', 's-down-time', 'master-link-status', 'failover-state'],
+  ];
+  // A flat list of names and values, or (as node-redis gives it here) an object of them.
+  const pick = (reply: unknown) => {
+    const list = Array.isArray(reply) ? (reply as string[]) : Object.entries(reply as object).flat();
+    const entries: string[] = [];
+    for (let i = 0; i + 1 < list.length; i += 2) {
+      if (fields.includes(String(list[i]))) entries.push(`${list[i]}=${list[i + 1]}`);
+    }
+    return entries.join(' ');
+  };
+  const parts: string[] = [];
+  for (const [index, sentinel] of sentinels.entries()) {
+    const client = createClient({ url: sentinel.url, socket: { reconnectStrategy: false } });
+    client.on('error', () => {});
+    let view: string;
+    try {
+      await client.connect();
+      const master = await client.sendCommand(['SENTINEL', 'MASTER', masterName]);
+      const replicas = (await client.sendCommand(['SENTINEL', 'REPLICAS', masterName])) as unknown[];
+      view = [`master: ${pick(master)}`, ...replicas.map((r) => `replica: ${pick(r)}`)].join('\n');
+    } catch (error) {
+      view = `no answer: ${(error as Error).message}`;
+    } finally {
+      if (client.isOpen) await client.close();
+    }
+    const log = sentinel.recentOutput().split('\n').slice(-40).join('\n');
+    parts.push(`sentinel ${index} (port ${sentinel.port})\n${view}\n${log}`);
+  }
+  return parts.join('\n\n');
 }
