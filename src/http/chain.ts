@@ -1,4 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { isFailure, runHandler } from './run-handler';
 
 /**
  * Middlewares run one after another as a single layer of the app's router: the same order, the same
@@ -27,23 +28,11 @@ export function chain(...handlers: RequestHandler[]): RequestHandler {
   }
   return function chained(req: Request, res: Response, done: NextFunction) {
     let index = 0;
-    const step = (error?: unknown): void => {
-      if (error && error !== 'route') return done(error);
+    const step = (outcome?: unknown): void => {
+      if (isFailure(outcome)) return done(outcome);
       const handler = handlers[index++];
       if (!handler) return done();
-      let result: unknown;
-      try {
-        result = handler(req, res, step);
-      } catch (thrown) {
-        step(thrown);
-        return;
-      }
-      // Any thenable, as the router's own check (is-promise) takes it.
-      if (typeof (result as { then?: unknown } | null)?.then === 'function') {
-        (result as PromiseLike<unknown>).then(undefined, (reason: unknown) =>
-          step(reason || new Error('Rejected promise')),
-        );
-      }
+      runHandler(handler, req, res, step);
     };
     step();
   };

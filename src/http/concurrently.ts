@@ -1,26 +1,11 @@
-import { types } from 'node:util';
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
-
-/** Calls `handler` and reports its outcome once to `done`, whether it calls next, throws or rejects. */
-function runInto(handler: RequestHandler, req: Request, res: Response, done: NextFunction): void {
-  let reported = false;
-  const report: NextFunction = (error?: unknown) => {
-    if (reported) return;
-    reported = true;
-    done(error);
-  };
-  try {
-    const result: unknown = handler(req, res, report);
-    if (types.isPromise(result)) result.catch(report);
-  } catch (error) {
-    report(error);
-  }
-}
+import type { RequestHandler } from 'express';
+import { isFailure, runHandler } from './run-handler';
 
 /**
  * Runs two middlewares at the same time and continues once both have finished, as if they had run one
- * after the other: with the first one's error if it failed, else the second one's. Neither may answer
- * the request itself.
+ * after the other: with the first one's error if it failed, else the second one's. Each outcome is
+ * read as the router reads a layer's (run-handler.ts), once per middleware. Neither may answer the
+ * request itself.
  *
  * Why: the per-client rate limiter (one EVAL) and the session load (one GET) each wait for a Redis
  * reply. node-redis writes every command queued before its next write (scheduled with setImmediate) in
@@ -30,17 +15,23 @@ function runInto(handler: RequestHandler, req: Request, res: Response, done: Nex
  */
 export function concurrently(first: RequestHandler, second: RequestHandler): RequestHandler {
   return (req, res, next) => {
-    const outcomes: unknown[] = [];
+    const failures: unknown[] = [];
     let pending = 2;
-    const settle = (slot: number) => (error?: unknown) => {
-      outcomes[slot] = error;
-      pending -= 1;
-      if (pending > 0) return;
-      const failure = outcomes[0] ?? outcomes[1];
-      if (failure === undefined || failure === null) next();
-      else next(failure);
+    const run = (handler: RequestHandler, slot: number) => {
+      let reported = false;
+      runHandler(handler, req, res, (outcome) => {
+        // Once per middleware, whatever it does: a second call of its next is ignored.
+        if (reported) return;
+        reported = true;
+        if (isFailure(outcome)) failures[slot] = outcome;
+        pending -= 1;
+        if (pending > 0) return;
+        if (0 in failures) next(failures[0]);
+        else if (1 in failures) next(failures[1]);
+        else next();
+      });
     };
-    runInto(first, req, res, settle(0));
-    runInto(second, req, res, settle(1));
+    run(first, 0);
+    run(second, 1);
   };
 }
