@@ -8,7 +8,7 @@ import { startTokenSweep } from './auth/token-sweep';
 import { createDb } from './lib/db';
 import { createLogger } from './lib/logger';
 import { createPasswordHasher } from './lib/passwords';
-import { createRedisClient } from './lib/redis';
+import { createRedisClient, keyAccessRefusal } from './lib/redis';
 import { setPoolPriority } from './lib/thread-pool';
 import { createMailTransport } from './mail/mail-transport';
 import { createOutbox } from './mail/outbox';
@@ -54,6 +54,20 @@ function main(): void {
   });
   // Expired and used account tokens are deleted by every app instance, every 15 minutes.
   const tokenSweep = startTokenSweep({ tokens: createAccountTokens({ db }), logger });
+  // A Redis user that may not touch the keys under REDIS_KEY_PREFIX (users.acl written for another
+  // prefix) would answer every session and limiter command with NOPERM: sign-ins would fail with 500s
+  // while PING, and so readiness, still answered. Like a missing secret, that is an operator's mistake
+  // to refuse at once, on every (re)connection, since Redis may only become reachable after start.
+  redis.on('ready', () => {
+    void keyAccessRefusal(redis, config.redisKeyPrefix).then((refusal) => {
+      if (refusal === undefined) return;
+      logger.fatal(
+        { keyPrefix: config.redisKeyPrefix, reply: refusal },
+        'redis refuses the keys under REDIS_KEY_PREFIX: give its user these keys (users.acl is written for one prefix), or set the prefix it allows',
+      );
+      process.exit(1);
+    });
+  });
   // Not awaited: the app starts even while Redis is down (readiness says so) and connects when it can.
   redis.connect().catch((err: unknown) => logger.error({ err }, 'redis connect failed'));
 

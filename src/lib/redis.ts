@@ -218,3 +218,23 @@ export function isRedisUnavailableError(error: unknown): boolean {
     error instanceof TimeoutError
   );
 }
+
+/**
+ * The key this app reads to learn whether its Redis user may use the keys under its prefix: PTTL of a
+ * key nothing writes, which the app's ACL allows (scripts/redis-acl.ts) and which changes nothing.
+ */
+export const KEY_ACCESS_CHECK = 'key-access-check';
+
+/**
+ * Whether Redis refuses this app's keys: the NOPERM reply's text when the connected user may not touch
+ * keys under `keyPrefix` (an ACL written for another REDIS_KEY_PREFIX, or none), else undefined. Any
+ * other failure (the connection dropped, a deadline) is not an answer to that question: undefined too.
+ */
+export async function keyAccessRefusal(redis: RedisClient, keyPrefix: string): Promise<string | undefined> {
+  try {
+    await redis.pTTL(`${keyPrefix}${KEY_ACCESS_CHECK}`);
+    return undefined;
+  } catch (error) {
+    return error instanceof ErrorReply && error.message.startsWith('NOPERM') ? error.message : undefined;
+  }
+}
