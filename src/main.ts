@@ -4,16 +4,18 @@ import dotenv from 'dotenv';
 import { ConfigError, loadConfig, type AppConfig } from '../config/config';
 import { buildApp } from './app';
 import { createAccountTokens } from './auth/account-tokens';
-import { startTokenSweep } from './auth/token-sweep';
 import { createDb } from './lib/db';
 import { createLogger } from './lib/logger';
 import { createPasswordHasher } from './lib/passwords';
 import { createRedisClient, keyAccessRefusal } from './lib/redis';
+import { startSweeps } from './lib/sweeps';
 import { setPoolPriority } from './lib/thread-pool';
 import { createMailTransport } from './mail/mail-transport';
 import { createOutbox } from './mail/outbox';
 import { createMetrics } from './metrics/metrics';
 import { createMetricsServer } from './metrics/metrics-server';
+import { createMfaRepository } from './mfa/mfa.repository';
+import { ENROLMENT_LIFETIME_S } from './mfa/mfa.service';
 
 /** How long a shutting-down server must see no request before it stops listening (see drain()). */
 const DRAIN_QUIET_MS = 250;
@@ -52,8 +54,20 @@ function main(): void {
     sentinel: config.redisSentinel,
     logger,
   });
-  // Expired and used account tokens are deleted by every app instance, every 15 minutes.
-  const tokenSweep = startTokenSweep({ tokens: createAccountTokens({ db }), logger });
+  // Rows past their use are deleted by every app instance, every 15 minutes: expired and used account
+  // tokens, and second-factor enrolments never confirmed within their lifetime (ADR 0038).
+  const tokens = createAccountTokens({ db });
+  const mfa = createMfaRepository(db);
+  const sweeps = startSweeps({
+    sweeps: [
+      { what: 'expired and used account tokens', sweep: () => tokens.sweep() },
+      {
+        what: 'second-factor enrolments never confirmed',
+        sweep: () => mfa.sweepExpiredEnrolments(ENROLMENT_LIFETIME_S),
+      },
+    ],
+    logger,
+  });
   // A Redis user that may not touch the keys under REDIS_KEY_PREFIX (users.acl written for another
   // prefix) would answer every session and limiter command with NOPERM: sign-ins would fail with 500s
   // while PING, and so readiness, still answered. Like a missing secret, that is an operator's mistake
@@ -188,7 +202,7 @@ function main(): void {
       metricsServer.closeAllConnections();
       await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
     }
-    tokenSweep.stop();
+    sweeps.stop();
     // The server takes no more requests: the mails they queued get what is left of SHUTDOWN_TIMEOUT_MS
     // to leave, retries without their pauses; the outbox logs each mail it gives up.
     if (outbox) {
