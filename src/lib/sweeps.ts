@@ -31,8 +31,9 @@ export function startSweeps({
       // A sweep slower than the interval (a locked table) is not stacked with another of its kind.
       if (running.has(job)) continue;
       running.add(job);
-      job
-        .sweep()
+      // Through a promise from the start: a sweep that throws before returning one is a failed sweep too.
+      Promise.resolve()
+        .then(() => job.sweep())
         .then((deleted) => {
           if (deleted > 0) logger.info({ deleted }, `${job.what} deleted`);
         })

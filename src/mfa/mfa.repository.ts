@@ -37,10 +37,13 @@ const REMOVE_EXPIRED_ENROLMENT = `DELETE FROM user_totp
   WHERE user_id = $1 AND confirmed_at IS NULL AND created_at <= now() - make_interval(secs => $2)
   RETURNING user_id`;
 // Every such enrolment at once, for the periodic sweep (main.ts): only unconfirmed rows, found through
-// their partial index (migration 0007), so the sweep never reads the table's confirmed factors.
-const SWEEP_EXPIRED_ENROLMENTS = `DELETE FROM user_totp
-  WHERE confirmed_at IS NULL AND created_at <= now() - make_interval(secs => $1)
-  RETURNING user_id`;
+// their partial index (migration 0007), so the sweep never reads the table's confirmed factors. One
+// count comes back, not a row per deleted enrolment.
+export const SWEEP_EXPIRED_ENROLMENTS = `WITH swept AS (
+    DELETE FROM user_totp
+    WHERE confirmed_at IS NULL AND created_at <= now() - make_interval(secs => $1)
+    RETURNING 1
+  ) SELECT count(*)::int AS deleted FROM swept`;
 // Replay protection (ASVS 5.0 6.5.1): the step is recorded only if it is later than the last one, in
 // one statement, so of two requests carrying the same code (or two codes of one step) only one wins.
 const USE_STEP = `UPDATE user_totp SET last_used_step = $2
@@ -96,7 +99,8 @@ export function createMfaRepository(db: Queryable) {
 
     /** Deletes every enrolment left unconfirmed past `lifetimeS`; how many it deleted. */
     async sweepExpiredEnrolments(lifetimeS: number): Promise<number> {
-      return (await db.query(SWEEP_EXPIRED_ENROLMENTS, [lifetimeS])).length;
+      const [row] = await db.query<{ deleted: number }>(SWEEP_EXPIRED_ENROLMENTS, [lifetimeS]);
+      return row!.deleted;
     },
 
     /** false: this step, or a later one, was already used (a replay). */

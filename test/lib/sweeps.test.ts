@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createAccountTokens, TOKEN_LIFETIME_MS } from '../../src/auth/account-tokens';
 import { startSweeps, type Sweep } from '../../src/lib/sweeps';
-import { createMfaRepository } from '../../src/mfa/mfa.repository';
+import { createMfaRepository, SWEEP_EXPIRED_ENROLMENTS } from '../../src/mfa/mfa.repository';
 import { ENROLMENT_LIFETIME_S } from '../../src/mfa/mfa.service';
 import { createCapturedLogger, type LogLine } from '../support/captured-logger';
 import { createUser, sleep } from '../support/factories';
@@ -36,7 +36,11 @@ describe('the periodic sweeps', () => {
       logger,
       intervalMs: 20,
     });
-    const deleted = await within(5000, async () => (await countRows()) === 0);
+    // The row gone and the sweep's line written (it logs after its DELETE returns).
+    const deleted = await within(
+      5000,
+      async () => (await countRows()) === 0 && logs.some((l) => l.msg?.endsWith(' deleted')),
+    );
     sweeps.stop();
 
     expect(deleted).toBe(true);
@@ -79,7 +83,10 @@ describe('the periodic sweeps', () => {
       logger,
       intervalMs: 20,
     });
-    const deleted = await within(5000, async () => (await rowsOf(abandoned)) === 0);
+    const deleted = await within(
+      5000,
+      async () => (await rowsOf(abandoned)) === 0 && logs.some((l) => l.msg?.endsWith(' deleted')),
+    );
     sweeps.stop();
 
     expect(deleted).toBe(true);
@@ -95,10 +102,9 @@ describe('the periodic sweeps', () => {
     // which index Postgres can use: without migration 0007's index it can only scan the table.
     const plan = await t.db.withTransaction(async (client) => {
       await client.query('SET LOCAL enable_seqscan = off');
-      const rows = await client.query<{ 'QUERY PLAN': string }>(
-        `EXPLAIN DELETE FROM user_totp
-           WHERE confirmed_at IS NULL AND created_at <= now() - make_interval(secs => 900)`,
-      );
+      const rows = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${SWEEP_EXPIRED_ENROLMENTS}`, [
+        ENROLMENT_LIFETIME_S,
+      ]);
       return rows.map((row) => row['QUERY PLAN']).join('\n');
     });
     expect(plan).toContain('user_totp_unconfirmed_created_at');
