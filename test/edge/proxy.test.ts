@@ -83,6 +83,17 @@ describeWithTool(
       /** The app's access-log line for a response (by the request id it echoed), if it saw the request. */
       const accessLineOf = (answer: EdgeAnswer) => accessLineOfApp(stack.t, answer);
 
+      /** nginx's access-log line of a request id: written once the response is sent, so polled briefly. */
+      async function edgeAccessLine(requestId: string): Promise<string | undefined> {
+        for (let i = 0; i < 50; i++) {
+          const log = await readFile(path.join(stack.edge.dir, 'access.log'), 'utf8').catch(() => '');
+          const line = log.split('\n').find((l) => l.includes(`request_id=${requestId}`));
+          if (line) return line;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        return undefined;
+      }
+
       beforeAll(async () => {
         // The app sends HSTS itself too, so "exactly once" also proves the edge hides the app's copy.
         stack = await startAppBehindEdge({ HSTS_ENABLED: 'true' });
@@ -128,13 +139,7 @@ describeWithTool(
           const id = answer.headers['x-request-id'] as string;
           expect(id).toMatch(/^[0-9a-f]{32}$/);
           expect(accessLineOf(answer)).toBeDefined();
-          // nginx writes its access log line once the response is sent: poll briefly.
-          let line: string | undefined;
-          for (let i = 0; i < 50 && !line; i++) {
-            const log = await readFile(path.join(stack.edge.dir, 'access.log'), 'utf8').catch(() => '');
-            line = log.split('\n').find((l) => l.includes(`request_id=${id}`));
-            if (!line) await new Promise((resolve) => setTimeout(resolve, 100));
-          }
+          const line = await edgeAccessLine(id);
           expect(line).toMatch(/"GET \/api\/no-such-thing\?\[redacted\] HTTP\/1\.1" 404 /);
           expect(line).toMatch(/ upstream_time=\d+\.\d{3}$/);
           expect(accessLineOf(answer)?.req).toMatchObject({ url: '/api/no-such-thing?token=[redacted]' });
@@ -299,8 +304,9 @@ describeWithTool(
               ca: stack.edge.certificate,
             });
           const cases = {
+            // A POST: its access-log line must keep the method (see below).
             'a malformed header line': [
-              'GET /healthz HTTP/1.1\r\nHost: localhost\r\nno colon here\r\n\r\n',
+              'POST /healthz HTTP/1.1\r\nHost: localhost\r\nno colon here\r\n\r\n',
               400,
             ],
             'a header over the header buffers': [
@@ -313,9 +319,11 @@ describeWithTool(
             'a line that is not HTTP': ['NOT HTTP AT ALL\r\n\r\n', 400],
             'a URI over the buffers': [`GET /${'a'.repeat(10_000)} HTTP/1.1\r\nHost: localhost\r\n\r\n`, 414],
           } as const;
+          const requestIds = new Map<string, string>();
           for (const [name, [payload, status]] of Object.entries(cases)) {
             const answer = await raw(payload);
             const [head = '', body = ''] = answer.split('\r\n\r\n');
+            requestIds.set(name, (JSON.parse(body) as { error: { requestId: string } }).error.requestId);
             const statusLine = head.split('\r\n')[0];
             expect({ name, statusLine }).toEqual({
               name,
@@ -339,6 +347,11 @@ describeWithTool(
           // The error page's URI is for nginx's redirects only.
           const direct = await stack.edge.https('/.edge-error/bad-request');
           expect(direct.status).toBe(404);
+
+          // nginx redirects to the error page as GET, and $request_method with it: the access log
+          // reads the method from the request line instead, so a refused POST is logged as one.
+          const line = await edgeAccessLine(requestIds.get('a malformed header line')!);
+          expect(line).toMatch(/"POST \/healthz HTTP\/1\.1" 400 /);
         });
 
         test('when the app is down, then nginx answers 502 in the service_unavailable envelope with Retry-After', async () => {
