@@ -46,7 +46,8 @@ export const APP_REDIS_COMMANDS = [
   'mget',
   // rate-limiter-flexible's RateLimiterRedis (every limiter, login throttle, mail address limit): its
   // consume script (EVAL: SET … NX EX, INCRBY, PTTL, EXPIRE), get (GET, PTTL), block (SET, PTTL),
-  // delete (DEL).
+  // delete (DEL). PTTL is also the app's check, at each connection, that its keys are allowed
+  // (keyAccessRefusal in src/lib/redis.ts, from src/main.ts).
   'incrby',
   'pttl',
   'expire',

@@ -71,13 +71,18 @@ function main(): void {
   // A Redis user that may not touch the keys under REDIS_KEY_PREFIX (users.acl written for another
   // prefix) would answer every session and limiter command with NOPERM: sign-ins would fail with 500s
   // while PING, and so readiness, still answered. Like a missing secret, that is an operator's mistake
-  // to refuse at once, on every (re)connection, since Redis may only become reachable after start.
+  // to refuse at once. Checked whenever the client becomes ready, since Redis may only become
+  // reachable after start: every connection of the single-node client; with Sentinel, the first one
+  // and each change of master (node-redis's Sentinel client says 'ready' for those only).
   redis.on('ready', () => {
     void keyAccessRefusal(redis, config.redisKeyPrefix).then((refusal) => {
       if (refusal === undefined) return;
       logger.fatal(
         { keyPrefix: config.redisKeyPrefix, reply: refusal },
-        'redis refuses the keys under REDIS_KEY_PREFIX: give its user these keys (users.acl is written for one prefix), or set the prefix it allows',
+        // NOPERM names what was refused: a key (the ACL's key patterns) or the command itself.
+        /\bkeys?\b/i.test(refusal)
+          ? 'redis refuses the keys under REDIS_KEY_PREFIX: its user needs ~<prefix>* (users.acl is written for one prefix), or set the prefix it allows'
+          : 'redis refuses the commands of this app: its user needs those of scripts/redis-acl.ts (APP_REDIS_COMMANDS)',
       );
       process.exit(1);
     });

@@ -25,7 +25,9 @@ describe('starting the process against a Redis user for another key prefix', () 
     const aclFile = path.join(dir, 'users.acl');
     writeFileSync(
       aclFile,
-      redisAcl({ app: APP_PASSWORD, healthcheck: 'h-password', admin: 'a-password' }, ALLOWED_PREFIX),
+      redisAcl({ app: APP_PASSWORD, healthcheck: 'h-password', admin: 'a-password' }, ALLOWED_PREFIX) +
+        // A user of another deployment, with the keys but not every command the app sends.
+        `user no-pttl reset on >${APP_PASSWORD} ~${ALLOWED_PREFIX}* +@all -pttl\n`,
     );
     // Not started yet: the first test starts it after the app.
     redis = await createPrivateRedis({ args: ['--aclfile', aclFile] });
@@ -36,8 +38,8 @@ describe('starting the process against a Redis user for another key prefix', () 
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const redisEnv = (keyPrefix: string) => ({
-    REDIS_URL: `redis://app:${APP_PASSWORD}@127.0.0.1:${redis.port}`,
+  const redisEnv = (keyPrefix: string, user = 'app') => ({
+    REDIS_URL: `redis://${user}:${APP_PASSWORD}@127.0.0.1:${redis.port}`,
     REDIS_KEY_PREFIX: keyPrefix,
   });
 
@@ -49,7 +51,9 @@ describe('starting the process against a Redis user for another key prefix', () 
     expect(await server.waitForExit(30_000)).toEqual({ code: 1, signal: null });
     const fatal = server.logs.find((line) => line.level === 'fatal');
     expect(fatal).toMatchObject({
-      msg: expect.stringContaining('redis refuses the keys under REDIS_KEY_PREFIX') as string,
+      msg: expect.stringContaining(
+        'redis refuses the keys under REDIS_KEY_PREFIX: its user needs ~<prefix>*',
+      ) as string,
       keyPrefix: 'other:',
       reply: expect.stringMatching(/^NOPERM/) as string,
     });
@@ -57,16 +61,18 @@ describe('starting the process against a Redis user for another key prefix', () 
 
   test('when the prefix is the one the user may use, then the app checks it and keeps serving', async () => {
     await redis.start().catch(() => undefined); // already up after the first test, unless it ran alone
+    const admin = createClient({ url: `redis://admin:a-password@127.0.0.1:${redis.port}` });
+    await admin.connect();
+    // The first test's refused PTTL is counted too (as rejected_calls): start from zero.
+    await admin.configResetStat();
     const server = spawnServer(serverEnv(redisEnv(ALLOWED_PREFIX)));
     const listening = await server.waitForLog('listening');
     const app = `http://127.0.0.1:${listening.port as number}`;
 
-    // The check has run once the app's connection asked for the key's TTL.
-    const admin = createClient({ url: `redis://admin:a-password@127.0.0.1:${redis.port}` });
-    await admin.connect();
+    // The check has run once the app's connection was allowed a PTTL.
     try {
       const until = Date.now() + 10_000;
-      while (!(await admin.info('commandstats')).includes('cmdstat_pttl:')) {
+      while (!/cmdstat_pttl:calls=[1-9]/.test(await admin.info('commandstats'))) {
         if (Date.now() > until) throw new Error('the app never checked its keys');
         await sleep(50);
       }
@@ -76,5 +82,16 @@ describe('starting the process against a Redis user for another key prefix', () 
     expect((await request(app).get('/readyz')).status).toBe(200);
     expect(server.exit).toBeUndefined();
     expect(server.logs.filter((line) => ['error', 'fatal'].includes(line.level))).toEqual([]);
+  });
+
+  test('when the user may use the keys but not the commands, then the app exits 1 naming the commands', async () => {
+    await redis.start().catch(() => undefined); // already up after the first test, unless it ran alone
+    const server = spawnServer(serverEnv(redisEnv(ALLOWED_PREFIX, 'no-pttl')));
+
+    expect(await server.waitForExit(30_000)).toEqual({ code: 1, signal: null });
+    expect(server.logs.find((line) => line.level === 'fatal')).toMatchObject({
+      msg: expect.stringContaining('redis refuses the commands of this app') as string,
+      reply: expect.stringMatching(/^NOPERM/) as string,
+    });
   });
 });
