@@ -1,5 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { isFailure, runHandler } from './run-handler';
+import { assertPlainMiddleware, isFailure, runHandler } from './run-handler';
 
 /**
  * Middlewares run one after another as a single layer of the app's router: the same order, the same
@@ -20,12 +20,7 @@ import { isFailure, runHandler } from './run-handler';
  * route templates, the API description's check), so both are refused when the chain is built.
  */
 export function chain(...handlers: RequestHandler[]): RequestHandler {
-  for (const handler of handlers) {
-    if (handler.length > 3) throw new TypeError('chain(): an error handler cannot be chained');
-    if (Array.isArray((handler as { stack?: unknown }).stack)) {
-      throw new TypeError('chain(): a router must stay a layer of its own, where its routes can be found');
-    }
-  }
+  for (const handler of handlers) assertPlainMiddleware('chain', handler);
   return function chained(req: Request, res: Response, done: NextFunction) {
     let index = 0;
     const step = (outcome?: unknown): void => {

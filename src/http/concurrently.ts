@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import { isFailure, runHandler } from './run-handler';
+import { assertPlainMiddleware, isFailure, runHandler } from './run-handler';
 
 /**
  * Runs two middlewares at the same time and continues once both have finished, as if they had run one
@@ -14,6 +14,8 @@ import { isFailure, runHandler } from './run-handler';
  * writes nothing when the response ends.
  */
 export function concurrently(first: RequestHandler, second: RequestHandler): RequestHandler {
+  assertPlainMiddleware('concurrently', first);
+  assertPlainMiddleware('concurrently', second);
   return (req, res, next) => {
     const failures: unknown[] = [];
     let pending = 2;

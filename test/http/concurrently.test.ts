@@ -59,15 +59,23 @@ describe('concurrently', () => {
     expect(res.body).toEqual({ error: 'second', events: ['a starts', 'b starts', 'b ends', 'a ends'] });
   });
 
-  test('when one throws, or returns a promise that rejects with or without a reason, then that is its error', async () => {
+  test('when one throws, returns a promise that rejects with or without a reason, or a thenable that throws, then that is its error', async () => {
     const throws: RequestHandler = () => {
       throw new Error('thrown');
     };
     const rejects: RequestHandler = () => Promise.reject(new Error('rejected'));
     // The router's own case: a rejection without a reason.
     const rejectsEmpty: RequestHandler = () => Promise.reject(undefined);
+    // A thenable whose `then` throws: the router takes that as the handler's error too.
+    const thenThrows: RequestHandler = () =>
+      ({
+        then() {
+          throw new Error('then threw');
+        },
+      }) as unknown as void;
     for (const [failing, message] of [
       [throws, 'thrown'],
+      [thenThrows, 'then threw'],
       [rejects, 'rejected'],
       [rejectsEmpty, 'Rejected promise'],
     ] as const) {
@@ -103,5 +111,13 @@ describe('concurrently', () => {
     });
     const res = await request(app).get('/');
     expect(res.body).toEqual({ answered: 1 });
+  });
+
+  test('when given a router or an error handler, then it refuses when built, as chain() does', () => {
+    const errorHandler: ErrorRequestHandler = (_error, _req, _res, next) => next();
+    expect(() => concurrently(waits('a', 1), express.Router())).toThrow(/router must stay a layer/);
+    expect(() => concurrently(errorHandler as unknown as RequestHandler, waits('b', 1))).toThrow(
+      /error handler/,
+    );
   });
 });
