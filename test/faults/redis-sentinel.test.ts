@@ -117,7 +117,10 @@ describeWithTool(
           90_000,
         ).catch(async (error: Error) => {
           // Redis's own role switch did not happen: say what the sentinels saw, to tell why.
-          throw new Error(`${error.message}; the sentinels:\n${await sentinel.describe()}`);
+          const oldMasterLog = sentinel.master.recentOutput().split('\n').slice(-30).join('\n');
+          throw new Error(
+            `${error.message}; the sentinels:\n${await sentinel.describe()}\n\nthe old master:\n${oldMasterLog}`,
+          );
         });
       } finally {
         await oldMaster.close();

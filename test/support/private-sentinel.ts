@@ -156,7 +156,12 @@ async function describeSentinels(sentinels: readonly PrivateRedis[], masterName:
   };
   const parts: string[] = [];
   for (const [index, sentinel] of sentinels.entries()) {
-    const client = createClient({ url: sentinel.url, socket: { reconnectStrategy: false } });
+    // Short deadlines: this runs when a test's own time is nearly spent, and must not outlast it.
+    const client = createClient({
+      url: sentinel.url,
+      socket: { reconnectStrategy: false, connectTimeout: 2000 },
+      commandOptions: { timeout: 2000 },
+    });
     client.on('error', () => {});
     let view: string;
     try {
