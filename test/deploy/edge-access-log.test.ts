@@ -50,8 +50,19 @@ describe('nginx access log: the query of a request', () => {
     );
 
     expect(carriers).toEqual([]);
-    expect(format).toContain('"$request_method $edge_logged_uri $server_protocol"');
+    expect(format).toContain('"$edge_logged_method $edge_logged_uri $server_protocol"');
     expect(format).toContain('"$edge_logged_referer"');
+  });
+
+  test('when the method is read from the request line, then only a method is taken from it, never the rest', () => {
+    // $request_method turns into GET when nginx redirects to an error page, so the method comes from
+    // the raw request line, through a map that keeps its first word only if it is a method.
+    const method = mapOf('edge_logged_method');
+    expect(method('POST /reset-password?token=s3cr3t HTTP/1.1')).toBe('POST');
+    expect(method('GET /?token=s3cr3t HTTP/1.1')).toBe('GET');
+    expect(method('/?token=s3cr3t HTTP/1.1')).toBe('-');
+    expect(method('token=s3cr3t /x HTTP/1.1')).toBe('-');
+    expect(method('GARBAGE')).toBe('-');
   });
 
   test.each([
