@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Server as NetServer, type AddressInfo } from 'node:net';
 import dotenv from 'dotenv';
 import { ConfigError, loadConfig, type AppConfig } from '../config/config';
 import { buildApp } from './app';
@@ -21,6 +21,8 @@ import { ENROLMENT_LIFETIME_S } from './mfa/mfa.service';
 const DRAIN_QUIET_MS = 250;
 /** The longest it keeps listening under steady traffic (at most half of SHUTDOWN_TIMEOUT_MS). */
 const DRAIN_MAX_MS = 2000;
+/** The longest it then keeps its idle connections open, for a request already written to one. */
+const IDLE_GRACE_MAX_MS = 1000;
 
 /** The only module that touches process state: environment, signals, exit codes. */
 function readConfig(): AppConfig {
@@ -198,9 +200,18 @@ function main(): void {
     }, config.shutdownTimeoutMs);
     for (const res of openResponses) if (!res.headersSent) res.setHeader('Connection', 'close');
     await drain(Date.now(), Math.min(DRAIN_MAX_MS, config.shutdownTimeoutMs / 2));
-    // Stops accepting; idle keep-alive sockets close now, busy ones after their response (the drain
-    // ends by half of SHUTDOWN_TIMEOUT_MS, so `force` is still armed for them).
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    // Stops listening first, leaving the idle connections open: a connection the proxy kept between
+    // requests is idle to Node, and closing it just as the proxy writes a request to it cuts a request
+    // already sent, which the proxy answers 502 rather than send a POST twice (test/edge/instances.test.ts,
+    // the rolling restart under writes). A connection refused from now on sent nothing, and the proxy
+    // retries it on another instance; that failure is also what tells it this instance is gone, so it
+    // stops using the connections it kept. They get a quiet moment like the drain's, then idle ones
+    // close (http.Server's close does that; net.Server's alone does not), busy ones after their
+    // response (the drain ends by half of SHUTDOWN_TIMEOUT_MS, so `force` is still armed for them).
+    const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
+    await drain(Date.now(), Math.min(IDLE_GRACE_MAX_MS, config.shutdownTimeoutMs / 4));
+    server.close();
+    await closed;
     clearTimeout(force);
     // Scrapes go on while the app drains (they show the drain); the listener closes with the app's.
     if (metricsServer) {
