@@ -202,15 +202,21 @@ function main(): void {
     await drain(Date.now(), Math.min(DRAIN_MAX_MS, config.shutdownTimeoutMs / 2));
     // Stops listening first, leaving the idle connections open: a connection the proxy kept between
     // requests is idle to Node, and closing it just as the proxy writes a request to it cuts a request
-    // already sent, which the proxy answers 502 rather than send a POST twice (test/edge/instances.test.ts,
-    // the rolling restart under writes). A connection refused from now on sent nothing, and the proxy
-    // retries it on another instance; that failure is also what tells it this instance is gone, so it
-    // stops using the connections it kept. They get a quiet moment like the drain's, then idle ones
-    // close (http.Server's close does that; net.Server's alone does not), busy ones after their
-    // response (the drain ends by half of SHUTDOWN_TIMEOUT_MS, so `force` is still armed for them).
+    // already sent, which the proxy answers 502 rather than send a POST twice (test/process/shutdown.test.ts
+    // writes to one just after the listener closed; ADR 0022). A connection refused from now on sent
+    // nothing: the proxy retries it on another instance (a PUT or DELETE excepted, ADR 0022), and that
+    // failure is also what tells it this instance is gone, so it stops using the connections it kept.
+    // Those get a quiet moment like the drain's (at most IDLE_GRACE_MAX_MS: under steady traffic on
+    // them the race is back at its end), then idle ones close; busy ones close after their response
+    // (both waits end by three quarters of SHUTDOWN_TIMEOUT_MS, so `force` is still armed for them).
+    // net.Server's close stops listening only; http.Server's would also close the idle connections.
     const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
-    await drain(Date.now(), Math.min(IDLE_GRACE_MAX_MS, config.shutdownTimeoutMs / 4));
-    server.close();
+    // Nothing new can arrive without a listener: no wait once every connection is gone.
+    await Promise.race([
+      drain(Date.now(), Math.min(IDLE_GRACE_MAX_MS, config.shutdownTimeoutMs / 4)),
+      closed,
+    ]);
+    server.closeIdleConnections();
     await closed;
     clearTimeout(force);
     // Scrapes go on while the app drains (they show the drain); the listener closes with the app's.

@@ -164,6 +164,7 @@ describe('the runtime stage, run natively', () => {
     // busy machine that takes a moment, so readiness is asked until it says ready, within 10 s.
     let ready = await fetch(`${base}/readyz`);
     for (const until = Date.now() + 10_000; ready.status !== 200 && Date.now() < until;) {
+      await ready.body?.cancel();
       await new Promise((resolve) => setTimeout(resolve, 100));
       ready = await fetch(`${base}/readyz`);
     }
@@ -196,5 +197,6 @@ describe('the runtime stage, run natively', () => {
       env: { PORT: String(server.port) },
     });
     expect(dead.code).not.toBe(0);
-  });
+    // Start (20 s), readiness (10 s) and exit (15 s) each have a deadline of their own.
+  }, 60_000);
 });

@@ -304,9 +304,9 @@ describeWithTool(
 
       /**
        * Every write answered once, never a replay: each account answered 201 is in the table, and
-       * nginx's access log shows exactly one upstream attempt that sent the request (`upstream_sent`
-       * above 0; an attempt whose connection was refused sent nothing, and nginx may retry it). A 502
-       * is nginx's answer to a write whose one attempt was cut: at most `most502` of them.
+       * nginx's access log shows at most one upstream attempt that sent bytes (`upstream_sent` above
+       * 0; 0: nothing left nginx, as for a refused connection, which nginx may retry), exactly one for
+       * a 201. A 502 is nginx's answer to a write whose attempt was cut: at most `most502` of them.
        */
       async function expectEachWriteOnce(writes: Write[], most502: number): Promise<void> {
         expect(writes.filter((w) => w.code === 'email_taken')).toEqual([]);
@@ -318,19 +318,28 @@ describeWithTool(
           writes.map((w) => w.email),
         ]);
         expect(rows.map((r) => r.email)).toEqual(expect.arrayContaining(created));
-        const log = (await readFile(path.join(edge.dir, 'access.log'), 'utf8')).split('\n');
+        // nginx writes a line once its response is sent: the last ones may lag a moment behind.
+        const linesOf = (log: string[], write: Write) =>
+          log.filter((line) => line.includes(`request_id=${write.requestId}`));
+        let log: string[] = [];
+        for (let i = 0; i < 50; i++) {
+          log = (await readFile(path.join(edge.dir, 'access.log'), 'utf8')).split('\n');
+          if (writes.every((write) => linesOf(log, write).length > 0)) break;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
         for (const write of writes) {
-          const lines = log.filter((line) => line.includes(`request_id=${write.requestId}`));
+          const lines = linesOf(log, write);
           const sent = /upstream_sent=(.*) upstream_time=/.exec(lines[0] ?? '')?.[1]?.split(', ') ?? [];
-          expect({
+          const sending = sent.filter((n) => n !== '0');
+          // A 502 may show no attempt that sent bytes (a write that failed on a connection already
+          // reset, "no live upstreams"); a 201 was sent exactly once; none was sent twice.
+          expect({ write: write.email, status: write.status, lines: lines.length, sending }).toEqual({
             write: write.email,
-            lines: lines.length,
-            sendingAttempts: sent.filter((n) => n !== '0'),
-          }).toEqual({
-            write: write.email,
+            status: write.status,
             lines: 1,
-            sendingAttempts: [expect.stringMatching(/^[1-9]\d*$/)],
+            sending: write.status === 201 ? [expect.stringMatching(/^[1-9]\d*$/)] : expect.any(Array),
           });
+          expect(sending.length).toBeLessThanOrEqual(1);
         }
       }
 
@@ -377,7 +386,7 @@ describeWithTool(
         expect(load.sent()).toBeGreaterThan(200);
       }, 90_000);
 
-      test('when the instances restart one after the other under writes, then every write is sent once and answered, 201 or at most one 502 per restart', async () => {
+      test('when the instances restart one after the other under writes, then every write is sent at most once and answered, 201 or at most as many 502s as restarts', async () => {
         const { email } = await createUser(t);
         const admin = await createUser(t, { role: 'admin' });
         const reader = await loginAt(instances[0]!, email);
@@ -401,7 +410,7 @@ describeWithTool(
         // The instance going away finishes what it took, and what it no longer takes goes to the other
         // (a refused connection is retried: nothing was sent). A write nginx sends at the very moment a
         // draining instance stops listening or closes an idle connection is cut and answered 502, once
-        // (ADR 0022): at most one per restart, never run twice.
+        // (ADR 0022): as many in total as there are restarts at most, never run twice.
         expect(writes.length).toBeGreaterThan(5);
         await expectEachWriteOnce(writes, instances.length);
       }, 90_000);
