@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import https from 'node:https';
 import net from 'node:net';
-import path from 'node:path';
 import { createUser, DEFAULT_PASSWORD, uniqueEmail } from '../support/factories';
 import {
+  accessLogLines,
   edgePorts,
   requestEdge,
   startEdge,
@@ -318,17 +317,12 @@ describeWithTool(
           writes.map((w) => w.email),
         ]);
         expect(rows.map((r) => r.email)).toEqual(expect.arrayContaining(created));
-        // nginx writes a line once its response is sent: the last ones may lag a moment behind.
-        const linesOf = (log: string[], write: Write) =>
-          log.filter((line) => line.includes(`request_id=${write.requestId}`));
-        let log: string[] = [];
-        for (let i = 0; i < 50; i++) {
-          log = (await readFile(path.join(edge.dir, 'access.log'), 'utf8')).split('\n');
-          if (writes.every((write) => linesOf(log, write).length > 0)) break;
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
+        const logged = await accessLogLines(
+          edge,
+          writes.map((write) => write.requestId),
+        );
         for (const write of writes) {
-          const lines = linesOf(log, write);
+          const lines = logged.get(write.requestId)!;
           const sent = /upstream_sent=(.*) upstream_time=/.exec(lines[0] ?? '')?.[1]?.split(', ') ?? [];
           const sending = sent.filter((n) => n !== '0');
           // A 502 may show no attempt that sent bytes (a write that failed on a connection already

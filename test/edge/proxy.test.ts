@@ -1,8 +1,7 @@
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import request from 'supertest';
 import { createUser, uniqueEmail } from '../support/factories';
 import {
+  accessLogLines,
   headerCount,
   isRunning,
   pgrep,
@@ -83,17 +82,6 @@ describeWithTool(
       /** The app's access-log line for a response (by the request id it echoed), if it saw the request. */
       const accessLineOf = (answer: EdgeAnswer) => accessLineOfApp(stack.t, answer);
 
-      /** nginx's access-log line of a request id: written once the response is sent, so polled briefly. */
-      async function edgeAccessLine(requestId: string): Promise<string | undefined> {
-        for (let i = 0; i < 50; i++) {
-          const log = await readFile(path.join(stack.edge.dir, 'access.log'), 'utf8').catch(() => '');
-          const line = log.split('\n').find((l) => l.includes(`request_id=${requestId}`));
-          if (line) return line;
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-        return undefined;
-      }
-
       beforeAll(async () => {
         // The app sends HSTS itself too, so "exactly once" also proves the edge hides the app's copy.
         stack = await startAppBehindEdge({ HSTS_ENABLED: 'true' });
@@ -139,7 +127,7 @@ describeWithTool(
           const id = answer.headers['x-request-id'] as string;
           expect(id).toMatch(/^[0-9a-f]{32}$/);
           expect(accessLineOf(answer)).toBeDefined();
-          const line = await edgeAccessLine(id);
+          const line = (await accessLogLines(stack.edge, [id])).get(id)?.[0];
           expect(line).toMatch(/"GET \/api\/no-such-thing\?\[redacted\] HTTP\/1\.1" 404 /);
           expect(line).toMatch(/ upstream_time=\d+\.\d{3}$/);
           expect(accessLineOf(answer)?.req).toMatchObject({ url: '/api/no-such-thing?token=[redacted]' });
@@ -350,7 +338,8 @@ describeWithTool(
 
           // nginx redirects to the error page as GET, and $request_method with it: the access log
           // reads the method from the request line instead, so a refused POST is logged as one.
-          const line = await edgeAccessLine(requestIds.get('a malformed header line')!);
+          const postId = requestIds.get('a malformed header line')!;
+          const line = (await accessLogLines(stack.edge, [postId])).get(postId)?.[0];
           expect(line).toMatch(/"POST \/healthz HTTP\/1\.1" 400 /);
         });
 

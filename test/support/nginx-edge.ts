@@ -231,6 +231,24 @@ export async function startEdge({
   };
 }
 
+/**
+ * nginx's access-log lines of each request id. nginx writes a line once its response is sent, so the
+ * last ones may lag behind the answers: the log is read again until every id has a line, or 5 s pass.
+ */
+export async function accessLogLines(
+  edge: Pick<Edge, 'dir'>,
+  requestIds: readonly string[],
+): Promise<Map<string, string[]>> {
+  let log: string[] = [];
+  const linesOf = (id: string) => log.filter((line) => line.includes(`request_id=${id}`));
+  for (let i = 0; i < 50; i++) {
+    log = (await readFile(path.join(edge.dir, 'access.log'), 'utf8').catch(() => '')).split('\n');
+    if (requestIds.every((id) => linesOf(id).length > 0)) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return new Map(requestIds.map((id) => [id, linesOf(id)]));
+}
+
 /** How many times a header appears in a response (case-insensitive), repeated lines counted apart. */
 export function headerCount(answer: EdgeAnswer, name: string): number {
   let count = 0;
