@@ -9,15 +9,10 @@ import { assertPlainMiddleware, isFailure, runHandler } from './run-handler';
  * of a signed-in read's allocations. With the app-wide middlewares in chains (src/app.ts), alternating
  * bench runs measured 2-6 % less server CPU per signed-in read.
  *
- * Each handler gets a `next` that runs the following one, and every outcome is read as router 2 reads
- * it for a layer of its own: a truthy error passed to `next` or thrown leaves the chain for the error
- * handlers (a falsy one is no error), a rejected promise leaves with its reason (or "Rejected promise"
- * when it has none), `'router'` leaves the router and `'route'` goes on with the following handler. A
- * handler that answers and does not call `next` ends the request there.
- *
- * Only plain middlewares: an error handler (four parameters) would be called on the request path, and
- * a router would hide its routes from what walks the app's layers to find them (the request metrics'
- * route templates, the API description's check), so both are refused when the chain is built.
+ * Each handler gets a `next` that runs the following one, and every outcome is read as the router
+ * reads a layer's (run-handler.ts): an error leaves the chain for the error handlers, `'router'` leaves
+ * the router, `'route'` goes on. A handler that answers and does not call `next` ends the request
+ * there. Only plain middlewares: routers and error handlers are refused when the chain is built.
  */
 export function chain(...handlers: RequestHandler[]): RequestHandler {
   for (const handler of handlers) assertPlainMiddleware('chain', handler);

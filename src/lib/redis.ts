@@ -223,7 +223,7 @@ export function isRedisUnavailableError(error: unknown): boolean {
  * The key this app reads to learn whether its Redis user may use the keys under its prefix: PTTL of a
  * key nothing writes, which the app's ACL allows (scripts/redis-acl.ts) and which changes nothing.
  */
-export const KEY_ACCESS_CHECK = 'key-access-check';
+const KEY_ACCESS_CHECK = 'key-access-check';
 
 /**
  * Whether Redis refuses this app's keys: the NOPERM reply's text when the connected user may not touch
