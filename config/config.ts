@@ -110,6 +110,11 @@ export interface AppConfig {
   readonly trustProxy: number;
   readonly logLevel: LogLevel;
   readonly shutdownTimeoutMs: number;
+  /**
+   * How long a signed-in user read from Postgres may be served from memory at most (src/users/user-cache.ts,
+   * ADR 0044); 0: never, every signed-in request reads Postgres.
+   */
+  readonly userCacheTtlS: number;
   readonly admin: {
     readonly email: string | undefined;
     readonly password: string | undefined;
@@ -271,6 +276,8 @@ const envSchema = z.object({
   TRUST_PROXY: intInRange(0, 5).default(0),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: intInRange(100, 600_000).default(10_000),
+  // The bound on a cached user if Postgres's change notifications stopped unnoticed (ADR 0044).
+  USER_CACHE_TTL_S: intInRange(0, 3600).default(60),
   ADMIN_EMAIL: z.string().trim().toLowerCase().pipe(z.email().max(254)).optional(),
   ADMIN_PASSWORD: z.string().optional(),
   // Checked by the seed with the same rules as every user's name (src/users/users.schemas.ts).
@@ -457,6 +464,7 @@ export function loadConfig(
     trustProxy: e.TRUST_PROXY,
     logLevel: e.LOG_LEVEL,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    userCacheTtlS: e.USER_CACHE_TTL_S,
     admin: Object.freeze({ email: e.ADMIN_EMAIL, password: e.ADMIN_PASSWORD, name: e.ADMIN_NAME }),
     registrationEnabled: e.REGISTRATION_ENABLED,
     passwordMinLength: e.PASSWORD_MIN_LENGTH,

@@ -43,6 +43,7 @@ import { createOpenApiRouter } from './openapi/openapi.routes';
 import { createEmailChange } from './users/email-change';
 import { createEmailChangeRouter } from './users/email-change.routes';
 import { createUsersRouter } from './users/users.routes';
+import type { UserCache } from './users/user-cache';
 import { createUsersService } from './users/users.service';
 import { createErrorPageRenderer } from './web/error-page';
 import { createViews } from './web/views';
@@ -70,11 +71,19 @@ export interface AppDeps {
    * registry on the metrics listener. Absent: nothing is recorded, and no request pays for it.
    */
   metrics?: Metrics;
+  /**
+   * The signed-in users kept in memory (src/users/user-cache.ts), when USER_CACHE_TTL_S is above 0; the
+   * caller makes it and closes it at shutdown. Absent: every signed-in request reads its user from Postgres.
+   */
+  userCache?: UserCache;
 }
 
 /** Composes the app from its dependencies. It never reads the environment and never listens. */
 export function buildApp(deps: AppDeps): Express {
-  const { config, db, redis, logger, lifecycle, metrics } = deps;
+  const { config, redis, logger, lifecycle, metrics, userCache } = deps;
+  // With the user cache, a write returns once this instance has dropped the users it changed, so the
+  // request that follows it reads them anew (read-your-writes; other instances follow a moment later).
+  const db = userCache ? userCache.afterWrites(deps.db) : deps.db;
   // One bound per process in front of argon2: every hash of every route waits in this one line.
   const passwords = createPasswordQueue(deps.passwords, config.hashing, metrics?.hashRefused);
   metrics?.watch({ db, redis, passwords });
@@ -182,7 +191,13 @@ export function buildApp(deps: AppDeps): Express {
     concurrently(limits.perClient, createSessionMiddleware(config, redis)),
     crossOriginGuard(config.publicOrigin),
     noStore,
-    loadSessionUser({ config, index: sessions, findUser: usersService.findById }),
+    loadSessionUser({
+      config,
+      index: sessions,
+      // The one lookup of every signed-in request, so the one that is cached; routes that read a user to
+      // act on it read Postgres.
+      findUser: userCache ? userCache.through(usersService.findById) : usersService.findById,
+    }),
   ];
   // REQUIRE_VERIFIED_EMAIL: an unverified user may only verify, see who they are, sign in again and
   // sign out; every other route, API or page, refuses them (403 email_unverified), later ones included

@@ -16,6 +16,7 @@ import { createMetrics } from './metrics/metrics';
 import { createMetricsServer } from './metrics/metrics-server';
 import { createMfaRepository } from './mfa/mfa.repository';
 import { ENROLMENT_LIFETIME_S } from './mfa/mfa.service';
+import { userCacheFor } from './users/user-cache';
 
 /** How long a shutting-down server must see no request before it stops listening (see drain()). */
 const DRAIN_QUIET_MS = 250;
@@ -50,6 +51,8 @@ function main(): void {
   for (const warning of config.warnings) logger.warn(warning);
 
   const db = createDb({ url: config.databaseUrl, tls: config.databaseTls, logger });
+  // Signed-in users served from memory while Postgres's change notifications say they are current (ADR 0044).
+  const userCache = userCacheFor(config, db, logger);
   const redis = createRedisClient({
     url: config.redisUrl,
     tls: config.redisTls,
@@ -117,6 +120,7 @@ function main(): void {
     lifecycle,
     outbox,
     metrics,
+    userCache,
   });
 
   // Its own listener, on its own address (METRICS_HOST), never the app's port (src/metrics/metrics-server.ts).
@@ -231,7 +235,7 @@ function main(): void {
       const unsent = await outbox.drain(Math.max(0, config.shutdownTimeoutMs - (Date.now() - started)));
       if (unsent > 0) logger.warn({ unsent }, 'mails not sent before shutdown');
     }
-    await Promise.allSettled([db.close(), redis.close()]);
+    await Promise.allSettled([userCache?.close(), db.close(), redis.close()]);
     logger.info('shutdown complete');
     process.exit(0);
   }

@@ -419,7 +419,8 @@ function signedWithOldSecret(req: Request, config: AppConfig): boolean {
 /**
  * Turns a session into `req.user`, or ends it. Checked on every request, server-side: the absolute
  * timeout, that the user still exists and that the session belongs to the user's current epoch. The
- * user is read fresh from Postgres, so a role change is never served from a stale copy. Revocation
+ * user comes from `findUser`: in the app, the user cache (src/users/user-cache.ts, ADR 0044), which
+ * answers from memory only while Postgres has announced no change to the row. Revocation
  * needs no check of its own: a revoked session has no key in Redis, and the store never writes it back
  * (IndexedSessionStore), so express-session found no session to load.
  *

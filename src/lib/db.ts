@@ -1,5 +1,5 @@
 import { types } from 'node:util';
-import { Pool, type ClientConfig, type PoolClient, type QueryResultRow } from 'pg';
+import { Client, Pool, type ClientConfig, type PoolClient, type QueryResultRow } from 'pg';
 import type { DataStoreTls } from '../../config/config';
 import { tlsConnectionOptions } from './data-store-tls';
 import type { Logger } from './logger';
@@ -16,6 +16,9 @@ export interface Queryable {
     options?: QueryOptions,
   ): Promise<R[]>;
 }
+
+/** A row as queries return it (pg's type, for modules that must not import pg). */
+export type Row = QueryResultRow;
 
 export interface QueryOptions {
   /**
@@ -173,6 +176,70 @@ export function createDb({
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
 
     close: () => pool.end(),
+  };
+}
+
+/** A connection that listens to one notification channel (listenTo). */
+export interface ChannelListener {
+  /** Closes the connection; `onLost` is not called for it. */
+  end(): Promise<void>;
+}
+
+export interface ListenOptions {
+  url: string;
+  tls: DataStoreTls | undefined;
+  /** A plain identifier (it is written into the LISTEN statement, which takes no parameter). */
+  channel: string;
+  /** What the connection calls itself in pg_stat_activity. */
+  applicationName: string;
+  onNotification(payload: string): void;
+  /** The connection failed or ended after it listened: called once, and nothing arrives after it. */
+  onLost(err?: unknown): void;
+}
+
+/**
+ * A connection of its own, outside the pool (a pooled one is shared, and LISTEN belongs to a session),
+ * listening to `channel`. Resolves once Postgres has confirmed the LISTEN; rejects, with the connection
+ * closed, when it cannot connect or listen. TCP keepalive finds a peer that vanished without a reset.
+ */
+export async function listenTo(options: ListenOptions): Promise<ChannelListener> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(options.channel)) throw new Error(`not a channel name: ${options.channel}`);
+  const client = new Client({
+    ...postgresConnection(options.url, options.tls),
+    application_name: options.applicationName,
+    connectionTimeoutMillis: 5_000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+  });
+  let state: 'starting' | 'listening' | 'over' = 'starting';
+  const lose = (err?: unknown) => {
+    if (state === 'listening') options.onLost(err);
+    state = 'over';
+    client.removeAllListeners('notification');
+  };
+  // Errors before the LISTEN is confirmed reject below; an 'error' event must still be listened to.
+  client.on('error', lose);
+  client.on('end', () => lose());
+  client.on('notification', ({ channel, payload }) => {
+    if (state === 'listening' && channel === options.channel) options.onNotification(payload ?? '');
+  });
+  try {
+    await client.connect();
+    await client.query(`LISTEN ${options.channel}`);
+  } catch (error) {
+    state = 'over';
+    await client.end().catch(() => undefined);
+    throw error;
+  }
+  // Lost between the LISTEN's answer and here: as if it had never listened.
+  if ((state as string) === 'over') throw new Error('the listening connection ended as it started');
+  state = 'listening';
+  return {
+    async end() {
+      state = 'over';
+      client.removeAllListeners('notification');
+      await client.end().catch(() => undefined);
+    },
   };
 }
 

@@ -7,6 +7,7 @@ import { renewalIntervalMs } from '../../src/auth/sessions';
 import { createDb, type Db, type Queryable } from '../../src/lib/db';
 import { createLogger } from '../../src/lib/logger';
 import { createRedisClient } from '../../src/lib/redis';
+import { userCacheFor, type UserCache } from '../../src/users/user-cache';
 import { signedIn } from '../support/factories';
 import { createPrivateRedis, type PrivateRedis } from '../support/private-redis';
 import { runEnv } from '../support/env';
@@ -132,6 +133,7 @@ describe('the cost of a signed-in read', () => {
   let proxy: Awaited<ReturnType<typeof createCountingProxy>>;
   let t: TestApp;
   let takeStatements: () => number;
+  let userCache: UserCache;
 
   beforeAll(async () => {
     redisServer = await createPrivateRedis();
@@ -154,6 +156,10 @@ describe('the cost of a signed-in read', () => {
     const redis = createRedisClient({ url: config.redisUrl, tls: config.redisTls, logger });
     await redis.connect();
     const lifecycle = { shuttingDown: false };
+    // As main.ts makes it; its own checks go through the uncounted pool, and they are not requests.
+    const cache = userCacheFor(config, realDb, logger);
+    if (!cache) throw new Error('USER_CACHE_TTL_S is 0 by default?');
+    userCache = cache;
     // Mail is off in this configuration (no SMTP_URL), as in every test app that does not ask for it.
     const app = buildApp({
       config,
@@ -163,6 +169,7 @@ describe('the cost of a signed-in read', () => {
       passwords: passwords(),
       lifecycle,
       outbox: null,
+      userCache,
     });
     t = {
       app,
@@ -173,6 +180,7 @@ describe('the cost of a signed-in read', () => {
       logs: [],
       rawLogs: () => '',
       close: async () => {
+        await userCache.close();
         await realDb.close();
         await redis.close();
       },
@@ -185,8 +193,14 @@ describe('the cost of a signed-in read', () => {
     await redisServer?.kill();
   });
 
-  /** Signs in and makes one read, so what follows is the steady state (connections open, script sent). */
+  /**
+   * Signs in and makes one read, so what follows is the steady state (connections open, script sent,
+   * the user in the cache, which listens by then).
+   */
   async function steadySession() {
+    const deadline = Date.now() + 10_000;
+    while (!userCache.serving && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(userCache.serving).toBe(true);
     const session = await signedIn(t);
     expect((await request(t.app).get('/api/auth/me').set('Cookie', session.cookie)).status).toBe(200);
     return session;
@@ -204,7 +218,7 @@ describe('the cost of a signed-in read', () => {
     ['GET /api/auth/me', () => '/api/auth/me'],
     ['GET /api/users/:id of oneself', (id: string) => `/api/users/${id}`],
   ])(
-    'when a signed-in client reads (%s), then it costs at most 2 Redis commands in 1 round trip and 1 SQL statement',
+    'when a signed-in client reads (%s) again, then it costs at most 2 Redis commands in 1 round trip and no SQL statement (the user cache)',
     async (_name, path) => {
       const { user, cookie } = await steadySession();
 
@@ -213,7 +227,7 @@ describe('the cost of a signed-in read', () => {
       expect(cost.status).toBe(200);
       expect(cost.commands.length).toBeLessThanOrEqual(2);
       expect(cost.roundTrips).toBeLessThanOrEqual(1);
-      expect(cost.statements).toBeLessThanOrEqual(1);
+      expect(cost.statements).toBe(0);
     },
   );
 

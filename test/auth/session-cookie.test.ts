@@ -185,6 +185,7 @@ describe('the session cookie in production behind one proxy', () => {
       expect(res.text).not.toMatch(/\.ts:\d|at .*\(|node_modules|pool/i);
     } finally {
       await broken.redis.close();
+      await broken.userCache?.close();
     }
   });
 });

@@ -1,7 +1,6 @@
 import request from 'supertest';
-import { runEnv } from '../support/env';
 import { createUser, login, type TestUser } from '../support/factories';
-import { createTcpProxy, type TcpProxy } from '../support/tcp-proxy';
+import { createTcpProxy, databaseUrlThrough, type TcpProxy } from '../support/tcp-proxy';
 import { useTestApp } from '../support/use-test-app';
 import { expectServiceUnavailable } from '../support/assertions';
 
@@ -27,11 +26,7 @@ describe('when Postgres becomes unreachable and comes back', () => {
   });
   // The proxy forwards again before the app closes its pool, and closes after it.
   afterAll(() => proxy?.restore());
-  const t = useTestApp(() => {
-    const url = new URL(runEnv().databaseUrl);
-    url.host = `127.0.0.1:${proxy.port}`;
-    return { DATABASE_URL: url.toString() };
-  });
+  const t = useTestApp(() => ({ DATABASE_URL: databaseUrlThrough(proxy) }));
   afterAll(() => proxy?.close());
   beforeAll(async () => {
     user = await createUser(t);

@@ -544,6 +544,7 @@ describe('the answers of the API, checked against its description', () => {
         expectAnswer('POST /api/auth/login', res, 500);
       } finally {
         await broken.redis.close();
+        await broken.userCache?.close();
       }
     });
   });

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { runEnv } from './env';
 
 /**
  * A TCP proxy on a free 127.0.0.1 port in front of a real server (the shared Postgres), which a test
@@ -17,6 +18,25 @@ export interface TcpProxy {
   restore(): Promise<void>;
   /** Destroys everything and stops listening for good. */
   close(): Promise<void>;
+  /**
+   * The open connections whose first message from the client contains `marker` (a Postgres startup
+   * message carries the application_name in the clear), to act on one connection and not the others.
+   */
+  connectionsWith(marker: string): ProxiedConnection[];
+}
+
+/** One client connection through the proxy. */
+export interface ProxiedConnection {
+  /** Keeps what the server sends from reaching the client, in order, until released. */
+  holdReplies(): void;
+  /** Delivers what was held, then forwards again. */
+  releaseReplies(): void;
+  /** Ends both sides at once, as a reset would. */
+  destroy(): void;
+}
+
+interface Connection extends ProxiedConnection {
+  firstChunk: string;
 }
 
 type Mode = 'forward' | 'stall' | 'cut';
@@ -24,6 +44,7 @@ type Mode = 'forward' | 'stall' | 'cut';
 export async function createTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   let mode: Mode = 'forward';
   const sockets = new Set<net.Socket>();
+  const connections = new Set<Connection>();
   const track = (socket: net.Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -39,14 +60,37 @@ export async function createTcpProxy(target: { host: string; port: number }): Pr
     if (mode === 'stall') return; // accepted, never answered
     const upstream = net.connect(target.port, target.host);
     track(upstream);
+    let held: Buffer[] | undefined;
+    const connection: Connection = {
+      firstChunk: '',
+      holdReplies: () => {
+        held ??= [];
+      },
+      releaseReplies: () => {
+        const chunks = held ?? [];
+        held = undefined;
+        for (const chunk of chunks) client.write(chunk);
+      },
+      destroy: () => {
+        client.destroy();
+        upstream.destroy();
+      },
+    };
+    connections.add(connection);
     // Chunks cross only while forwarding: a stall drops them silently, and nothing answers.
     client.on('data', (chunk: Buffer) => {
+      if (connection.firstChunk === '') connection.firstChunk = chunk.toString('latin1');
       if (mode === 'forward') upstream.write(chunk);
     });
     upstream.on('data', (chunk: Buffer) => {
-      if (mode === 'forward') client.write(chunk);
+      if (mode !== 'forward') return;
+      if (held) held.push(chunk);
+      else client.write(chunk);
     });
-    client.on('close', () => upstream.destroy());
+    client.on('close', () => {
+      connections.delete(connection);
+      upstream.destroy();
+    });
     upstream.on('close', () => client.destroy());
   }
 
@@ -73,6 +117,7 @@ export async function createTcpProxy(target: { host: string; port: number }): Pr
   const port = await listen(0);
   return {
     port,
+    connectionsWith: (marker) => [...connections].filter((c) => c.firstChunk.includes(marker)),
     async cut() {
       mode = 'cut';
       const closed = stopListening();
@@ -94,4 +139,11 @@ export async function createTcpProxy(target: { host: string; port: number }): Pr
       await closed;
     },
   };
+}
+
+/** The run's database, reached through `proxy` (a proxy in front of the shared Postgres). */
+export function databaseUrlThrough(proxy: TcpProxy): string {
+  const url = new URL(runEnv().databaseUrl);
+  url.host = `127.0.0.1:${proxy.port}`;
+  return url.toString();
 }

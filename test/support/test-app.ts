@@ -9,6 +9,7 @@ import { createRedisClient, type RedisClient } from '../../src/lib/redis';
 import { createMailTransport } from '../../src/mail/mail-transport';
 import { createOutbox } from '../../src/mail/outbox';
 import { createMetrics, type Metrics } from '../../src/metrics/metrics';
+import { userCacheFor, type UserCache } from '../../src/users/user-cache';
 import { createCapturedLogger, type LogLine } from './captured-logger';
 import { runEnv } from './env';
 
@@ -22,6 +23,12 @@ export interface TestApp {
   lifecycle: Lifecycle;
   /** The app's metrics when `env` sets METRICS_PORT (as main.ts makes them); the test serves them itself. */
   metrics?: Metrics;
+  /**
+   * The app's user cache, as main.ts makes it (unless `env` sets USER_CACHE_TTL_S=0). A test that
+   * changes a user behind the app's back (SQL of its own) awaits `userCache.sync()` before its next
+   * request, as it would wait for any other instance to see the change.
+   */
+  userCache?: UserCache;
   /** Every log line the app wrote, parsed. */
   logs: LogLine[];
   /** The raw log text, for "this never appears anywhere" assertions. */
@@ -91,6 +98,7 @@ export async function createTestApp(
   const transport = createMailTransport(config.mail, logger);
   const outbox = transport && createOutbox({ transport, logger, retryDelaysMs: TEST_RETRY_DELAYS_MS });
   const metrics = config.metrics ? createMetrics() : undefined;
+  const userCache = userCacheFor(config, db, logger);
   const app = buildApp({
     config,
     db,
@@ -100,6 +108,7 @@ export async function createTestApp(
     lifecycle,
     outbox,
     metrics,
+    userCache,
   });
   return {
     app,
@@ -108,11 +117,13 @@ export async function createTestApp(
     redis,
     lifecycle,
     metrics,
+    userCache,
     logs,
     rawLogs,
     async close() {
       // As main.ts does at shutdown: the mails still queued are sent or given up first.
       await outbox?.drain(2000);
+      await userCache?.close();
       await db.close();
       if (redis.isOpen) await redis.close();
     },

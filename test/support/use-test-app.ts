@@ -114,6 +114,9 @@ export function useTestApp(env: TestEnv = {}, options: UseTestAppOptions = {}): 
     get metrics() {
       return running().metrics;
     },
+    get userCache() {
+      return running().userCache;
+    },
     get logs() {
       return running().logs;
     },
