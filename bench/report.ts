@@ -144,6 +144,9 @@ const METHOD = `## How it is measured
 - **The app** runs as it ships: compiled by \`tsc\` like \`npm run build\`, \`node dist/src/main.js\` with the image's flags,
   \`NODE_ENV=production\`, https behind one trusted proxy (\`X-Forwarded-Proto\`, \`X-Forwarded-For\`),
   logs at \`info\` to a file. The limits are raised so nothing is refused, but every limiter still counts.
+  Its user cache is on, as by default (ADR 0044): a signed-in read's user comes from memory in the steady
+  state, and the first read of a user after a change of it (or after \`USER_CACHE_TTL_S\`, 60 s) runs the
+  one SQL lookup the naive assembly runs on every request.
 - **The naive assembly** (\`bench/servers/naive.ts\`): helmet, \`express.json\`, pino-http to a file, a
   rate-limiter-flexible Redis limiter, express-session with connect-redis, one \`pg\` SELECT by id.
 - **Redis cmds/req**: 200 requests (40 for login) sent one after the other to a second instance of the
