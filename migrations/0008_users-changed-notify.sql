@@ -20,9 +20,13 @@ BEGIN
     PERFORM pg_notify('users_changed', '*');
     RETURN NULL;
   END IF;
-  -- `changed` is the statement's transition table, named so by every trigger below; TG_ARGV[0] names
-  -- the column holding the user's id in this table.
-  EXECUTE format('SELECT count(DISTINCT %1$I), string_agg(DISTINCT %1$I::text, %2$L) FROM changed', TG_ARGV[0], ',')
+  -- `changed` is the statement's transition table (the rows as they were, or as inserted), named so by
+  -- every trigger below; an update also names the rows as they became `changed_new`, since it may move
+  -- a row to another user. TG_ARGV[0] names the column holding the user's id in this table.
+  EXECUTE format(
+    'SELECT count(DISTINCT id), string_agg(DISTINCT id::text, %2$L) FROM (SELECT %1$I AS id FROM changed %3$s) touched',
+    TG_ARGV[0], ',',
+    CASE WHEN TG_OP = 'UPDATE' THEN format('UNION ALL SELECT %I FROM changed_new', TG_ARGV[0]) ELSE '' END)
     INTO touched, ids;
   IF touched > 200 THEN
     PERFORM pg_notify('users_changed', '*');
@@ -35,7 +39,7 @@ $$;
 
 -- A trigger with a transition table takes a single event, so each event has its own.
 CREATE TRIGGER users_changed_on_update AFTER UPDATE ON users
-  REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION users_changed_notify('id');
+  REFERENCING OLD TABLE AS changed NEW TABLE AS changed_new FOR EACH STATEMENT EXECUTE FUNCTION users_changed_notify('id');
 CREATE TRIGGER users_changed_on_delete AFTER DELETE ON users
   REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION users_changed_notify('id');
 CREATE TRIGGER users_changed_on_truncate AFTER TRUNCATE ON users
@@ -43,7 +47,7 @@ CREATE TRIGGER users_changed_on_truncate AFTER TRUNCATE ON users
 CREATE TRIGGER user_totp_changed_on_insert AFTER INSERT ON user_totp
   REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION users_changed_notify('user_id');
 CREATE TRIGGER user_totp_changed_on_update AFTER UPDATE ON user_totp
-  REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION users_changed_notify('user_id');
+  REFERENCING OLD TABLE AS changed NEW TABLE AS changed_new FOR EACH STATEMENT EXECUTE FUNCTION users_changed_notify('user_id');
 CREATE TRIGGER user_totp_changed_on_delete AFTER DELETE ON user_totp
   REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION users_changed_notify('user_id');
 CREATE TRIGGER user_totp_changed_on_truncate AFTER TRUNCATE ON user_totp

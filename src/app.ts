@@ -184,6 +184,7 @@ export function buildApp(deps: AppDeps): Express {
   // A login flood is refused here while the password line is full, before the limiter's round trip
   // and the body are spent on it (src/auth/login.ts).
   for (const path of LOGIN_PATHS) app.post(path, refuseLoginWhileHashingIsFull(passwords, metrics));
+  const findSessionUser = userCache ? userCache.through(usersService.findById) : usersService.findById;
   // What every request past the static files passes, again as one layer (http/chain.ts).
   const signedInChecks: RequestHandler[] = [
     // The limiter's EVAL and the session's GET leave in one Redis write: one round trip, not two. A
@@ -196,7 +197,13 @@ export function buildApp(deps: AppDeps): Express {
       index: sessions,
       // The one lookup of every signed-in request, so the one that is cached; routes that read a user to
       // act on it read Postgres.
-      findUser: userCache ? userCache.through(usersService.findById) : usersService.findById,
+      findUser: findSessionUser,
+      rereadUser: userCache
+        ? (id) => {
+            userCache.forget(id);
+            return findSessionUser(id);
+          }
+        : undefined,
     }),
   ];
   // REQUIRE_VERIFIED_EMAIL: an unverified user may only verify, see who they are, sign in again and

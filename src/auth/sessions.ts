@@ -433,14 +433,23 @@ export function loadSessionUser(deps: {
   config: AppConfig;
   index: SessionIndex;
   findUser: (id: string) => Promise<User | null>;
+  /**
+   * With a `findUser` that may answer from memory (the user cache): the user read anew from Postgres.
+   * Asked only when the session is of a newer epoch than the row found, which a row kept from before
+   * the change can be (a password changed on another instance, whose notification has not come yet):
+   * the session may be valid, and ending it would sign the user out just after their change.
+   */
+  rereadUser?: (id: string) => Promise<User | null>;
 }): RequestHandler {
-  const { config, index, findUser } = deps;
+  const { config, index, findUser, rereadUser } = deps;
   const renewalInterval = renewalIntervalMs(config.session.idleTimeoutS);
   return async (req, res, next) => {
     const { userId, authenticatedAt } = req.session ?? {};
     if (!userId) return next();
     const expired = !authenticatedAt || Date.now() >= absoluteDeadline(authenticatedAt, config.session);
-    const found = expired ? null : await findUser(userId);
+    let found = expired ? null : await findUser(userId);
+    if (found && rereadUser && found.sessionEpoch < (req.session.epoch ?? 0))
+      found = await rereadUser(userId);
     // A session from before the user's last password or role change is over, even if Redis still
     // holds it (a login that raced the change, a revocation that failed during an outage).
     const user = found && found.sessionEpoch === req.session.epoch ? found : null;

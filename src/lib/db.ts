@@ -208,6 +208,8 @@ export async function listenTo(options: ListenOptions): Promise<ChannelListener>
     ...postgresConnection(options.url, options.tls),
     application_name: options.applicationName,
     connectionTimeoutMillis: 5_000,
+    // A server that accepted the connection and then went silent fails the LISTEN instead of hanging.
+    query_timeout: 5_000,
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
   });
@@ -223,24 +225,38 @@ export async function listenTo(options: ListenOptions): Promise<ChannelListener>
   client.on('notification', ({ channel, payload }) => {
     if (state === 'listening' && channel === options.channel) options.onNotification(payload ?? '');
   });
+  // Ends the connection, politely for at most a second: on a connection that went silent, pg's end()
+  // waits for the socket to close, which the kernel may take minutes to decide.
+  const end = async () => {
+    state = 'over';
+    client.removeAllListeners('notification');
+    let timer: NodeJS.Timeout | undefined;
+    const polite = client.end().then(
+      () => true,
+      () => true,
+    );
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), 1_000);
+    });
+    const ended = await Promise.race([polite, late]);
+    clearTimeout(timer);
+    if (!ended)
+      (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+  };
   try {
     await client.connect();
     await client.query(`LISTEN ${options.channel}`);
   } catch (error) {
-    state = 'over';
-    await client.end().catch(() => undefined);
+    await end();
     throw error;
   }
   // Lost between the LISTEN's answer and here: as if it had never listened.
-  if ((state as string) === 'over') throw new Error('the listening connection ended as it started');
+  if ((state as string) === 'over') {
+    await end();
+    throw new Error('the listening connection ended as it started');
+  }
   state = 'listening';
-  return {
-    async end() {
-      state = 'over';
-      client.removeAllListeners('notification');
-      await client.end().catch(() => undefined);
-    },
-  };
+  return { end };
 }
 
 /**

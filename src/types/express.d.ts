@@ -10,7 +10,7 @@ declare global {
       clientIp: string;
       /** A logger bound to the request id, made on first use (http/access-log.ts provideRequestLogger). */
       log: Logger;
-      /** The signed-in user, loaded from Postgres on each request. */
+      /** The signed-in user, from Postgres or the user cache (frozen then: never assign to its fields). */
       user?: User;
     }
   }

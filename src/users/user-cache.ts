@@ -13,16 +13,17 @@ import type { User } from './user';
  * What keeps it correct: Postgres tells every instance which users changed (migration 0008's triggers
  * notify `users_changed` on any change to a users or user_totp row, whoever makes it), and this
  * module drops them.
- * - An entry is served only while the notification connection is up and listening. When it is lost
- *   (or a check of it fails) the cache is emptied and every request reads Postgres until the
- *   connection is back and listening again, so no notification can be missed unnoticed.
- * - A read that was under way when a notification arrived is not kept (the generation check in
- *   `through`): it may have read the row as it was before that change.
+ * - Entries are served only while a notification connection listens and has been verified: the
+ *   triggers are there and enabled, and a notification sent through the pool came back on it. That is
+ *   checked before the first entry is served and every 15 s after. When the connection is lost or a
+ *   check fails, the cache is emptied and every request reads Postgres until a new connection passes.
+ * - A read of a user that a notification about that user (or about everyone) overtook is not kept:
+ *   it may have read the row as it was before the change.
  * - The app's own writes return only once this instance has seen the notifications of everything
  *   committed so far (`afterWrites`): a request that follows a change, in the same browser, reads the
  *   new row. Other instances drop it when their notification arrives, a moment after the commit.
- * - An entry lives USER_CACHE_TTL_S at most, whatever happens: the bound if notifications stopped
- *   without the connection failing (triggers disabled, changes applied by logical replication).
+ * - An entry lives USER_CACHE_TTL_S at most, whatever happens: the bound if changes fire no trigger
+ *   (`session_replication_role = replica`, as logical replication's apply runs).
  * Revocation does not depend on any of this: an ended session has no key in Redis (src/auth/sessions.ts).
  */
 
@@ -35,22 +36,38 @@ export const USER_CACHE_APPLICATION_NAME = 'express-hardened-starter:user-cache'
  * recently used one goes. More users active at once than this only costs their reads a query again.
  */
 export const USER_CACHE_MAX_ENTRIES = 10_000;
-/** How long a write waits for its own notification before it gives up on the connection (and the cache). */
-const SYNC_TIMEOUT_MS = 2_000;
-/** How often an idle connection is checked end to end (a notification sent and received). */
+/** How long a notification sent through the pool may take to come back, counted from its commit. */
+const MARKER_TIMEOUT_MS = 2_000;
+/** How often a serving connection is verified again, and expired entries are purged from memory. */
 const CHECK_INTERVAL_MS = 15_000;
 /** Pauses before reconnecting, growing to the last one while Postgres stays unreachable. */
 const RECONNECT_DELAYS_MS = [250, 1_000, 5_000];
-/** A marker `sync` sends through the pool and waits for on the listening connection. */
-const SYNC_PREFIX = 'sync:';
+/** A marker sent through the pool and waited for on the listening connection. */
+const MARKER_PREFIX = 'sync:';
 /** What the triggers send when more users changed than one payload holds, or a table was truncated. */
 const EVERYONE = '*';
+/** Migration 0008's triggers: every one of them must exist and be enabled for an entry to be served. */
+const TRIGGERS = [
+  'users_changed_on_update',
+  'users_changed_on_delete',
+  'users_changed_on_truncate',
+  'user_totp_changed_on_insert',
+  'user_totp_changed_on_update',
+  'user_totp_changed_on_delete',
+  'user_totp_changed_on_truncate',
+];
+// A table rebuilt or dropped, a trigger disabled by hand, or a database restored from a dump taken
+// before migration 0008 shows here.
+const ENABLED_TRIGGERS = `SELECT count(*)::int AS enabled FROM pg_trigger
+  WHERE tgrelid IN ('users'::regclass, 'user_totp'::regclass) AND tgname = ANY($1) AND tgenabled <> 'D'`;
 
 type FindUser = (id: string) => Promise<User | null>;
 
 export interface UserCache {
   /** `find` (a read of Postgres) answered from memory while that is safe; the same signature. */
   through(find: FindUser): FindUser;
+  /** Drops one user, so the next lookup reads Postgres (a caller that has reason to doubt the entry). */
+  forget(id: string): void;
   /**
    * `db`, except that a write (any statement but a SELECT, any transaction) resolves only once this
    * instance's cache no longer holds what it changed.
@@ -61,8 +78,10 @@ export interface UserCache {
    * was emptied because that could not be shown). Never rejects.
    */
   sync(): Promise<void>;
-  /** True while entries are served: the connection is listening. */
+  /** True while entries are served: the connection listens and passed its last check. */
   readonly serving: boolean;
+  /** Whether a user is held now (for tests). */
+  has(id: string): boolean;
   /** Entries held now (for tests and the bench). */
   readonly size: number;
   /** Stops listening, empties the cache, and stops reconnecting. */
@@ -70,7 +89,7 @@ export interface UserCache {
 }
 
 export interface UserCacheOptions {
-  /** The pool the app queries through; the sync marker is sent through it like any write. */
+  /** The pool the app queries through; the markers are sent through it like any write. */
   db: Db;
   url: string;
   tls: DataStoreTls | undefined;
@@ -78,64 +97,117 @@ export interface UserCacheOptions {
   ttlS: number;
 }
 
+/** What an instance logs when it stops serving entries (and when a new connection fails its check). */
+const OFF =
+  'user cache off: its Postgres notifications cannot be trusted; users are read from Postgres until they can';
+
+const asError = (value: unknown): Error => (value instanceof Error ? value : new Error(String(value)));
+
 /** Starts listening at once (in the background; reads go to Postgres until it listens). */
 export function createUserCache({ db, url, tls, logger, ttlS }: UserCacheOptions): UserCache {
   const entries = new LRUCache<string, User>({ max: USER_CACHE_MAX_ENTRIES, ttl: ttlS * 1000 });
-  // Moves on every notification and every loss of the connection: a read that started before cannot
-  // know whether it saw the row before or after that change, so it is not kept.
+  // Reads under way, per user: a notification about that user marks them overtaken, and they are
+  // then returned but not kept. Only misses register here; a hit costs nothing of this.
+  const reads = new Map<string, { overtaken: boolean }[]>();
+  // Moves when everyone is dropped (a `*`, a lost connection): every read under way is overtaken.
   let generation = 0;
   let listener: ChannelListener | undefined;
   let closed = false;
   let failures = 0;
   let reconnect: NodeJS.Timeout | undefined;
+  let starting: Promise<void> = Promise.resolve();
   let ending: Promise<unknown> = Promise.resolve();
-  const waiting = new Map<string, () => void>();
+  const markers = new Map<string, () => void>();
 
   const forgetAll = () => {
     generation += 1;
     entries.clear();
+  };
+  const forget = (id: string) => {
+    entries.delete(id);
+    for (const read of reads.get(id) ?? []) read.overtaken = true;
   };
 
   function retryLater(): void {
     if (closed) return;
     const delay = RECONNECT_DELAYS_MS[Math.min(failures, RECONNECT_DELAYS_MS.length - 1)]!;
     failures += 1;
-    reconnect = setTimeout(() => void listen(), delay);
+    reconnect = setTimeout(() => {
+      starting = listen();
+    }, delay);
     reconnect.unref();
   }
 
-  /** The connection is gone or cannot be trusted: nothing is served until a new one listens. */
+  /** The connection is gone or cannot be trusted: nothing is served until a new one passes its check. */
   function lose(lost: ChannelListener, err?: unknown): void {
     if (lost !== listener) return;
     listener = undefined;
     forgetAll();
-    // Whoever waits for a sync has its answer: the cache is empty, so nothing stale can be served.
-    for (const done of waiting.values()) done();
-    waiting.clear();
+    // Whoever waits for a marker has its answer: the cache is empty, so nothing stale can be served.
+    for (const done of markers.values()) done();
+    markers.clear();
     ending = lost.end();
     if (closed) return;
-    logger.warn(
-      { err },
-      'user cache off: its Postgres notifications are lost; users are read from Postgres until they are back',
-    );
+    logger.warn({ err }, OFF);
     retryLater();
   }
 
   function onNotification(payload: string): void {
-    if (payload.startsWith(SYNC_PREFIX)) {
+    if (payload.startsWith(MARKER_PREFIX)) {
       // Everything committed before the marker was sent has been received before it (Postgres delivers
       // notifications in commit order), so its sender may go on. Another instance's marker is no change.
-      waiting.get(payload.slice(SYNC_PREFIX.length))?.();
+      markers.get(payload.slice(MARKER_PREFIX.length))?.();
       return;
     }
-    generation += 1;
-    if (payload === EVERYONE) entries.clear();
-    else for (const id of payload.split(',')) entries.delete(id);
+    if (payload === EVERYONE) forgetAll();
+    else for (const id of payload.split(',')) forget(id);
+  }
+
+  /**
+   * Sends a marker through the pool and waits for it on the listening connection: proof that a change
+   * committed before the call has reached this instance. Undefined when it came back, else why not.
+   */
+  async function markerReturns(): Promise<Error | undefined> {
+    const token = randomUUID();
+    let timer: NodeJS.Timeout | undefined;
+    const back = new Promise<boolean>((resolve) => markers.set(token, () => resolve(true)));
+    try {
+      await db.query('SELECT pg_notify($1, $2)', [USERS_CHANGED_CHANNEL, MARKER_PREFIX + token]);
+      // Timed from the commit: a wait for a pool connection before it is no fault of the listener.
+      const timedOut = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), MARKER_TIMEOUT_MS);
+      });
+      if (await Promise.race([back, timedOut])) return undefined;
+      return new Error(
+        `a notification did not come back within ${MARKER_TIMEOUT_MS} ms (behind a connection pooler in transaction mode LISTEN hears nothing: set USER_CACHE_TTL_S=0)`,
+      );
+    } catch (err) {
+      return asError(err);
+    } finally {
+      clearTimeout(timer);
+      markers.delete(token);
+    }
+  }
+
+  /** What must hold for entries to be served: the triggers, then a marker's round trip. */
+  async function verify(): Promise<Error | undefined> {
+    try {
+      const [row] = await db.query<{ enabled: number }>(ENABLED_TRIGGERS, [TRIGGERS]);
+      if (row?.enabled !== TRIGGERS.length) {
+        return new Error(
+          `${TRIGGERS.length - (row?.enabled ?? 0)} of migration 0008's triggers on users and user_totp are missing or disabled: run the migrations, enable them, or set USER_CACHE_TTL_S=0`,
+        );
+      }
+    } catch (err) {
+      return asError(err);
+    }
+    return markerReturns();
   }
 
   async function listen(): Promise<void> {
     if (closed) return;
-    let started: ChannelListener;
+    let started: ChannelListener | undefined;
+    let lostEarly: unknown;
     try {
       started = await listenTo({
         url,
@@ -143,7 +215,10 @@ export function createUserCache({ db, url, tls, logger, ttlS }: UserCacheOptions
         channel: USERS_CHANGED_CHANNEL,
         applicationName: USER_CACHE_APPLICATION_NAME,
         onNotification,
-        onLost: (err) => lose(started, err),
+        onLost: (err) => {
+          if (started && started === listener) lose(started, err);
+          else lostEarly = err ?? new Error('the listening connection ended');
+        },
       });
     } catch (err) {
       // Logged once per streak of failures: Postgres may be down for a while.
@@ -156,8 +231,13 @@ export function createUserCache({ db, url, tls, logger, ttlS }: UserCacheOptions
       retryLater();
       return;
     }
-    if (closed) {
+    const problem = closed
+      ? undefined
+      : ((await verify()) ?? (lostEarly === undefined ? undefined : asError(lostEarly)));
+    if (closed || problem) {
       ending = started.end();
+      if (problem && failures === 0) logger.warn({ err: problem }, OFF);
+      retryLater();
       return;
     }
     // Changes made while nobody listened were never announced to this connection: start empty.
@@ -168,29 +248,30 @@ export function createUserCache({ db, url, tls, logger, ttlS }: UserCacheOptions
   }
 
   async function sync(): Promise<void> {
-    const listening = listener;
-    if (!listening) return;
-    const token = randomUUID();
-    let timer: NodeJS.Timeout | undefined;
-    const seen = new Promise<boolean>((resolve) => {
-      waiting.set(token, () => resolve(true));
-      timer = setTimeout(() => resolve(false), SYNC_TIMEOUT_MS);
-    });
-    try {
-      await db.query('SELECT pg_notify($1, $2)', [USERS_CHANGED_CHANNEL, SYNC_PREFIX + token]);
-      if (!(await seen)) lose(listening, new Error(`no notification within ${SYNC_TIMEOUT_MS} ms`));
-    } catch (err) {
-      // The marker could not be sent: whether the connection still hears every change is unknown.
-      lose(listening, err);
-    } finally {
-      clearTimeout(timer);
-      waiting.delete(token);
-    }
+    const serving = listener;
+    if (!serving) return;
+    const problem = await markerReturns();
+    if (problem) lose(serving, problem);
   }
 
-  const check = setInterval(() => void sync(), CHECK_INTERVAL_MS);
+  let checking = false;
+  const check = setInterval(() => {
+    // lru-cache drops an expired entry only when it is read or pushed out: purged here, so a user no
+    // request reads any more leaves memory within CHECK_INTERVAL_MS of USER_CACHE_TTL_S.
+    entries.purgeStale();
+    const serving = listener;
+    if (!serving || checking) return;
+    checking = true;
+    void verify()
+      .then((problem) => {
+        if (problem) lose(serving, problem);
+      })
+      .finally(() => {
+        checking = false;
+      });
+  }, CHECK_INTERVAL_MS);
   check.unref();
-  void listen();
+  starting = listen();
 
   return {
     through: (find) => async (id) => {
@@ -198,12 +279,25 @@ export function createUserCache({ db, url, tls, logger, ttlS }: UserCacheOptions
       const kept = entries.get(id);
       if (kept) return kept;
       const before = generation;
-      const user = await find(id);
-      // Kept only if nothing changed (and the connection was not lost) while it was read. Frozen: every
-      // request of this user shares the object, so none may change it for the others.
-      if (user && listener && generation === before) entries.set(id, Object.freeze(user));
+      const read = { overtaken: false };
+      const underWay = reads.get(id);
+      if (underWay) underWay.push(read);
+      else reads.set(id, [read]);
+      let user: User | null;
+      try {
+        user = await find(id);
+      } finally {
+        const others = reads.get(id)!.filter((r) => r !== read);
+        if (others.length > 0) reads.set(id, others);
+        else reads.delete(id);
+      }
+      // Kept only if nothing about this user changed (and the connection held) while it was read.
+      // Frozen: every request of this user shares the object, so none may change it for the others.
+      if (user && listener && generation === before && !read.overtaken) entries.set(id, Object.freeze(user));
       return user;
     },
+
+    forget,
 
     afterWrites: (inner) => ({
       ...inner,
@@ -223,6 +317,7 @@ export function createUserCache({ db, url, tls, logger, ttlS }: UserCacheOptions
     get serving() {
       return listener !== undefined;
     },
+    has: (id) => entries.has(id),
     get size() {
       return entries.size;
     },
@@ -231,6 +326,8 @@ export function createUserCache({ db, url, tls, logger, ttlS }: UserCacheOptions
       closed = true;
       clearInterval(check);
       clearTimeout(reconnect);
+      // A connection being made or checked now ends itself once that is over (it sees `closed`).
+      await starting;
       if (listener) lose(listener);
       forgetAll();
       await ending;

@@ -23,6 +23,8 @@ export interface TcpProxy {
    * message carries the application_name in the clear), to act on one connection and not the others.
    */
   connectionsWith(marker: string): ProxiedConnection[];
+  /** Ends every new connection whose first message contains `marker`, until called with undefined. */
+  refuseConnectionsWith(marker: string | undefined): void;
 }
 
 /** One client connection through the proxy. */
@@ -45,6 +47,7 @@ export async function createTcpProxy(target: { host: string; port: number }): Pr
   let mode: Mode = 'forward';
   const sockets = new Set<net.Socket>();
   const connections = new Set<Connection>();
+  let refusedMarker: string | undefined;
   const track = (socket: net.Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -79,7 +82,13 @@ export async function createTcpProxy(target: { host: string; port: number }): Pr
     connections.add(connection);
     // Chunks cross only while forwarding: a stall drops them silently, and nothing answers.
     client.on('data', (chunk: Buffer) => {
-      if (connection.firstChunk === '') connection.firstChunk = chunk.toString('latin1');
+      if (connection.firstChunk === '') {
+        connection.firstChunk = chunk.toString('latin1');
+        if (refusedMarker !== undefined && connection.firstChunk.includes(refusedMarker)) {
+          connection.destroy();
+          return;
+        }
+      }
       if (mode === 'forward') upstream.write(chunk);
     });
     upstream.on('data', (chunk: Buffer) => {
@@ -118,6 +127,9 @@ export async function createTcpProxy(target: { host: string; port: number }): Pr
   return {
     port,
     connectionsWith: (marker) => [...connections].filter((c) => c.firstChunk.includes(marker)),
+    refuseConnectionsWith: (marker) => {
+      refusedMarker = marker;
+    },
     async cut() {
       mode = 'cut';
       const closed = stopListening();

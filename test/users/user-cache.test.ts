@@ -2,10 +2,11 @@ import { Client } from 'pg';
 import request from 'supertest';
 import { createUsersRepository } from '../../src/users/users.repository';
 import { USER_CACHE_APPLICATION_NAME, type UserCache } from '../../src/users/user-cache';
+import { createIsolatedDatabase } from '../support/databases';
 import { runEnv } from '../support/env';
-import { me, signedIn, sleep } from '../support/factories';
+import { login, me, signedIn, sleep } from '../support/factories';
 import { createTcpProxy, databaseUrlThrough, type TcpProxy } from '../support/tcp-proxy';
-import type { TestApp } from '../support/test-app';
+import { createTestApp, type TestApp } from '../support/test-app';
 import { useTestApp } from '../support/use-test-app';
 import { insertUsers } from '../support/users';
 
@@ -47,14 +48,17 @@ async function until(check: () => boolean, ms = 10_000): Promise<void> {
   }
 }
 
+// Databases of their own: notifications are per database, so changes other files make in the shared
+// one (and their `*`) cannot drop what these tests expect to be kept.
 describe('the user cache and changes made elsewhere', () => {
-  const t = useTestApp();
-  const shortLived = useTestApp({ USER_CACHE_TTL_S: '1' });
+  const t = useTestApp({}, { isolatedDatabase: 'user_cache' });
+  const shortLived = useTestApp({ USER_CACHE_TTL_S: '3' }, { isolatedDatabase: 'user_cache_ttl' });
   beforeAll(() => until(() => cacheOf(t).serving && cacheOf(shortLived).serving));
 
   test('when SQL of its own changes a signed-in user (an operator, a script, another instance), then the first request after the notification reads the new row', async () => {
     const { user, cookie } = await signedIn(t);
     expect(await nameOnMe(t, cookie)).toBe(user.name);
+    expect(cacheOf(t).has(user.id)).toBe(true);
 
     await behindTheAppsBack(t, "UPDATE users SET name = 'Renamed By Hand' WHERE id = $1", [user.id]);
     await cacheOf(t).sync();
@@ -65,6 +69,7 @@ describe('the user cache and changes made elsewhere', () => {
   test('when a signed-in user is deleted by hand, then the next request after the notification is signed out', async () => {
     const { user, cookie } = await signedIn(t);
     expect(await nameOnMe(t, cookie)).toBe(user.name);
+    expect(cacheOf(t).has(user.id)).toBe(true);
 
     await behindTheAppsBack(t, 'DELETE FROM users WHERE id = $1', [user.id]);
     await cacheOf(t).sync();
@@ -77,6 +82,7 @@ describe('the user cache and changes made elsewhere', () => {
     const find = cacheOf(t).through(createUsersRepository(t.db).findById);
     expect(await nameOnMe(t, cookie)).toBe(user.name);
     expect((await find(user.id))?.mfaEnabled).toBe(false);
+    expect(cacheOf(t).has(user.id)).toBe(true);
 
     await behindTheAppsBack(
       t,
@@ -91,9 +97,10 @@ describe('the user cache and changes made elsewhere', () => {
 
   test('when a change announces nothing (its triggers disabled), then the cached user is served until USER_CACHE_TTL_S and read anew after it', async () => {
     // The proof that entries are served from memory at all, and of the bound that holds when nothing
-    // else does. A 1 s TTL, in an app of its own below.
+    // else does. A 3 s TTL, in an app of its own.
     const { user, cookie } = await signedIn(shortLived);
     expect(await nameOnMe(shortLived, cookie)).toBe(user.name);
+    expect(cacheOf(shortLived).has(user.id)).toBe(true);
 
     await behindTheAppsBack(
       shortLived,
@@ -103,9 +110,28 @@ describe('the user cache and changes made elsewhere', () => {
     await cacheOf(shortLived).sync();
 
     expect(await nameOnMe(shortLived, cookie)).toBe(user.name);
-    await sleep(1100);
+    await sleep(3100);
     expect(await nameOnMe(shortLived, cookie)).toBe('Changed Silently');
   });
+  test('when a session is of a newer epoch than the cached row (a password changed where no notification came from), then the row is read anew before the session is judged', async () => {
+    const signedInUser = await signedIn(t);
+    const { user, cookie: before } = signedInUser;
+    expect(await nameOnMe(t, before)).toBe(user.name);
+    expect(cacheOf(t).has(user.id)).toBe(true);
+    // The epoch moves without a notification, as it does for this instance until one arrives; a new
+    // login reads its user from Postgres and gets a session of the new epoch.
+    await behindTheAppsBack(
+      t,
+      `BEGIN; SET LOCAL session_replication_role = replica;
+       UPDATE users SET session_epoch = session_epoch + 1 WHERE id = '${user.id}'; COMMIT`,
+    );
+    const after = await login(t, signedInUser);
+
+    expect((await me(t, after)).status).toBe(200);
+    // Read anew, the row now ends the session of the old epoch.
+    expect((await me(t, before)).status).toBe(401);
+  });
+
   test('when a read of a user is overtaken by a change of that user, then what it read is returned but not kept', async () => {
     const { user } = await signedIn(t);
     const repository = createUsersRepository(t.db);
@@ -163,7 +189,10 @@ describe('the user cache and its notification connection', () => {
   beforeAll(async () => {
     proxy = await createTcpProxy({ host: '127.0.0.1', port: 5432 });
   });
-  afterAll(() => proxy?.restore());
+  afterAll(() => {
+    proxy?.refuseConnectionsWith(undefined);
+    return proxy?.restore();
+  });
   const t = useTestApp(() => ({ DATABASE_URL: databaseUrlThrough(proxy) }));
   afterAll(() => proxy?.close());
   beforeEach(() => until(() => cacheOf(t).serving));
@@ -178,6 +207,8 @@ describe('the user cache and its notification connection', () => {
     const { user, cookie } = await signedIn(t);
     expect(await nameOnMe(t, cookie)).toBe(user.name);
 
+    // No new listening connection gets through until the test says so: nothing is served meanwhile.
+    proxy.refuseConnectionsWith(USER_CACHE_APPLICATION_NAME);
     listenerConnection().destroy();
     await until(() => !cacheOf(t).serving);
     // Announced to nobody in this app: its connection is gone.
@@ -188,9 +219,10 @@ describe('the user cache and its notification connection', () => {
     expect(cacheOf(t).size).toBe(0);
     expect(t.logs.some((line) => /user cache off/.test(String(line.msg)))).toBe(true);
 
+    proxy.refuseConnectionsWith(undefined);
     await until(() => cacheOf(t).serving);
     await nameOnMe(t, cookie);
-    expect(cacheOf(t).size).toBe(1);
+    expect(cacheOf(t).has(user.id)).toBe(true);
   });
 
   test('when the app changes a user while the notification is held up, then its own write returns only once the cache cannot serve the old row, and the next request reads the new one', async () => {
@@ -223,5 +255,35 @@ describe('without the user cache', () => {
     await behindTheAppsBack(t, "UPDATE users SET name = 'Read Every Time' WHERE id = $1", [user.id]);
 
     expect(await nameOnMe(t, cookie)).toBe('Read Every Time');
+  });
+});
+
+describe('the user cache and the triggers it relies on', () => {
+  test('when a trigger of migration 0008 is disabled, then nothing is served and a warning says why; once it is enabled again, caching starts', async () => {
+    const url = await createIsolatedDatabase('user_cache_triggers');
+    const owner = new Client({ connectionString: url });
+    await owner.connect();
+    let app: TestApp | undefined;
+    try {
+      await owner.query('ALTER TABLE users DISABLE TRIGGER users_changed_on_update');
+      app = await createTestApp({ DATABASE_URL: url });
+      const started = app;
+      await until(() =>
+        started.logs.some((line) => /triggers on users and user_totp/.test(JSON.stringify(line))),
+      );
+      expect(cacheOf(started).serving).toBe(false);
+      const { user, cookie } = await signedIn(started);
+      expect(await nameOnMe(started, cookie)).toBe(user.name);
+      expect(cacheOf(started).size).toBe(0);
+
+      await owner.query('ALTER TABLE users ENABLE TRIGGER users_changed_on_update');
+
+      await until(() => cacheOf(started).serving);
+      expect(await nameOnMe(started, cookie)).toBe(user.name);
+      expect(cacheOf(started).has(user.id)).toBe(true);
+    } finally {
+      await app?.close();
+      await owner.end();
+    }
   });
 });
