@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { AppConfig, DataStoreTls } from '../../config/config';
-import { listenTo, type ChannelListener, type Db, type QueryOptions, type Row } from '../lib/db';
+import {
+  isPostgresUnavailableError,
+  listenTo,
+  type ChannelListener,
+  type Db,
+  type QueryOptions,
+  type Row,
+} from '../lib/db';
 import type { Logger } from '../lib/logger';
 import type { User } from './user';
 
@@ -56,10 +63,13 @@ const TRIGGERS = [
   'user_totp_changed_on_delete',
   'user_totp_changed_on_truncate',
 ];
-// A table rebuilt or dropped, a trigger disabled by hand, or a database restored from a dump taken
-// before migration 0008 shows here.
+// A table rebuilt or dropped, a trigger disabled by hand or left to replicas only ('R' fires in no
+// ordinary session), or a database restored from a dump taken before migration 0008 shows here; so
+// does an update trigger that does not see the rows as they became (tgnewtable).
 const ENABLED_TRIGGERS = `SELECT count(*)::int AS enabled FROM pg_trigger
-  WHERE tgrelid IN ('users'::regclass, 'user_totp'::regclass) AND tgname = ANY($1) AND tgenabled <> 'D'`;
+  WHERE tgrelid IN ('users'::regclass, 'user_totp'::regclass) AND tgname = ANY($1)
+    AND tgenabled IN ('O', 'A')
+    AND (tgnewtable IS NOT NULL OR tgname NOT IN ('users_changed_on_update', 'user_totp_changed_on_update'))`;
 
 type FindUser = (id: string) => Promise<User | null>;
 
@@ -103,12 +113,21 @@ const OFF =
 
 const asError = (value: unknown): Error => (value instanceof Error ? value : new Error(String(value)));
 
+/**
+ * Why a check failed. `unsent`: the pool could not run it (a connection outage, a full pool), which says
+ * nothing against the listening connection; otherwise the connection or the triggers failed it.
+ */
+interface CheckFailure {
+  err: Error;
+  unsent: boolean;
+}
+
 /** Starts listening at once (in the background; reads go to Postgres until it listens). */
 export function createUserCache({ db, url, tls, logger, ttlS }: UserCacheOptions): UserCache {
   const entries = new LRUCache<string, User>({ max: USER_CACHE_MAX_ENTRIES, ttl: ttlS * 1000 });
   // Reads under way, per user: a notification about that user marks them overtaken, and they are
   // then returned but not kept. Only misses register here; a hit costs nothing of this.
-  const reads = new Map<string, { overtaken: boolean }[]>();
+  const reads = new Map<string, Set<{ overtaken: boolean }>>();
   // Moves when everyone is dropped (a `*`, a lost connection): every read under way is overtaken.
   let generation = 0;
   let listener: ChannelListener | undefined;
@@ -167,22 +186,30 @@ export function createUserCache({ db, url, tls, logger, ttlS }: UserCacheOptions
    * Sends a marker through the pool and waits for it on the listening connection: proof that a change
    * committed before the call has reached this instance. Undefined when it came back, else why not.
    */
-  async function markerReturns(): Promise<Error | undefined> {
+  async function markerReturns(): Promise<CheckFailure | undefined> {
     const token = randomUUID();
     let timer: NodeJS.Timeout | undefined;
     const back = new Promise<boolean>((resolve) => markers.set(token, () => resolve(true)));
     try {
       await db.query('SELECT pg_notify($1, $2)', [USERS_CHANGED_CHANNEL, MARKER_PREFIX + token]);
-      // Timed from the commit: a wait for a pool connection before it is no fault of the listener.
+    } catch (err) {
+      markers.delete(token);
+      return { err: asError(err), unsent: true };
+    }
+    try {
+      // Timed from the commit: a wait for a pool connection before it is no fault of the listener. The
+      // last pass of the event loop's I/O comes before the verdict, so a loop that was blocked past the
+      // deadline reads a marker waiting on the socket before it blames the connection.
       const timedOut = new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), MARKER_TIMEOUT_MS);
+        timer = setTimeout(() => setImmediate(() => resolve(false)), MARKER_TIMEOUT_MS);
       });
       if (await Promise.race([back, timedOut])) return undefined;
-      return new Error(
-        `a notification did not come back within ${MARKER_TIMEOUT_MS} ms (behind a connection pooler in transaction mode LISTEN hears nothing: set USER_CACHE_TTL_S=0)`,
-      );
-    } catch (err) {
-      return asError(err);
+      return {
+        err: new Error(
+          `a notification did not come back within ${MARKER_TIMEOUT_MS} ms (behind a connection pooler in transaction mode LISTEN hears nothing: set USER_CACHE_TTL_S=0)`,
+        ),
+        unsent: false,
+      };
     } finally {
       clearTimeout(timer);
       markers.delete(token);
@@ -190,16 +217,20 @@ export function createUserCache({ db, url, tls, logger, ttlS }: UserCacheOptions
   }
 
   /** What must hold for entries to be served: the triggers, then a marker's round trip. */
-  async function verify(): Promise<Error | undefined> {
+  async function verify(): Promise<CheckFailure | undefined> {
+    let enabled: number;
     try {
       const [row] = await db.query<{ enabled: number }>(ENABLED_TRIGGERS, [TRIGGERS]);
-      if (row?.enabled !== TRIGGERS.length) {
-        return new Error(
-          `${TRIGGERS.length - (row?.enabled ?? 0)} of migration 0008's triggers on users and user_totp are missing or disabled: run the migrations, enable them, or set USER_CACHE_TTL_S=0`,
-        );
-      }
+      enabled = row?.enabled ?? 0;
     } catch (err) {
-      return asError(err);
+      // A missing table is a failed check, not an outage: its SQLSTATE is no connection's.
+      return { err: asError(err), unsent: isPostgresUnavailableError(err) };
+    }
+    if (enabled !== TRIGGERS.length) {
+      const err = new Error(
+        `${TRIGGERS.length - enabled} of migration 0008's triggers on users and user_totp are missing, disabled or outdated: run the migrations, enable them, or set USER_CACHE_TTL_S=0`,
+      );
+      return { err, unsent: false };
     }
     return markerReturns();
   }
@@ -233,7 +264,7 @@ export function createUserCache({ db, url, tls, logger, ttlS }: UserCacheOptions
     }
     const problem = closed
       ? undefined
-      : ((await verify()) ?? (lostEarly === undefined ? undefined : asError(lostEarly)));
+      : ((await verify())?.err ?? (lostEarly === undefined ? undefined : asError(lostEarly)));
     if (closed || problem) {
       ending = started.end();
       if (problem && failures === 0) logger.warn({ err: problem }, OFF);
@@ -250,8 +281,12 @@ export function createUserCache({ db, url, tls, logger, ttlS }: UserCacheOptions
   async function sync(): Promise<void> {
     const serving = listener;
     if (!serving) return;
-    const problem = await markerReturns();
-    if (problem) lose(serving, problem);
+    const failure = await markerReturns();
+    if (!failure) return;
+    // Unsent, the marker proves nothing either way: the write's change may not have been applied yet,
+    // so everything goes (this once), and the connection stays. Sent and not back, the connection goes.
+    if (failure.unsent) forgetAll();
+    else lose(serving, failure.err);
   }
 
   let checking = false;
@@ -263,8 +298,9 @@ export function createUserCache({ db, url, tls, logger, ttlS }: UserCacheOptions
     if (!serving || checking) return;
     checking = true;
     void verify()
-      .then((problem) => {
-        if (problem) lose(serving, problem);
+      .then((failure) => {
+        // The pool could not run the check: nothing against the connection, the next round tries again.
+        if (failure && !failure.unsent) lose(serving, failure.err);
       })
       .finally(() => {
         checking = false;
@@ -281,15 +317,15 @@ export function createUserCache({ db, url, tls, logger, ttlS }: UserCacheOptions
       const before = generation;
       const read = { overtaken: false };
       const underWay = reads.get(id);
-      if (underWay) underWay.push(read);
-      else reads.set(id, [read]);
+      if (underWay) underWay.add(read);
+      else reads.set(id, new Set([read]));
       let user: User | null;
       try {
         user = await find(id);
       } finally {
-        const others = reads.get(id)!.filter((r) => r !== read);
-        if (others.length > 0) reads.set(id, others);
-        else reads.delete(id);
+        const others = reads.get(id)!;
+        others.delete(read);
+        if (others.size === 0) reads.delete(id);
       }
       // Kept only if nothing about this user changed (and the connection held) while it was read.
       // Frozen: every request of this user shares the object, so none may change it for the others.
@@ -326,8 +362,11 @@ export function createUserCache({ db, url, tls, logger, ttlS }: UserCacheOptions
       closed = true;
       clearInterval(check);
       clearTimeout(reconnect);
-      // A connection being made or checked now ends itself once that is over (it sees `closed`).
-      await starting;
+      // A connection being made or checked now ends itself once that is over (it sees `closed`); waited
+      // for a second at most, so a shutdown during an outage is not held up by it.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([starting, new Promise<void>((resolve) => (timer = setTimeout(resolve, 1_000)))]);
+      clearTimeout(timer);
       if (listener) lose(listener);
       forgetAll();
       await ending;
