@@ -17,6 +17,9 @@ export interface Queryable {
   ): Promise<R[]>;
 }
 
+/** A statement that only reads: the one kind that may be prepared, and that writes need not wait for. */
+export const isSelect = (text: string): boolean => /^\s*SELECT\b/i.test(text);
+
 /** A row as queries return it (pg's type, for modules that must not import pg). */
 export type Row = QueryResultRow;
 
@@ -119,8 +122,7 @@ export function createDb({
     // its name is first seen), so the mistake shows in the first test.
     const known = texts.get(name);
     if (known === undefined) {
-      if (!/^\s*SELECT\b/i.test(text))
-        throw new Error(`prepared statement ${name}: only a SELECT is prepared`);
+      if (!isSelect(text)) throw new Error(`prepared statement ${name}: only a SELECT is prepared`);
       texts.set(name, text);
     } else if (known !== text) {
       throw new Error(`prepared statement ${name} is already another text`);
@@ -188,7 +190,7 @@ export interface ChannelListener {
 export interface ListenOptions {
   url: string;
   tls: DataStoreTls | undefined;
-  /** A plain identifier (it is written into the LISTEN statement, which takes no parameter). */
+  /** The channel, exactly as notifiers name it (quoted as an identifier, so case counts). */
   channel: string;
   /** What the connection calls itself in pg_stat_activity. */
   applicationName: string;
@@ -203,7 +205,6 @@ export interface ListenOptions {
  * closed, when it cannot connect or listen. TCP keepalive finds a peer that vanished without a reset.
  */
 export async function listenTo(options: ListenOptions): Promise<ChannelListener> {
-  if (!/^[a-z_][a-z0-9_]*$/.test(options.channel)) throw new Error(`not a channel name: ${options.channel}`);
   const client = new Client({
     ...postgresConnection(options.url, options.tls),
     application_name: options.applicationName,
@@ -245,7 +246,8 @@ export async function listenTo(options: ListenOptions): Promise<ChannelListener>
   };
   try {
     await client.connect();
-    await client.query(`LISTEN ${options.channel}`);
+    // LISTEN takes no parameter: the channel goes in as an identifier, quoted by pg's own escaping.
+    await client.query(`LISTEN ${client.escapeIdentifier(options.channel)}`);
   } catch (error) {
     await end();
     throw error;

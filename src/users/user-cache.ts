@@ -3,6 +3,7 @@ import { LRUCache } from 'lru-cache';
 import type { AppConfig, DataStoreTls } from '../../config/config';
 import {
   isPostgresUnavailableError,
+  isSelect,
   listenTo,
   type ChannelListener,
   type Db,
@@ -339,7 +340,7 @@ export function createUserCache({ db, url, tls, logger, ttlS }: UserCacheOptions
       ...inner,
       async query<R extends Row>(text: string, params?: readonly unknown[], options?: QueryOptions) {
         const rows = await inner.query<R>(text, params, options);
-        if (!/^\s*SELECT\b/i.test(text)) await sync();
+        if (!isSelect(text)) await sync();
         return rows;
       },
       async withTransaction(work) {
